@@ -1,0 +1,70 @@
+#include "core/allocator.h"
+
+#include <errno.h>
+#include <string.h>
+
+namespace hakmem {
+
+void* AllocateAligned(size_t align, size_t size) {
+  if (align <= kMinAlign) return Allocate(size);
+  if (align <= kMaxClassAlign && size <= kMaxSmallSize) {
+    const int c = AlignedSizeToClass(size, align);
+    if (c != 0) return AllocateSmall(c);
+  }
+  return RouteAllocate(size, align);
+}
+
+void* AllocateZeroed(size_t n, size_t size) {
+  size_t total;
+  if (HAK_UNLIKELY(__builtin_mul_overflow(n, size, &total))) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  if (total <= kMaxSmallSize) {
+    void* p = AllocateSmall(SizeToClass(total));
+    if (p != nullptr) memset(p, 0, total);
+    return p;
+  }
+  bool zeroed = false;
+  void* p = RouteAllocate(total, kMinAlign, &zeroed);
+  // Fresh mappings read as zero: skipping the memset keeps a sparse calloc from
+  // committing every page.
+  if (p != nullptr && !zeroed) memset(p, 0, total);
+  return p;
+}
+
+void* Reallocate(void* p, size_t size) {
+  if (p == nullptr) return Allocate(size);
+  if (size == 0) {  // glibc frees and returns nullptr; programs tested on glibc expect it
+    Deallocate(p);
+    return nullptr;
+  }
+  const int c = ChunkClassOf(p);
+  size_t old_usable;
+  if (c != 0) {
+    old_usable = ClassSize(c);
+    // In place while the block is big enough and not more than twice too big.
+    if (size <= old_usable && size > old_usable / 2) return p;
+    if (size <= old_usable && old_usable <= 32) return p;
+  } else {
+    if (size > kMaxSmallSize) return RouteReallocate(p, size);
+    old_usable = RouteUsableSize(p);
+    if (old_usable == 0) {  // foreign pointer: reported by the route
+      errno = EINVAL;
+      return nullptr;
+    }
+  }
+  void* q = Allocate(size);
+  if (q == nullptr) return nullptr;  // the old block stays valid, as C requires
+  memcpy(q, p, old_usable < size ? old_usable : size);
+  Deallocate(p);
+  return q;
+}
+
+size_t UsableSize(const void* p) {
+  const int c = ChunkClassOf(p);
+  if (c != 0) return ClassSize(c);
+  return RouteUsableSize(p);
+}
+
+}  // namespace hakmem

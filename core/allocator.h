@@ -1,0 +1,38 @@
+// The allocator's operations, composed from the thread cache (small sizes) and the route
+// (everything else). The exported C and C++ entry points are thin wrappers over these.
+#ifndef HAKMEM_CORE_ALLOCATOR_H_
+#define HAKMEM_CORE_ALLOCATOR_H_
+
+#include <stddef.h>
+
+#include "core/base.h"
+#include "core/chunk_map.h"
+#include "core/route.h"
+#include "core/size_class.h"
+#include "core/thread_cache.h"
+
+namespace hakmem {
+
+HAK_INLINE void* Allocate(size_t size) {
+  if (HAK_LIKELY(size <= kMaxSmallSize)) return AllocateSmall(SizeToClass(size));
+  return RouteAllocate(size, kMinAlign);
+}
+
+HAK_INLINE void Deallocate(void* p) {
+  const int c = ChunkClassOf(p);
+  if (HAK_LIKELY(c != 0)) {
+    DeallocateSmall(p, c);
+    return;
+  }
+  RouteDeallocate(p);
+}
+
+// REQUIRES: align is a power of two.
+void* AllocateAligned(size_t align, size_t size);
+void* AllocateZeroed(size_t n, size_t size);  // calloc: ENOMEM on overflow
+void* Reallocate(void* p, size_t size);       // realloc, glibc's semantics for size 0
+size_t UsableSize(const void* p);
+
+}  // namespace hakmem
+
+#endif  // HAKMEM_CORE_ALLOCATOR_H_

@@ -1,0 +1,86 @@
+// The per-class central free list, shared by all threads. Thread caches move objects in
+// and out of it a batch at a time, so its lock is taken once per batch, never per object.
+//
+// Two levels, as in tcmalloc: a transfer cache of whole batches (moving a batch is O(1)),
+// and behind it the class's spans, where objects go when the transfer cache is full and
+// come from when it is empty. A span whose objects have all come back is reset to
+// never-used and, once it has stayed empty for the decay period, its pages are returned
+// to the OS.
+#ifndef HAKMEM_CORE_CENTRAL_FREELIST_H_
+#define HAKMEM_CORE_CENTRAL_FREELIST_H_
+
+#include <stdint.h>
+
+#include "core/lock.h"
+#include "core/types.h"
+
+namespace hakmem {
+
+// An intrusive doubly linked list of spans with O(1) push, pop and unlink.
+struct SpanQueue {
+  Span* head = nullptr;
+  Span* tail = nullptr;
+  void PushFront(Span* s);
+  void Remove(Span* s);
+  bool empty() const { return head == nullptr; }
+};
+
+class CentralFreeList {
+ public:
+  constexpr CentralFreeList() = default;
+
+  // Fetches up to `n` objects as a nullptr-terminated list in *head. Returns how many
+  // (0 only when the OS refuses memory).
+  int RemoveRange(int size_class, void** head, int n);
+
+  // Takes back `n` objects linked from `head` (the last one's link is ignored).
+  void InsertRange(int size_class, void* head, int n);
+
+  // Returns idle memory: batches untouched for `decay_ns` go back to their spans, and
+  // spans empty for `decay_ns` are decommitted. Returns bytes decommitted.
+  uint64_t Release(int size_class, uint64_t now_ns, uint64_t decay_ns);
+
+  struct Stats {
+    uint64_t batches_cached, spans_partial, spans_empty, spans_full, spans_decommitted;
+    uint64_t objects_in_spans_free;  // on span free lists or never carved, in started spans
+  };
+  Stats GetStats(int size_class);
+
+  void LockForFork() ABSL_NO_THREAD_SAFETY_ANALYSIS { lock_.Lock(); }
+  void UnlockForFork() ABSL_NO_THREAD_SAFETY_ANALYSIS { lock_.Unlock(); }
+  void ResetAfterFork() { lock_.ResetAfterFork(); }
+
+ private:
+  static constexpr int kMaxBatches = 32;
+
+  int MaxBatches(int size_class) const;
+  void ReturnToSpan(int size_class, void* obj) ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_);
+  int FillFromSpans(int size_class, void** head, int n) ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_);
+  Span* NextSpan(int size_class) ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_);
+  SpinLock lock_;
+  // Whole batches of BatchSize(class) objects, each nullptr-terminated.
+  void* batches_[kMaxBatches] ABSL_GUARDED_BY(lock_) = {};
+  int num_batches_ ABSL_GUARDED_BY(lock_) = 0;
+  uint64_t last_remove_ns_ ABSL_GUARDED_BY(lock_) = 0;
+  // Spans with objects to give (free list or uncarved space), most recently used first.
+  SpanQueue partial_ ABSL_GUARDED_BY(lock_);
+  // Spans whose objects are all free; newest first, so decay walks from the tail.
+  SpanQueue empty_ ABSL_GUARDED_BY(lock_);
+  // Empty spans whose pages went back to the OS; reused last, since they fault again.
+  SpanQueue released_ ABSL_GUARDED_BY(lock_);
+  // The chunk whose spans are being started.
+  ChunkHeader* current_chunk_ ABSL_GUARDED_BY(lock_) = nullptr;
+  uint64_t full_spans_ ABSL_GUARDED_BY(lock_) = 0;
+  uint64_t decommitted_spans_ ABSL_GUARDED_BY(lock_) = 0;
+};
+
+// One per size class; index 0 unused.
+CentralFreeList& Central(int size_class);
+
+void CentralLockAllForFork();
+void CentralUnlockAllForFork();
+void CentralResetAllAfterFork();
+
+}  // namespace hakmem
+
+#endif  // HAKMEM_CORE_CENTRAL_FREELIST_H_

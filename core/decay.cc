@@ -1,0 +1,48 @@
+#include "core/decay.h"
+
+#include <atomic>
+
+#include "core/central_freelist.h"
+#include "core/large.h"
+#include "core/options.h"
+#include "core/os.h"
+#include "core/types.h"
+
+namespace hakmem {
+namespace {
+
+std::atomic<uint64_t> g_next_pass_ns{0};
+std::atomic<bool> g_running{false};
+std::atomic<uint64_t> g_released_bytes{0};
+
+uint64_t Pass(uint64_t now, uint64_t decay_ns) {
+  uint64_t total = 0;
+  for (int c = 1; c < kNumClasses; ++c) total += Central(c).Release(c, now, decay_ns);
+  total += LargeReleaseRetained(now, decay_ns);
+  g_released_bytes.fetch_add(total, std::memory_order_relaxed);
+  return total;
+}
+
+}  // namespace
+
+void MaybeReleaseIdleMemory() {
+  const uint64_t now = os::NowNs();
+  if (now < g_next_pass_ns.load(std::memory_order_relaxed)) return;
+  if (g_running.exchange(true, std::memory_order_acquire)) return;
+  const uint64_t decay_ns = static_cast<uint64_t>(GetOption(Option::kDecayMs)) * 1000000u;
+  // A few passes per decay period, so memory goes back within about 1.25x of it.
+  g_next_pass_ns.store(now + decay_ns / 4 + 1000000, std::memory_order_relaxed);
+  Pass(now, decay_ns);
+  g_running.store(false, std::memory_order_release);
+}
+
+uint64_t ReleaseAllIdleMemory() {
+  // The first pass stamps idle batches; the second flushes them and frees their spans.
+  uint64_t total = Pass(os::NowNs(), 0);
+  total += Pass(os::NowNs(), 0);
+  return total;
+}
+
+uint64_t ReleasedBytes() { return g_released_bytes.load(std::memory_order_relaxed); }
+
+}  // namespace hakmem

@@ -1,0 +1,173 @@
+// The exported entry points: the C allocation API, the C++ operator new/delete family
+// and the hak_* API. Each is a thin wrapper over allocator.h; policy lives there.
+#include <errno.h>
+#include <string.h>
+
+#include <new>
+
+#include "core/allocator.h"
+#include "core/decay.h"
+#include "core/hakmem.h"
+#include "core/stats.h"
+#include "core/version.h"
+
+using hakmem::AllocateAligned;
+using hakmem::Allocate;
+using hakmem::Deallocate;
+
+namespace {
+
+constexpr size_t kPage = 4096;
+
+inline bool IsPowerOfTwo(size_t x) { return x != 0 && (x & (x - 1)) == 0; }
+
+// operator new must not return nullptr: call the new-handler until it gives up.
+HAK_NOINLINE void* NewSlow(size_t size, size_t align, bool nothrow) {
+  for (;;) {
+    void* p = align <= hakmem::kMinAlign ? Allocate(size) : AllocateAligned(align, size);
+    if (p != nullptr) return p;
+    std::new_handler h = std::get_new_handler();
+    if (h == nullptr) {
+      if (nothrow) return nullptr;
+      throw std::bad_alloc();
+    }
+    h();
+  }
+}
+
+HAK_INLINE void* New(size_t size) {
+  void* p = Allocate(size);
+  if (HAK_LIKELY(p != nullptr)) return p;
+  return NewSlow(size, 0, false);
+}
+
+HAK_INLINE void* NewAligned(size_t size, std::align_val_t align) {
+  void* p = AllocateAligned(static_cast<size_t>(align), size);
+  if (HAK_LIKELY(p != nullptr)) return p;
+  return NewSlow(size, static_cast<size_t>(align), false);
+}
+
+HAK_INLINE void* NewNothrow(size_t size, size_t align) noexcept {
+  void* p = align <= hakmem::kMinAlign ? Allocate(size) : AllocateAligned(align, size);
+  if (HAK_LIKELY(p != nullptr)) return p;
+  try {
+    return NewSlow(size, align, true);
+  } catch (...) {
+    return nullptr;
+  }
+}
+
+}  // namespace
+
+HAK_EXPORT void* malloc(size_t size) { return Allocate(size); }
+HAK_EXPORT void free(void* p) { Deallocate(p); }
+HAK_EXPORT void* calloc(size_t n, size_t size) { return hakmem::AllocateZeroed(n, size); }
+HAK_EXPORT void* realloc(void* p, size_t size) { return hakmem::Reallocate(p, size); }
+
+HAK_EXPORT void* reallocarray(void* p, size_t n, size_t size) {
+  size_t total;
+  if (__builtin_mul_overflow(n, size, &total)) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  return hakmem::Reallocate(p, total);
+}
+
+HAK_EXPORT int posix_memalign(void** out, size_t align, size_t size) {
+  if (!IsPowerOfTwo(align) || align % sizeof(void*) != 0) return EINVAL;
+  const int saved = errno;  // posix_memalign reports through its result, not errno
+  void* p = AllocateAligned(align, size);
+  if (p == nullptr) {
+    errno = saved;
+    return ENOMEM;
+  }
+  *out = p;
+  return 0;
+}
+
+HAK_EXPORT void* aligned_alloc(size_t align, size_t size) {
+  if (!IsPowerOfTwo(align)) {  // glibc accepts any size; it rejects only bad alignments
+    errno = EINVAL;
+    return nullptr;
+  }
+  return AllocateAligned(align, size);
+}
+
+HAK_EXPORT void* memalign(size_t align, size_t size) {
+  if (align > (SIZE_MAX >> 1) + 1) {
+    errno = EINVAL;
+    return nullptr;
+  }
+  // glibc rounds a non-power-of-two alignment up to the next power of two.
+  size_t a = 1;
+  while (a < align) a <<= 1;
+  return AllocateAligned(a, size);
+}
+
+HAK_EXPORT void* valloc(size_t size) { return AllocateAligned(kPage, size); }
+
+HAK_EXPORT void* pvalloc(size_t size) {
+  if (size > SIZE_MAX - kPage) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  const size_t rounded = size == 0 ? kPage : (size + kPage - 1) & ~(kPage - 1);
+  return AllocateAligned(kPage, rounded);
+}
+
+HAK_EXPORT size_t malloc_usable_size(void* p) { return hakmem::UsableSize(p); }
+
+// ---- C++ ----
+#define HAK_CXX __attribute__((visibility("default")))
+
+HAK_CXX void* operator new(size_t size) { return New(size); }
+HAK_CXX void* operator new[](size_t size) { return New(size); }
+HAK_CXX void* operator new(size_t size, const std::nothrow_t&) noexcept { return NewNothrow(size, 0); }
+HAK_CXX void* operator new[](size_t size, const std::nothrow_t&) noexcept { return NewNothrow(size, 0); }
+HAK_CXX void* operator new(size_t size, std::align_val_t a) { return NewAligned(size, a); }
+HAK_CXX void* operator new[](size_t size, std::align_val_t a) { return NewAligned(size, a); }
+HAK_CXX void* operator new(size_t size, std::align_val_t a, const std::nothrow_t&) noexcept {
+  return NewNothrow(size, static_cast<size_t>(a));
+}
+HAK_CXX void* operator new[](size_t size, std::align_val_t a, const std::nothrow_t&) noexcept {
+  return NewNothrow(size, static_cast<size_t>(a));
+}
+
+HAK_CXX void operator delete(void* p) noexcept { Deallocate(p); }
+HAK_CXX void operator delete[](void* p) noexcept { Deallocate(p); }
+HAK_CXX void operator delete(void* p, size_t) noexcept { Deallocate(p); }
+HAK_CXX void operator delete[](void* p, size_t) noexcept { Deallocate(p); }
+HAK_CXX void operator delete(void* p, const std::nothrow_t&) noexcept { Deallocate(p); }
+HAK_CXX void operator delete[](void* p, const std::nothrow_t&) noexcept { Deallocate(p); }
+HAK_CXX void operator delete(void* p, std::align_val_t) noexcept { Deallocate(p); }
+HAK_CXX void operator delete[](void* p, std::align_val_t) noexcept { Deallocate(p); }
+HAK_CXX void operator delete(void* p, size_t, std::align_val_t) noexcept { Deallocate(p); }
+HAK_CXX void operator delete[](void* p, size_t, std::align_val_t) noexcept { Deallocate(p); }
+HAK_CXX void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept { Deallocate(p); }
+HAK_CXX void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept { Deallocate(p); }
+
+// ---- hak_* ----
+HAK_EXPORT const char* hak_version(void) { return hakmem::kVersion; }
+
+HAK_EXPORT int hak_stats(struct hak_stats* out, size_t size) {
+  if (out == nullptr || size < sizeof(uint64_t)) {
+    errno = EINVAL;
+    return -1;
+  }
+  const hakmem::Stats s = hakmem::GetStats();
+  struct hak_stats full = {s.bytes_from_os, s.chunks, s.large_allocs, s.large_frees,
+                           s.large_reuses, s.large_live_bytes, s.large_peak_live_bytes,
+                           s.large_retained_bytes, s.released_bytes, s.mmap_calls,
+                           s.munmap_calls, s.madvise_calls, s.mremap_calls};
+  memcpy(out, &full, size < sizeof(full) ? size : sizeof(full));
+  return 0;
+}
+
+HAK_EXPORT size_t hak_release_memory(void) { return hakmem::ReleaseAllIdleMemory(); }
+
+HAK_EXPORT void* hak_malloc(size_t size) { return Allocate(size); }
+HAK_EXPORT void* hak_calloc(size_t n, size_t size) { return hakmem::AllocateZeroed(n, size); }
+HAK_EXPORT void* hak_realloc(void* p, size_t size) { return hakmem::Reallocate(p, size); }
+HAK_EXPORT void* hak_aligned_alloc(size_t align, size_t size) { return aligned_alloc(align, size); }
+HAK_EXPORT void hak_free(void* p) { Deallocate(p); }
+HAK_EXPORT size_t hak_usable_size(const void* p) { return hakmem::UsableSize(p); }

@@ -1,0 +1,97 @@
+#include "core/options.h"
+
+#include <string.h>
+
+#include "core/format.h"
+#include "core/os.h"
+
+namespace hakmem {
+namespace {
+
+constexpr int kNumOptions = static_cast<int>(Option::kCount);
+
+// name, default, min, max, unit, meaning. README.md's settings table mirrors this one.
+constexpr OptionInfo kOptions[kNumOptions] = {
+    {"HAKMEM_VERBOSE", 0, 0, 2, "level",
+     "1: one line at start and one at exit (with counters that prove hakmem served the "
+     "process); 2: also every option's effective value"},
+    {"HAKMEM_DECAY_MS", 1000, 0, 3600 * 1000, "ms",
+     "how long free memory stays committed for reuse before it is returned to the OS"},
+    {"HAKMEM_RETAIN_BYTES", 64 << 20, 0, int64_t{1} << 40, "bytes",
+     "freed large blocks (over 256 KiB) kept mapped for reuse, at most, until they decay"},
+};
+
+int64_t g_values[kNumOptions] = {0, 1000, 64 << 20};
+
+void Complain(const OptionInfo& info, const char* text) {
+  char buf[512];
+  Formatter f(buf, sizeof(buf));
+  f.Str("hakmem: ignoring ").Str(info.name).Str("='").Str(text).Str("': expected ");
+  f.Str(strcmp(info.unit, "bytes") == 0 ? "a byte count (suffix k, m or g allowed)"
+                                        : "a whole number");
+  f.Str(" from ").Int(info.min_value).Str(" to ").Int(info.max_value);
+  f.Str("; using the default ").Int(info.default_value).Str("\n");
+  os::WriteStderr(buf, f.size());
+}
+
+}  // namespace
+
+bool ParseOptionValue(Option o, const char* text, int64_t* out) {
+  const OptionInfo& info = kOptions[static_cast<int>(o)];
+  const char* p = text;
+  if (*p < '0' || *p > '9') return false;
+  uint64_t v = 0;
+  for (; *p >= '0' && *p <= '9'; ++p) {
+    if (v > (uint64_t{1} << 50)) return false;  // far above every maximum; stops overflow
+    v = v * 10 + static_cast<uint64_t>(*p - '0');
+  }
+  if (*p != '\0' && strcmp(info.unit, "bytes") == 0) {
+    int shift = 0;
+    switch (*p) {
+      case 'k': case 'K': shift = 10; break;
+      case 'm': case 'M': shift = 20; break;
+      case 'g': case 'G': shift = 30; break;
+      default: return false;
+    }
+    ++p;
+    if (*p == 'b' || *p == 'B') ++p;
+    if (v > (uint64_t{1} << 40)) return false;
+    v <<= shift;
+  }
+  if (*p != '\0') return false;
+  if (static_cast<int64_t>(v) < info.min_value || static_cast<int64_t>(v) > info.max_value) {
+    return false;
+  }
+  *out = static_cast<int64_t>(v);
+  return true;
+}
+
+void LoadOptions() {
+  for (int i = 0; i < kNumOptions; ++i) {
+    const OptionInfo& info = kOptions[i];
+    g_values[i] = info.default_value;
+    const char* text = os::GetEnv(info.name);
+    if (text == nullptr) continue;
+    int64_t v;
+    if (ParseOptionValue(static_cast<Option>(i), text, &v)) {
+      g_values[i] = v;
+    } else {
+      Complain(info, text);
+    }
+  }
+}
+
+int64_t GetOption(Option o) { return g_values[static_cast<int>(o)]; }
+
+const OptionInfo& GetOptionInfo(Option o) { return kOptions[static_cast<int>(o)]; }
+
+void PrintOptions() {
+  for (int i = 0; i < kNumOptions; ++i) {
+    char buf[256];
+    Formatter f(buf, sizeof(buf));
+    f.Str("hakmem: option ").Str(kOptions[i].name).Str("=").Int(g_values[i]).Str("\n");
+    os::WriteStderr(buf, f.size());
+  }
+}
+
+}  // namespace hakmem

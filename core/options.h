@@ -1,0 +1,44 @@
+// The one table of runtime knobs. Every HAKMEM_* environment variable is declared in
+// options.cc, read once at start-up, and documented in README.md from that table.
+// Bad values print one line on stderr naming the variable and keep the default: a typo in
+// a setting must never take the host program down.
+#ifndef HAKMEM_CORE_OPTIONS_H_
+#define HAKMEM_CORE_OPTIONS_H_
+
+#include <stdint.h>
+
+namespace hakmem {
+
+enum class Option : int {
+  kVerbose = 0,      // HAKMEM_VERBOSE
+  kDecayMs,          // HAKMEM_DECAY_MS
+  kRetainBytes,      // HAKMEM_RETAIN_BYTES
+  kCount,
+};
+
+struct OptionInfo {
+  const char* name;
+  int64_t default_value;
+  int64_t min_value;
+  int64_t max_value;
+  const char* unit;  // "bytes" accepts k/m/g suffixes
+  const char* meaning;
+};
+
+// Reads the environment. Called once from global initialization, before any option is used.
+void LoadOptions();
+
+// Constant-initialized to the defaults, so reading an option before LoadOptions is safe.
+int64_t GetOption(Option o);
+const OptionInfo& GetOptionInfo(Option o);
+
+// For tests: parse one value with the table's rules. Returns false (and leaves *out) when
+// `text` is not a valid value for `o`.
+bool ParseOptionValue(Option o, const char* text, int64_t* out);
+
+// Writes "hakmem: option NAME=VALUE" lines for every option to stderr.
+void PrintOptions();
+
+}  // namespace hakmem
+
+#endif  // HAKMEM_CORE_OPTIONS_H_

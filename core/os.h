@@ -1,0 +1,42 @@
+// The platform layer: the only file that talks to the kernel (mmap, madvise, clock,
+// environment, stderr). Everything above it calls these, so tests can reason about
+// syscalls in one place and a port touches one file.
+#ifndef HAKMEM_CORE_OS_H_
+#define HAKMEM_CORE_OS_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+namespace hakmem {
+namespace os {
+
+// Maps `size` bytes of zeroed, read-write memory aligned to `align` (a power of two, at
+// least a page). Returns nullptr on failure. Untouched pages cost no memory.
+void* MapAligned(size_t size, size_t align);
+void* Map(size_t size);
+void Unmap(void* p, size_t size);
+// Grows or shrinks a mapping, moving it if needed; nullptr on failure (old mapping intact).
+void* Remap(void* p, size_t old_size, size_t new_size);
+// Gives the physical pages back; the range stays mapped and reads as zero afterwards.
+void Decommit(void* p, size_t size);
+
+uint64_t NowNs();  // CLOCK_MONOTONIC
+
+// Writes to stderr with write(2): never allocates, safe inside malloc.
+void WriteStderr(const char* s, size_t n);
+
+// Returns the value of an environment variable at start-up, or nullptr. Reads
+// /proc/self/environ when the C library has not set up `environ` yet (a preloaded
+// allocator may be called that early). The result lives until the process exits.
+const char* GetEnv(const char* name);
+
+// Syscall counters, for tests and the exit report.
+struct Counters {
+  uint64_t mmap_calls, munmap_calls, madvise_calls, mremap_calls;
+};
+Counters GetCounters();
+
+}  // namespace os
+}  // namespace hakmem
+
+#endif  // HAKMEM_CORE_OS_H_

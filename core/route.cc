@@ -1,0 +1,72 @@
+#include "core/route.h"
+
+#include <errno.h>
+
+#include <atomic>
+
+#include "core/decay.h"
+#include "core/format.h"
+#include "core/init.h"
+#include "core/large.h"
+#include "core/os.h"
+
+namespace hakmem {
+namespace {
+
+std::atomic<uint64_t> g_foreign_frees{0};
+
+// A free of a pointer hakmem did not hand out is a bug in the host program (or a second
+// free of a large block). Ignoring it keeps the process alive; the first one is reported.
+void ReportForeign(const void* p, const char* what) {
+  if (g_foreign_frees.fetch_add(1, std::memory_order_relaxed) != 0) return;
+  char buf[200];
+  Formatter f(buf, sizeof(buf));
+  f.Str("hakmem: ").Str(what).Str(" of ").Hex(reinterpret_cast<uintptr_t>(p));
+  f.Str(", which hakmem did not allocate or already freed; ignored (reported once)\n");
+  os::WriteStderr(buf, f.size());
+}
+
+}  // namespace
+
+void* RouteAllocate(size_t size, size_t align, bool* zeroed) {
+  EnsureInitialized();
+  MaybeReleaseIdleMemory();
+  bool fresh = false;
+  void* p = LargeAlloc(size, align, &fresh);
+  if (p == nullptr) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  if (zeroed != nullptr) *zeroed = fresh;
+  return p;
+}
+
+void RouteDeallocate(void* p) {
+  if (p == nullptr) return;
+  if (IsLargeBlock(p)) {
+    LargeFree(p);
+    MaybeReleaseIdleMemory();
+    return;
+  }
+  ReportForeign(p, "free");
+}
+
+size_t RouteUsableSize(const void* p) {
+  if (p == nullptr) return 0;
+  if (IsLargeBlock(p)) return LargeUsableSize(p);
+  ReportForeign(p, "malloc_usable_size");
+  return 0;
+}
+
+void* RouteReallocate(void* p, size_t size) {
+  if (!IsLargeBlock(p)) {
+    ReportForeign(p, "realloc");
+    errno = EINVAL;
+    return nullptr;
+  }
+  void* q = LargeRealloc(p, size);
+  if (q == nullptr) errno = ENOMEM;
+  return q;
+}
+
+}  // namespace hakmem

@@ -1,0 +1,31 @@
+#include "core/stats.h"
+
+#include "core/decay.h"
+#include "core/large.h"
+#include "core/os.h"
+#include "core/page_heap.h"
+
+namespace hakmem {
+
+Stats GetStats() {
+  Stats s{};
+  const PageHeapStats ph = GetPageHeapStats();
+  const LargeStats ls = GetLargeStats();
+  const os::Counters oc = os::GetCounters();
+  s.chunks = ph.chunks;
+  s.large_allocs = ls.allocs;
+  s.large_frees = ls.frees;
+  s.large_reuses = ls.reuses;
+  s.large_live_bytes = ls.live_bytes;
+  s.large_peak_live_bytes = ls.peak_live_bytes;
+  s.large_retained_bytes = ls.retained_bytes;
+  s.bytes_from_os = ph.reserved_bytes + ls.live_bytes + ls.retained_bytes;
+  s.released_bytes = ReleasedBytes();
+  s.mmap_calls = oc.mmap_calls;
+  s.munmap_calls = oc.munmap_calls;
+  s.madvise_calls = oc.madvise_calls;
+  s.mremap_calls = oc.mremap_calls;
+  return s;
+}
+
+}  // namespace hakmem
