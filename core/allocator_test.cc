@@ -1,0 +1,254 @@
+// Behaviour of the whole allocator through its public entry points. This binary links
+// //core:hakmem_static, so its malloc (and gtest's) is hakmem's.
+#include <errno.h>
+#include <malloc.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <new>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "core/chunk_map.h"
+#include "core/hakmem.h"
+#include "core/size_class.h"
+
+namespace hakmem {
+namespace {
+
+void Fill(void* p, size_t n, uint8_t seed) {
+  auto* b = static_cast<uint8_t*>(p);
+  for (size_t i = 0; i < n; ++i) b[i] = static_cast<uint8_t>(seed + i * 7);
+}
+bool Check(const void* p, size_t n, uint8_t seed) {
+  auto* b = static_cast<const uint8_t*>(p);
+  for (size_t i = 0; i < n; ++i) {
+    if (b[i] != static_cast<uint8_t>(seed + i * 7)) return false;
+  }
+  return true;
+}
+
+TEST(Allocator, IsTheMallocOfThisBinary) {
+  void* p = malloc(100);
+  EXPECT_NE(ChunkClassOf(p), 0) << "malloc did not come from a hakmem chunk";
+  free(p);
+  EXPECT_STREQ(hak_version(), "0.1.0");
+}
+
+class EveryClass : public ::testing::TestWithParam<int> {};
+
+TEST_P(EveryClass, BlocksAreDistinctAlignedUsableAndIntact) {
+  const int c = GetParam();
+  const size_t size = ClassSize(c);
+  // Enough objects to cross a batch, a span for small classes, and a chunk for some.
+  const int n = size <= 4096 ? 3000 : size <= 65536 ? 200 : 40;
+  std::vector<void*> blocks;
+  for (int i = 0; i < n; ++i) {
+    void* p = malloc(size);
+    ASSERT_NE(p, nullptr);
+    ASSERT_EQ(reinterpret_cast<uintptr_t>(p) % kMinAlign, 0u);
+    ASSERT_EQ(ChunkClassOf(p), c);
+    ASSERT_EQ(malloc_usable_size(p), size);
+    Fill(p, size, static_cast<uint8_t>(i));
+    blocks.push_back(p);
+  }
+  for (int i = 0; i < n; ++i) ASSERT_TRUE(Check(blocks[i], size, static_cast<uint8_t>(i))) << i;
+  for (void* p : blocks) free(p);
+  // Freed blocks are reused.
+  void* again = malloc(size);
+  EXPECT_EQ(ChunkClassOf(again), c);
+  free(again);
+}
+
+INSTANTIATE_TEST_SUITE_P(AllClasses, EveryClass, ::testing::Range(1, kNumClasses));
+
+TEST(Allocator, LargeBlocksAreUsableAndReused) {
+  for (size_t size : {kMaxSmallSize + 1, size_t{1} << 20, (size_t{2} << 20) + 123, size_t{9} << 20}) {
+    char* p = static_cast<char*>(malloc(size));
+    ASSERT_NE(p, nullptr);
+    EXPECT_EQ(ChunkClassOf(p), 0);
+    EXPECT_GE(malloc_usable_size(p), size);
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % 64, 0u);
+    Fill(p, size, 3);
+    EXPECT_TRUE(Check(p, size, 3));
+    free(p);
+  }
+  struct hak_stats before {};
+  ASSERT_EQ(hak_stats(&before, sizeof(before)), 0);
+  for (int i = 0; i < 10; ++i) free(malloc(3 << 20));
+  struct hak_stats after {};
+  ASSERT_EQ(hak_stats(&after, sizeof(after)), 0);
+  EXPECT_GE(after.large_reuses - before.large_reuses, 9u);
+}
+
+TEST(Allocator, AlignedAllocationsUpTo1MiB) {
+  for (size_t align = 1; align <= (size_t{1} << 20); align *= 2) {
+    for (size_t size : {size_t{1}, size_t{24}, size_t{1000}, size_t{5000}, size_t{70000},
+                        size_t{300000}}) {
+      void* p = nullptr;
+      if (align >= sizeof(void*)) {
+        ASSERT_EQ(posix_memalign(&p, align, size), 0);
+        ASSERT_EQ(reinterpret_cast<uintptr_t>(p) % align, 0u) << size << " @" << align;
+        ASSERT_GE(malloc_usable_size(p), size);
+        Fill(p, size, 1);
+        free(p);
+      }
+      p = aligned_alloc(align, size);
+      ASSERT_NE(p, nullptr);
+      ASSERT_EQ(reinterpret_cast<uintptr_t>(p) % align, 0u) << size << " @" << align;
+      ASSERT_GE(malloc_usable_size(p), size);
+      Fill(p, size, 2);
+      free(p);
+      p = memalign(align, size);
+      ASSERT_EQ(reinterpret_cast<uintptr_t>(p) % align, 0u);
+      free(p);
+    }
+  }
+  void* v = valloc(10);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(v) % 4096, 0u);
+  free(v);
+  void* pv = pvalloc(10);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(pv) % 4096, 0u);
+  EXPECT_GE(malloc_usable_size(pv), 4096u);
+  free(pv);
+}
+
+TEST(Allocator, ErrorContracts) {
+  errno = 0;
+  EXPECT_EQ(malloc(SIZE_MAX), nullptr);
+  EXPECT_EQ(errno, ENOMEM);
+  errno = 0;
+  EXPECT_EQ(calloc(SIZE_MAX / 2, 3), nullptr);
+  EXPECT_EQ(errno, ENOMEM);
+  errno = 0;
+  EXPECT_EQ(reallocarray(nullptr, SIZE_MAX / 2, 3), nullptr);
+  EXPECT_EQ(errno, ENOMEM);
+  void* p = reinterpret_cast<void*>(0x1);
+  EXPECT_EQ(posix_memalign(&p, 24, 10), EINVAL);
+  EXPECT_EQ(posix_memalign(&p, 4, 10), EINVAL);  // below sizeof(void*)
+  EXPECT_EQ(p, reinterpret_cast<void*>(0x1));     // untouched on failure
+  errno = 0;
+  EXPECT_EQ(aligned_alloc(24, 48), nullptr);
+  EXPECT_EQ(errno, EINVAL);
+  EXPECT_THROW(
+      {
+        volatile size_t huge = SIZE_MAX / 2;
+        void* q = ::operator new(huge);
+        ::operator delete(q);
+      },
+      std::bad_alloc);
+  EXPECT_EQ(::operator new(SIZE_MAX / 2, std::nothrow), nullptr);
+  free(nullptr);
+  EXPECT_EQ(malloc_usable_size(nullptr), 0u);
+}
+
+TEST(Allocator, CallocZeroesEvenReusedMemory) {
+  for (size_t size : {size_t{16}, size_t{1000}, size_t{100000}, size_t{3} << 20}) {
+    for (int i = 0; i < 3; ++i) {
+      void* dirty = malloc(size);
+      memset(dirty, 0xAB, size);
+      free(dirty);
+      auto* z = static_cast<uint8_t*>(calloc(1, size));
+      ASSERT_NE(z, nullptr);
+      for (size_t j = 0; j < size; j += 61) ASSERT_EQ(z[j], 0) << size << " at " << j;
+      ASSERT_EQ(z[size - 1], 0);
+      free(z);
+    }
+  }
+}
+
+TEST(Allocator, ReallocPreservesContentsAndGrowsInPlaceWhereItCan) {
+  size_t size = 8;
+  char* p = static_cast<char*>(malloc(size));
+  Fill(p, size, 9);
+  while (size < (size_t{16} << 20)) {
+    const size_t next = size * 3 / 2 + 5;
+    p = static_cast<char*>(realloc(p, next));
+    ASSERT_NE(p, nullptr);
+    ASSERT_TRUE(Check(p, size, 9)) << size << " -> " << next;
+    Fill(p, next, 9);
+    size = next;
+  }
+  // Shrinking keeps the prefix.
+  p = static_cast<char*>(realloc(p, 100));
+  ASSERT_TRUE(Check(p, 100, 9));
+  // Within a class, realloc returns the same block.
+  char* q = static_cast<char*>(realloc(p, 110));
+  EXPECT_EQ(q, p);
+  EXPECT_EQ(realloc(q, 0), nullptr);  // glibc semantics: frees
+  // A large block with room grows in place.
+  char* big = static_cast<char*>(malloc(1 << 20));
+  const size_t usable = malloc_usable_size(big);
+  EXPECT_EQ(realloc(big, usable), big);
+  free(big);
+}
+
+TEST(Allocator, CrossThreadFreesAndThreadExitWithLiveBlocks) {
+  constexpr int kThreads = 4, kPerThread = 20000;
+  std::vector<std::vector<void*>> made(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&made, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        const size_t size = 16 + (static_cast<size_t>(i) * 37 + t) % 3000;
+        void* p = malloc(size);
+        Fill(p, 16, static_cast<uint8_t>(i));
+        made[t].push_back(p);
+      }
+    });  // exits with every block live
+  }
+  for (auto& th : threads) th.join();
+  threads.clear();
+  // Each thread frees another's blocks, concurrently.
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&made, t] {
+      auto& blocks = made[(t + 1) % kThreads];
+      for (size_t i = 0; i < blocks.size(); ++i) {
+        if (!Check(blocks[i], 16, static_cast<uint8_t>(i))) abort();
+        free(blocks[i]);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+}
+
+TEST(Allocator, ForkChildAllocatesWhileOtherThreadsHeldLocks) {
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> churn;
+  for (int t = 0; t < 2; ++t) {
+    churn.emplace_back([&stop] {
+      std::vector<void*> v;
+      while (!stop.load(std::memory_order_relaxed)) {
+        for (int i = 0; i < 500; ++i) v.push_back(malloc(16 + i * 13));
+        for (void* p : v) free(p);
+        v.clear();
+      }
+    });
+  }
+  for (int round = 0; round < 20; ++round) {
+    pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      std::vector<void*> v;
+      for (int i = 0; i < 2000; ++i) v.push_back(malloc(16 + i * 13));
+      for (void* p : v) free(p);
+      std::thread th([] { free(malloc(1 << 20)); });
+      th.join();
+      _exit(0);
+    }
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "child failed " << status;
+  }
+  stop = true;
+  for (auto& th : churn) th.join();
+}
+
+}  // namespace
+}  // namespace hakmem

@@ -1,0 +1,44 @@
+#include "core/options.h"
+
+#include <gtest/gtest.h>
+
+namespace hakmem {
+namespace {
+
+TEST(Options, ParsesNumbersAndByteSuffixes) {
+  int64_t v = -1;
+  EXPECT_TRUE(ParseOptionValue(Option::kDecayMs, "250", &v));
+  EXPECT_EQ(v, 250);
+  EXPECT_TRUE(ParseOptionValue(Option::kRetainBytes, "64m", &v));
+  EXPECT_EQ(v, 64 << 20);
+  EXPECT_TRUE(ParseOptionValue(Option::kRetainBytes, "2G", &v));
+  EXPECT_EQ(v, int64_t{2} << 30);
+  EXPECT_TRUE(ParseOptionValue(Option::kRetainBytes, "512KB", &v));
+  EXPECT_EQ(v, 512 << 10);
+  EXPECT_TRUE(ParseOptionValue(Option::kRetainBytes, "0", &v));
+  EXPECT_EQ(v, 0);
+}
+
+TEST(Options, RejectsGarbageOutOfRangeAndSuffixesOnNonByteOptions) {
+  int64_t v = 7;
+  for (const char* bad : {"", "abc", "-1", "12x", "1.5", " 5", "99999999999999999999999"}) {
+    EXPECT_FALSE(ParseOptionValue(Option::kDecayMs, bad, &v)) << bad;
+  }
+  EXPECT_FALSE(ParseOptionValue(Option::kDecayMs, "5m", &v));    // ms takes no suffix
+  EXPECT_FALSE(ParseOptionValue(Option::kVerbose, "3", &v));     // above max
+  EXPECT_FALSE(ParseOptionValue(Option::kRetainBytes, "5t", &v));
+  EXPECT_EQ(v, 7);  // untouched on failure
+}
+
+TEST(Options, DefaultsAreInRangeAndNamed) {
+  for (int i = 0; i < static_cast<int>(Option::kCount); ++i) {
+    const OptionInfo& info = GetOptionInfo(static_cast<Option>(i));
+    EXPECT_EQ(std::string(info.name).rfind("HAKMEM_", 0), 0u);
+    EXPECT_GE(info.default_value, info.min_value) << info.name;
+    EXPECT_LE(info.default_value, info.max_value) << info.name;
+    EXPECT_GT(std::string(info.meaning).size(), 10u) << info.name;
+  }
+}
+
+}  // namespace
+}  // namespace hakmem
