@@ -14,6 +14,8 @@
 namespace hakmem {
 
 HAK_INLINE void* Allocate(size_t size) {
+  // The table-driven sizes first: one compare on the most common path.
+  if (HAK_LIKELY(size <= kMaxTableSize)) return AllocateSmall(TableSizeToClass(size));
   if (HAK_LIKELY(size <= kMaxSmallSize)) return AllocateSmall(SizeToClass(size));
   return RouteAllocate(size, kMinAlign);
 }

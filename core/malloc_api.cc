@@ -1,5 +1,6 @@
 // The exported entry points: the C allocation API, the C++ operator new/delete family
 // and the hak_* API. Each is a thin wrapper over allocator.h; policy lives there.
+#include <dlfcn.h>
 #include <errno.h>
 #include <string.h>
 
@@ -21,18 +22,31 @@ constexpr size_t kPage = 4096;
 
 inline bool IsPowerOfTwo(size_t x) { return x != 0 && (x & (x - 1)) == 0; }
 
-// operator new must not return nullptr: call the new-handler until it gives up.
+// operator new must not return nullptr: call the new-handler until it gives up, then
+// throw std::bad_alloc. Both come from the program's own libstdc++, looked up when first
+// needed: any program that calls operator new has libstdc++ loaded, and not linking it
+// keeps it (about 1.3 MiB of resident pages) out of C programs hakmem is preloaded into.
+using GetNewHandlerFn = std::new_handler (*)();
+using ThrowBadAllocFn = void (*)();
+
 HAK_NOINLINE void* NewSlow(size_t size, size_t align, bool nothrow) {
+  static GetNewHandlerFn get_handler = nullptr;
+  if (get_handler == nullptr) {
+    get_handler = reinterpret_cast<GetNewHandlerFn>(dlsym(RTLD_DEFAULT, "_ZSt15get_new_handlerv"));
+  }
   for (;;) {
     void* p = align <= hakmem::kMinAlign ? Allocate(size) : AllocateAligned(align, size);
     if (p != nullptr) return p;
-    std::new_handler h = std::get_new_handler();
-    if (h == nullptr) {
-      if (nothrow) return nullptr;
-      throw std::bad_alloc();
-    }
-    h();
+    std::new_handler h = get_handler != nullptr ? get_handler() : nullptr;
+    if (h == nullptr) break;
+    h();  // frees memory, throws, or terminates; a throw from a nothrow form terminates
   }
+  if (nothrow) return nullptr;
+  auto throw_bad_alloc =
+      reinterpret_cast<ThrowBadAllocFn>(dlsym(RTLD_DEFAULT, "_ZSt17__throw_bad_allocv"));
+  if (throw_bad_alloc != nullptr) throw_bad_alloc();
+  hakmem::FatalError("operator new: out of memory and no std::bad_alloc to throw", __FILE__,
+                     __LINE__);
 }
 
 HAK_INLINE void* New(size_t size) {
@@ -50,11 +64,7 @@ HAK_INLINE void* NewAligned(size_t size, std::align_val_t align) {
 HAK_INLINE void* NewNothrow(size_t size, size_t align) noexcept {
   void* p = align <= hakmem::kMinAlign ? Allocate(size) : AllocateAligned(align, size);
   if (HAK_LIKELY(p != nullptr)) return p;
-  try {
-    return NewSlow(size, align, true);
-  } catch (...) {
-    return nullptr;
-  }
+  return NewSlow(size, align, true);
 }
 
 }  // namespace

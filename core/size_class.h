@@ -61,9 +61,16 @@ static_assert(ComputeClassSize(9) == 144 && ComputeClassSize(16) == 256, "class 
 
 }  // namespace size_class_internal
 
+inline constexpr size_t kMaxTableSize = 1024;
+
+// Class of a request of `size` bytes, for size <= kMaxTableSize: one table load.
+HAK_INLINE int TableSizeToClass(size_t size) {
+  return size_class_internal::kTables.small_class[(size + 15) >> 4];
+}
+
 // Class of a request of `size` bytes, for size <= kMaxSmallSize. Class 1 serves size 0.
 HAK_INLINE int SizeToClass(size_t size) {
-  if (HAK_LIKELY(size <= 1024)) return size_class_internal::kTables.small_class[(size + 15) >> 4];
+  if (HAK_LIKELY(size <= kMaxTableSize)) return TableSizeToClass(size);
   const size_t s = size - 1;
   const int k = 63 - __builtin_clzll(s);  // size is in (2^k, 2^(k+1)]
   return 9 + (k - 7) * kClassesPerDoubling + static_cast<int>((s - (size_t{1} << k)) >> (k - 3));

@@ -13,14 +13,20 @@ __thread ThreadCache tl_cache __attribute__((tls_model("initial-exec")));
 
 namespace {
 
-// Twice the batch: after an overflow sends one batch back, a batch's worth stays, so a
-// thread that frees and allocates around the limit does not ping-pong with the center.
+// A list's limit starts at one object and grows by one at every refill and overflow, up
+// to twice the batch (tcmalloc's slow start). A class that only ever holds a handful of
+// objects so never pulls in, or pins, a full batch: for small programs that is most of
+// the resident memory a thread cache could cost.
 inline uint32_t MaxLength(int c) { return 2u * static_cast<uint32_t>(BatchSize(c)); }
+
+inline void Grow(FreeList& l, int c) {
+  if (l.max_length < MaxLength(c)) ++l.max_length;
+}
 
 void SetUpThread() {
   EnsureInitialized();
   ThreadCache& tc = tl_cache;
-  for (int c = 1; c < kNumClasses; ++c) tc.lists[c].max_length = MaxLength(c);
+  for (int c = 1; c < kNumClasses; ++c) tc.lists[c].max_length = 1;
   tc.state = ThreadState::kActive;
   if (!tc.exit_hook_registered) {
     // Registering may allocate (glibc grows its key table with calloc); the cache is
@@ -69,7 +75,10 @@ void* AllocateSmallSlow(int c) {
   }
   MaybeReleaseIdleMemory();
   void* head = nullptr;
-  const int n = Central(c).RemoveRange(c, &head, BatchSize(c));
+  const int want = static_cast<int>(l.max_length) < BatchSize(c) ? static_cast<int>(l.max_length)
+                                                                 : BatchSize(c);
+  Grow(l, c);
+  const int n = Central(c).RemoveRange(c, &head, want);
   if (n == 0) {
     errno = ENOMEM;
     return nullptr;
@@ -92,7 +101,11 @@ void DeallocateSmallSlow(int c) {
     }
   }
   MaybeReleaseIdleMemory();
-  FlushObjects(c, static_cast<uint32_t>(BatchSize(c)));
+  // Keep half the limit: the list neither empties (a refill would follow) nor stays full.
+  const uint32_t excess = l.length - l.max_length / 2;
+  const uint32_t batch = static_cast<uint32_t>(BatchSize(c));
+  Grow(l, c);
+  FlushObjects(c, excess < batch ? excess : batch);
 }
 
 void ThreadCacheExit() {

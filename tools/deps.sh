@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs the Debian packages hakmem needs that are missing, and nothing else.
+# Idempotent and quiet: when everything is present it only asks dpkg (well under a second).
+# Usage: tools/deps.sh [build|bench]   (bench adds the peer allocators and real programs)
+set -euo pipefail
+
+build_pkgs=(
+  bazel-bootstrap g++ binutils        # Bazel 4.2.3, the compiler, nm/readelf for tests
+  libabsl-dev libgtest-dev            # Abseil headers (core), GoogleTest
+  libprotobuf-dev protobuf-compiler   # telemetry (later layers)
+  pybind11-dev python3-dev            # the Python module (later layers)
+  python3 python3-protobuf            # Debian's /usr/bin/python3 runs tests and tools
+  sqlite3 lua5.4                      # real programs in the whole-process tests
+)
+bench_pkgs=(
+  libmimalloc2.0 libjemalloc2 libtcmalloc-minimal4   # the peers we measure against
+  redis-server redis-tools                           # redis-benchmark workload
+  time                                               # /usr/bin/time for peak RSS checks
+)
+
+want=("${build_pkgs[@]}")
+if [[ "${1:-build}" == "bench" ]]; then want+=("${bench_pkgs[@]}"); fi
+
+missing=()
+for p in "${want[@]}"; do
+  if [[ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" != "install ok installed" ]]; then
+    missing+=("$p")
+  fi
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+echo "hakmem: installing missing Debian packages: ${missing[*]}" >&2
+sudo=""
+if [[ $(id -u) -ne 0 ]]; then
+  command -v sudo >/dev/null || { echo "hakmem: need root (or sudo) to install: ${missing[*]}" >&2; exit 1; }
+  sudo="sudo"
+fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
