@@ -45,4 +45,6 @@ uint64_t ReleaseAllIdleMemory() {
 
 uint64_t ReleasedBytes() { return g_released_bytes.load(std::memory_order_relaxed); }
 
+void DecayResetAfterFork() { g_running.store(false, std::memory_order_relaxed); }
+
 }  // namespace hakmem

@@ -16,6 +16,9 @@ uint64_t ReleaseAllIdleMemory();
 // Bytes returned to the OS since start.
 uint64_t ReleasedBytes();
 
+// In a fork child: a pass another thread was running at fork time will never finish.
+void DecayResetAfterFork();
+
 }  // namespace hakmem
 
 #endif  // HAKMEM_CORE_DECAY_H_

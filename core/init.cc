@@ -44,6 +44,7 @@ void ForkChild() {
   PageHeapResetAfterFork();
   LargeResetAfterFork();
   CentralResetAllAfterFork();
+  DecayResetAfterFork();
 }
 
 void OnThreadExit(void*) { ThreadCacheExit(); }

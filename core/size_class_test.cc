@@ -11,7 +11,9 @@ TEST(SizeClass, EverySizeMapsToTheSmallestClassThatFits) {
     ASSERT_GE(c, 1) << size;
     ASSERT_LT(c, kNumClasses) << size;
     ASSERT_GE(ClassSize(c), size) << size;
-    if (c > 1) ASSERT_LT(ClassSize(c - 1), size) << size;
+    if (c > 1) {
+      ASSERT_LT(ClassSize(c - 1), size) << size;
+    }
   }
 }
 
@@ -29,7 +31,9 @@ TEST(SizeClass, WasteIsUnderAnEighthAbove128AndUnder16BytesBelow) {
 TEST(SizeClass, ClassesAreIncreasingMultiplesOf16) {
   for (int c = 1; c < kNumClasses; ++c) {
     EXPECT_EQ(ClassSize(c) % kMinAlign, 0u) << c;
-    if (c > 1) EXPECT_GT(ClassSize(c), ClassSize(c - 1)) << c;
+    if (c > 1) {
+      EXPECT_GT(ClassSize(c), ClassSize(c - 1)) << c;
+    }
   }
   EXPECT_EQ(ClassSize(kNumClasses - 1), kMaxSmallSize);
 }
