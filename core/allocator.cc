@@ -39,7 +39,7 @@ void* Reallocate(void* p, size_t size) {
     Deallocate(p);
     return nullptr;
   }
-  const int c = ChunkClassOf(p);
+  const int c = PageClassOf(p);
   size_t old_usable;
   if (c != 0) {
     old_usable = ClassSize(c);
@@ -62,7 +62,7 @@ void* Reallocate(void* p, size_t size) {
 }
 
 size_t UsableSize(const void* p) {
-  const int c = ChunkClassOf(p);
+  const int c = PageClassOf(p);
   if (c != 0) return ClassSize(c);
   return RouteUsableSize(p);
 }

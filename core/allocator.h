@@ -6,7 +6,7 @@
 #include <stddef.h>
 
 #include "core/base.h"
-#include "core/chunk_map.h"
+#include "core/page_map.h"
 #include "core/route.h"
 #include "core/size_class.h"
 #include "core/thread_cache.h"
@@ -21,7 +21,7 @@ HAK_INLINE void* Allocate(size_t size) {
 }
 
 HAK_INLINE void Deallocate(void* p) {
-  const int c = ChunkClassOf(p);
+  const int c = PageClassOf(p);
   if (HAK_LIKELY(c != 0)) {
     DeallocateSmall(p, c);
     return;

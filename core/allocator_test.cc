@@ -15,7 +15,7 @@
 
 #include <gtest/gtest.h>
 
-#include "core/chunk_map.h"
+#include "core/page_map.h"
 #include "core/hakmem.h"
 #include "core/size_class.h"
 
@@ -36,7 +36,7 @@ bool Check(const void* p, size_t n, uint8_t seed) {
 
 TEST(Allocator, IsTheMallocOfThisBinary) {
   void* p = malloc(100);
-  EXPECT_NE(ChunkClassOf(p), 0) << "malloc did not come from a hakmem chunk";
+  EXPECT_NE(PageClassOf(p), 0) << "malloc did not come from hakmem's heap";
   free(p);
   EXPECT_STREQ(hak_version(), "0.1.0");
 }
@@ -53,7 +53,7 @@ TEST_P(EveryClass, BlocksAreDistinctAlignedUsableAndIntact) {
     void* p = malloc(size);
     ASSERT_NE(p, nullptr);
     ASSERT_EQ(reinterpret_cast<uintptr_t>(p) % kMinAlign, 0u);
-    ASSERT_EQ(ChunkClassOf(p), c);
+    ASSERT_EQ(PageClassOf(p), c);
     ASSERT_EQ(malloc_usable_size(p), size);
     Fill(p, size, static_cast<uint8_t>(i));
     blocks.push_back(p);
@@ -62,17 +62,35 @@ TEST_P(EveryClass, BlocksAreDistinctAlignedUsableAndIntact) {
   for (void* p : blocks) free(p);
   // Freed blocks are reused.
   void* again = malloc(size);
-  EXPECT_EQ(ChunkClassOf(again), c);
+  EXPECT_EQ(PageClassOf(again), c);
   free(again);
 }
 
 INSTANTIATE_TEST_SUITE_P(AllClasses, EveryClass, ::testing::Range(1, kNumClasses));
 
+TEST(Allocator, MemoryFreedInOneClassServesAnother) {
+  // Fill 32 MiB with one class, free it all, then allocate 32 MiB of another class: the
+  // spans the first class emptied must serve the second (the heap barely grows).
+  struct hak_stats s0 {}, s1 {}, s2 {};
+  ASSERT_EQ(hak_stats(&s0, sizeof(s0)), 0);
+  std::vector<void*> v;
+  for (int i = 0; i < 32 * 1024; ++i) v.push_back(malloc(1000));
+  for (void* p : v) free(p);
+  v.clear();
+  hak_release_memory();  // flushes cached batches back to spans (and spans to the heap)
+  ASSERT_EQ(hak_stats(&s1, sizeof(s1)), 0);
+  for (int i = 0; i < 16 * 1024; ++i) v.push_back(malloc(2000));
+  ASSERT_EQ(hak_stats(&s2, sizeof(s2)), 0);
+  for (void* p : v) free(p);
+  const uint64_t grown = s2.bytes_from_os - s1.bytes_from_os;
+  EXPECT_LT(grown, uint64_t{8} << 20) << "the second class did not reuse the first's spans";
+}
+
 TEST(Allocator, LargeBlocksAreUsableAndReused) {
   for (size_t size : {kMaxSmallSize + 1, size_t{1} << 20, (size_t{2} << 20) + 123, size_t{9} << 20}) {
     char* p = static_cast<char*>(malloc(size));
     ASSERT_NE(p, nullptr);
-    EXPECT_EQ(ChunkClassOf(p), 0);
+    EXPECT_EQ(PageClassOf(p), 0);
     EXPECT_GE(malloc_usable_size(p), size);
     EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % 64, 0u);
     Fill(p, size, 3);

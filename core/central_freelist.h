@@ -3,9 +3,8 @@
 //
 // Two levels, as in tcmalloc: a transfer cache of whole batches (moving a batch is O(1)),
 // and behind it the class's spans, where objects go when the transfer cache is full and
-// come from when it is empty. A span whose objects have all come back is reset to
-// never-used and, once it has stayed empty for the decay period, its pages are returned
-// to the OS.
+// come from when it is empty. A span whose objects have all come back goes to the page
+// heap at once, where any class can reuse it.
 #ifndef HAKMEM_CORE_CENTRAL_FREELIST_H_
 #define HAKMEM_CORE_CENTRAL_FREELIST_H_
 
@@ -16,10 +15,9 @@
 
 namespace hakmem {
 
-// An intrusive doubly linked list of spans with O(1) push, pop and unlink.
+// An intrusive doubly linked list of spans with O(1) push and unlink.
 struct SpanQueue {
   Span* head = nullptr;
-  Span* tail = nullptr;
   void PushFront(Span* s);
   void Remove(Span* s);
   bool empty() const { return head == nullptr; }
@@ -30,19 +28,19 @@ class CentralFreeList {
   constexpr CentralFreeList() = default;
 
   // Fetches up to `n` objects as a nullptr-terminated list in *head. Returns how many
-  // (0 only when the OS refuses memory).
+  // (0 only when the heap is exhausted).
   int RemoveRange(int size_class, void** head, int n);
 
   // Takes back `n` objects linked from `head` (the last one's link is ignored).
   void InsertRange(int size_class, void* head, int n);
 
-  // Returns idle memory: batches untouched for `decay_ns` go back to their spans, and
-  // spans empty for `decay_ns` are decommitted. Returns bytes decommitted.
-  uint64_t Release(int size_class, uint64_t now_ns, uint64_t decay_ns);
+  // Batches untouched for `decay_ns` go back to their spans (and emptied spans to the
+  // page heap, which returns their pages to the OS after its own decay).
+  void Release(int size_class, uint64_t now_ns, uint64_t decay_ns);
 
   struct Stats {
-    uint64_t batches_cached, spans_partial, spans_empty, spans_full, spans_decommitted;
-    uint64_t objects_in_spans_free;  // on span free lists or never carved, in started spans
+    uint64_t batches_cached, spans_partial, spans_full;
+    uint64_t objects_in_spans_free;  // on span free lists or not yet carved
   };
   Stats GetStats(int size_class);
 
@@ -56,7 +54,8 @@ class CentralFreeList {
   int MaxBatches(int size_class) const;
   void ReturnToSpan(int size_class, void* obj) ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_);
   int FillFromSpans(int size_class, void** head, int n) ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_);
-  Span* NextSpan(int size_class) ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_);
+  Span* NewSpan(int size_class) ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_);
+
   SpinLock lock_;
   // Whole batches of BatchSize(class) objects, each nullptr-terminated.
   void* batches_[kMaxBatches] ABSL_GUARDED_BY(lock_) = {};
@@ -64,14 +63,7 @@ class CentralFreeList {
   uint64_t last_remove_ns_ ABSL_GUARDED_BY(lock_) = 0;
   // Spans with objects to give (free list or uncarved space), most recently used first.
   SpanQueue partial_ ABSL_GUARDED_BY(lock_);
-  // Spans whose objects are all free; newest first, so decay walks from the tail.
-  SpanQueue empty_ ABSL_GUARDED_BY(lock_);
-  // Empty spans whose pages went back to the OS; reused last, since they fault again.
-  SpanQueue released_ ABSL_GUARDED_BY(lock_);
-  // The chunk whose spans are being started.
-  ChunkHeader* current_chunk_ ABSL_GUARDED_BY(lock_) = nullptr;
   uint64_t full_spans_ ABSL_GUARDED_BY(lock_) = 0;
-  uint64_t decommitted_spans_ ABSL_GUARDED_BY(lock_) = 0;
 };
 
 // One per size class; index 0 unused.

@@ -6,6 +6,7 @@
 #include "core/large.h"
 #include "core/options.h"
 #include "core/os.h"
+#include "core/page_heap.h"
 #include "core/types.h"
 
 namespace hakmem {
@@ -16,8 +17,9 @@ std::atomic<bool> g_running{false};
 std::atomic<uint64_t> g_released_bytes{0};
 
 uint64_t Pass(uint64_t now, uint64_t decay_ns) {
-  uint64_t total = 0;
-  for (int c = 1; c < kNumClasses; ++c) total += Central(c).Release(c, now, decay_ns);
+  for (int c = 1; c < kNumClasses; ++c) Central(c).Release(c, now, decay_ns);
+  // A fresh clock: spans the central lists just freed count as freed before it.
+  uint64_t total = PageHeapRelease(os::NowNs(), decay_ns);
   total += LargeReleaseRetained(now, decay_ns);
   g_released_bytes.fetch_add(total, std::memory_order_relaxed);
   return total;

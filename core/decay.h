@@ -1,5 +1,6 @@
 // Returns idle memory to the OS after the decay period (HAKMEM_DECAY_MS): central batches
-// and empty spans of every size class, and retained large mappings. Driven from slow
+// go back to their spans, free granules of the page heap are decommitted, retained large
+// mappings are unmapped. Driven from slow
 // paths only (a thread-cache refill or flush, a large allocation or free), so an idle
 // program is not woken; hak_release_memory() forces a full pass.
 #ifndef HAKMEM_CORE_DECAY_H_

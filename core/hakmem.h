@@ -19,8 +19,10 @@ const char* hak_version(void);
  * that older callers keep working when fields are added at the end. Returns 0, or -1
  * (errno EINVAL) if stats is NULL or size is too small for the first field. */
 struct hak_stats {
-  uint64_t bytes_from_os;       /* address space mapped: chunks, live and retained large */
-  uint64_t chunks;              /* 4 MiB small-object chunks in use */
+  uint64_t bytes_from_os;       /* committed small-object heap, live and retained large */
+  uint64_t heap_reserved_bytes; /* address space reserved for small objects (not memory) */
+  uint64_t heap_span_bytes;     /* small-object heap in spans now */
+  uint64_t heap_dirty_free_bytes; /* free heap pages not yet returned to the OS */
   uint64_t large_allocs;        /* blocks over 256 KiB (or over-aligned) */
   uint64_t large_frees;
   uint64_t large_reuses;        /* large allocations served from a retained mapping */

@@ -62,6 +62,7 @@ void InitializeSlow() {
     return;
   }
   LoadOptions();
+  PageHeapInit();
   __atomic_store_n(&g_initialized, true, __ATOMIC_RELEASE);
   // From here on, allocation works; the calls below may allocate.
   pthread_atfork(ForkPrepare, ForkParent, ForkChild);
@@ -91,7 +92,7 @@ __attribute__((destructor)) void ExitReport() {
   Formatter f(buf, sizeof(buf));
   f.Str("hakmem: exit pid=").Int(getpid());
   f.Str(" bytes_from_os=").Uint(s.bytes_from_os);
-  f.Str(" chunks=").Uint(s.chunks);
+  f.Str(" heap_span_bytes=").Uint(s.heap_span_bytes);
   f.Str(" large_allocs=").Uint(s.large_allocs);
   f.Str(" large_reuses=").Uint(s.large_reuses);
   f.Str(" large_peak_bytes=").Uint(s.large_peak_live_bytes);

@@ -165,7 +165,8 @@ HAK_EXPORT int hak_stats(struct hak_stats* out, size_t size) {
     return -1;
   }
   const hakmem::Stats s = hakmem::GetStats();
-  struct hak_stats full = {s.bytes_from_os, s.chunks, s.large_allocs, s.large_frees,
+  struct hak_stats full = {s.bytes_from_os, s.heap_reserved_bytes, s.heap_span_bytes,
+                           s.heap_dirty_free_bytes, s.large_allocs, s.large_frees,
                            s.large_reuses, s.large_live_bytes, s.large_peak_live_bytes,
                            s.large_retained_bytes, s.released_bytes, s.mmap_calls,
                            s.munmap_calls, s.madvise_calls, s.mremap_calls};

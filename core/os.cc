@@ -31,14 +31,13 @@ void* Map(size_t size) {
   return p == MAP_FAILED ? nullptr : p;
 }
 
-void* MapAligned(size_t size, size_t align) {
-  if (align <= 4096) return Map(size);
-  // Over-map by the alignment and trim both ends: two extra munmaps, but this runs once
-  // per region, not per allocation.
+void* ReserveAligned(size_t size, size_t align) {
   const size_t total = size + align;
   if (total < size) return nullptr;
-  char* raw = static_cast<char*>(Map(total));
-  if (raw == nullptr) return nullptr;
+  Count(g_mmap);
+  void* m = mmap(nullptr, total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (m == MAP_FAILED) return nullptr;
+  char* raw = static_cast<char*>(m);
   const uintptr_t start = (reinterpret_cast<uintptr_t>(raw) + align - 1) & ~(align - 1);
   char* aligned = reinterpret_cast<char*>(start);
   const size_t head = aligned - raw;

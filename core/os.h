@@ -10,10 +10,12 @@
 namespace hakmem {
 namespace os {
 
-// Maps `size` bytes of zeroed, read-write memory aligned to `align` (a power of two, at
-// least a page). Returns nullptr on failure. Untouched pages cost no memory.
-void* MapAligned(size_t size, size_t align);
+// Maps `size` bytes of zeroed, read-write memory. Returns nullptr on failure. Untouched
+// pages cost no memory.
 void* Map(size_t size);
+// Reserves address space (PROT_NONE, no commit charge) aligned to `align`; nullptr on
+// failure. Make parts usable with mprotect.
+void* ReserveAligned(size_t size, size_t align);
 void Unmap(void* p, size_t size);
 // Grows or shrinks a mapping, moving it if needed; nullptr on failure (old mapping intact).
 void* Remap(void* p, size_t old_size, size_t new_size);

@@ -1,67 +1,195 @@
 #include "core/page_heap.h"
 
-#include "core/chunk_map.h"
+#include <sched.h>
+#include <sys/mman.h>
+
+#include <atomic>
+
 #include "core/lock.h"
 #include "core/os.h"
-#include "core/size_class.h"
+#include "core/page_map.h"
+#include "core/types.h"
 
 namespace hakmem {
 
-uint8_t g_chunk_class[kChunkMapEntries];
+uintptr_t g_heap_base = 0;
+uint8_t g_page_class[kMaxHeapGranules];
+Span* g_spans = nullptr;
 
 namespace {
 
-// 64 chunks per reservation: big enough that region mmaps are rare, small enough that a
-// tiny program's address-space footprint stays modest.
-constexpr size_t kRegionSize = 64 * kChunkSize;
+struct ChunkMeta {
+  uint64_t used;     // bit i: granule i is in a span
+  uint64_t dirty;    // bit i: granule i may hold committed pages
+  uint32_t last_free_ms;
+  bool listed;       // in the list of chunks with free granules
+  ChunkMeta* next;
+  ChunkMeta* prev;
+};
 
 SpinLock g_lock;
-char* g_region_next ABSL_GUARDED_BY(g_lock) = nullptr;
-char* g_region_end ABSL_GUARDED_BY(g_lock) = nullptr;
-uint64_t g_reserved ABSL_GUARDED_BY(g_lock) = 0;
-uint64_t g_chunks ABSL_GUARDED_BY(g_lock) = 0;
+size_t g_heap_size = 0;                  // bytes reserved; 0 until PageHeapInit succeeds
+ChunkMeta* g_chunks = nullptr;           // one per chunk of the reservation
+size_t g_committed ABSL_GUARDED_BY(g_lock) = 0;   // bytes of the heap made accessible
+ChunkMeta* g_free_list ABSL_GUARDED_BY(g_lock) = nullptr;  // chunks with free granules
+uint64_t g_span_bytes ABSL_GUARDED_BY(g_lock) = 0;
+std::atomic<int> g_init_state{0};
 
-char* CarveChunk() ABSL_EXCLUSIVE_LOCKS_REQUIRED(g_lock) {
-  if (g_region_next == g_region_end) {
-    char* r = static_cast<char*>(os::MapAligned(kRegionSize, kChunkSize));
-    size_t size = kRegionSize;
-    if (r == nullptr) {  // address space tight (RLIMIT_AS): fall back to one chunk
-      r = static_cast<char*>(os::MapAligned(kChunkSize, kChunkSize));
-      size = kChunkSize;
-    }
-    if (r == nullptr) return nullptr;
-    g_region_next = r;
-    g_region_end = r + size;
-    g_reserved += size;
+inline uint32_t NowMs() { return static_cast<uint32_t>(os::NowNs() / 1000000u); }
+
+inline char* ChunkAddress(const ChunkMeta* m) {
+  return reinterpret_cast<char*>(g_heap_base) + static_cast<size_t>(m - g_chunks) * kChunkSize;
+}
+
+void Link(ChunkMeta* m) ABSL_EXCLUSIVE_LOCKS_REQUIRED(g_lock) {
+  m->listed = true;
+  m->prev = nullptr;
+  m->next = g_free_list;
+  if (g_free_list != nullptr) g_free_list->prev = m;
+  g_free_list = m;
+}
+
+void Unlink(ChunkMeta* m) ABSL_EXCLUSIVE_LOCKS_REQUIRED(g_lock) {
+  if (m->prev != nullptr) m->prev->next = m->next; else g_free_list = m->next;
+  if (m->next != nullptr) m->next->prev = m->prev;
+  m->listed = false;
+}
+
+inline uint64_t RunMask(int granules) {
+  return granules >= 64 ? ~uint64_t{0} : ((uint64_t{1} << granules) - 1);
+}
+
+// First aligned run of `granules` free bits, or -1. Prefers a run whose granules are all
+// dirty (no page faults), then any.
+int FindRun(const ChunkMeta* m, int granules) {
+  const uint64_t mask = RunMask(granules);
+  int any = -1;
+  for (int pos = 0; pos < kGranulesPerChunk; pos += granules) {
+    if (((m->used >> pos) & mask) != 0) continue;
+    if (((m->dirty >> pos) & mask) == mask) return pos;
+    if (any < 0) any = pos;
   }
-  char* c = g_region_next;
-  g_region_next += kChunkSize;
-  ++g_chunks;
-  return c;
+  return any;
+}
+
+ChunkMeta* NewChunk() ABSL_EXCLUSIVE_LOCKS_REQUIRED(g_lock) {
+  if (g_committed + kChunkSize > g_heap_size) return nullptr;
+  char* addr = reinterpret_cast<char*>(g_heap_base) + g_committed;
+  if (mprotect(addr, kChunkSize, PROT_READ | PROT_WRITE) != 0) return nullptr;
+  ChunkMeta* m = &g_chunks[g_committed >> kChunkShift];
+  g_committed += kChunkSize;
+  m->used = 0;
+  m->dirty = 0;
+  Link(m);
+  return m;
 }
 
 }  // namespace
 
-ChunkHeader* AllocateChunk(int size_class) {
-  char* mem;
-  {
-    SpinLockHolder h(&g_lock);
-    mem = CarveChunk();
+bool InHeap(const void* p) {
+  return g_heap_size != 0 && reinterpret_cast<uintptr_t>(p) - g_heap_base < g_heap_size;
+}
+
+bool PageHeapInit() {
+  int expected = 0;
+  if (!g_init_state.compare_exchange_strong(expected, 1, std::memory_order_acq_rel)) {
+    while (g_init_state.load(std::memory_order_acquire) == 1) sched_yield();
+    return g_heap_size != 0;
   }
-  if (mem == nullptr) return nullptr;
-  auto* chunk = reinterpret_cast<ChunkHeader*>(mem);
-  chunk->size_class = static_cast<uint8_t>(size_class);
-  chunk->span_shift = static_cast<uint8_t>(SpanShift(size_class));
-  chunk->num_spans = static_cast<uint16_t>(kChunkSize >> chunk->span_shift);
-  chunk->spans_started = 0;
-  chunk->next = nullptr;
-  SetChunkClass(chunk, size_class);
-  return chunk;
+  // Address space only (PROT_NONE): costs no memory and no commit charge. Smaller sizes
+  // are tried where the OS caps address space (RLIMIT_AS, valgrind).
+  for (int shift = kMaxHeapShift; shift >= 26 && g_heap_size == 0; shift -= 2) {
+    const size_t size = size_t{1} << shift;
+    void* base = os::ReserveAligned(size, kChunkSize);
+    if (base == nullptr) continue;
+    const size_t meta_bytes =
+        (size >> kGranuleShift) * sizeof(Span) + (size >> kChunkShift) * sizeof(ChunkMeta);
+    char* meta = static_cast<char*>(os::Map(meta_bytes));
+    if (meta == nullptr) {
+      os::Unmap(base, size);
+      continue;
+    }
+    g_spans = reinterpret_cast<Span*>(meta);
+    g_chunks = reinterpret_cast<ChunkMeta*>(meta + (size >> kGranuleShift) * sizeof(Span));
+    g_heap_base = reinterpret_cast<uintptr_t>(base);
+    g_heap_size = size;
+  }
+  g_init_state.store(2, std::memory_order_release);
+  return g_heap_size != 0;
+}
+
+char* AllocateSpan(int granules) {
+  if (g_heap_size == 0) return nullptr;
+  SpinLockHolder h(&g_lock);
+  ChunkMeta* m = g_free_list;
+  int pos = -1;
+  for (; m != nullptr; m = m->next) {
+    pos = FindRun(m, granules);
+    if (pos >= 0) break;
+  }
+  if (m == nullptr) {
+    m = NewChunk();
+    if (m == nullptr) return nullptr;
+    pos = 0;
+  }
+  const uint64_t bits = RunMask(granules) << pos;
+  m->used |= bits;
+  m->dirty |= bits;
+  if (m->used == ~uint64_t{0}) Unlink(m);
+  g_span_bytes += static_cast<uint64_t>(granules) * kGranuleSize;
+  return ChunkAddress(m) + static_cast<size_t>(pos) * kGranuleSize;
+}
+
+void FreeSpan(char* start, int granules) {
+  const size_t offset = static_cast<size_t>(reinterpret_cast<uintptr_t>(start) - g_heap_base);
+  ChunkMeta* m = &g_chunks[offset >> kChunkShift];
+  const int pos = static_cast<int>((offset & (kChunkSize - 1)) >> kGranuleShift);
+  SpinLockHolder h(&g_lock);
+  m->used &= ~(RunMask(granules) << pos);
+  m->last_free_ms = NowMs();
+  if (!m->listed) Link(m);
+  g_span_bytes -= static_cast<uint64_t>(granules) * kGranuleSize;
+}
+
+uint64_t PageHeapRelease(uint64_t now_ns, uint64_t decay_ns) {
+  const uint32_t now_ms = static_cast<uint32_t>(now_ns / 1000000u);
+  const uint64_t decay_ms = decay_ns / 1000000u;
+  uint64_t released = 0;
+  SpinLockHolder h(&g_lock);
+  for (ChunkMeta* m = g_free_list; m != nullptr; m = m->next) {
+    uint64_t idle = m->dirty & ~m->used;
+    if (idle == 0) continue;
+    // Ages are differences mod 2^32 ms; one over 2^31 means "freed after this pass began".
+    const uint32_t age_ms = now_ms - m->last_free_ms;
+    if (age_ms >= (1u << 31) || age_ms < decay_ms) continue;
+    char* chunk = ChunkAddress(m);
+    while (idle != 0) {  // one madvise per run of idle granules
+      const int first = __builtin_ctzll(idle);
+      const uint64_t from_first = idle >> first;
+      const int len = from_first == ~uint64_t{0} >> first ? 64 - first
+                                                          : __builtin_ctzll(~from_first);
+      os::Decommit(chunk + static_cast<size_t>(first) * kGranuleSize,
+                   static_cast<size_t>(len) * kGranuleSize);
+      released += static_cast<uint64_t>(len) * kGranuleSize;
+      const uint64_t run = RunMask(len) << first;
+      idle &= ~run;
+      m->dirty &= ~run;
+    }
+  }
+  return released;
 }
 
 PageHeapStats GetPageHeapStats() {
   SpinLockHolder h(&g_lock);
-  return PageHeapStats{g_reserved, g_chunks};
+  PageHeapStats s{};
+  s.reserved_bytes = g_heap_size;
+  s.committed_bytes = g_committed;
+  s.span_bytes = g_span_bytes;
+  for (ChunkMeta* m = g_free_list; m != nullptr; m = m->next) {
+    s.dirty_free_bytes +=
+        static_cast<uint64_t>(__builtin_popcountll(m->dirty & ~m->used)) * kGranuleSize;
+  }
+  return s;
 }
 
 void PageHeapLockForFork() ABSL_NO_THREAD_SAFETY_ANALYSIS { g_lock.Lock(); }

@@ -1,24 +1,34 @@
-// The chunk supply: hands out 4 MiB-aligned chunks carved from large address-space
-// reservations, so the kernel sees one mmap per region rather than one per chunk.
-// REQUIRES: callers hold no central-list lock of a different class while calling
-// (lock order: central list, then page heap).
+// The page heap: reserves the small-object heap once (address space only), commits it a
+// 4 MiB chunk at a time, and hands out spans: naturally aligned runs of 1, 2, 4 .. 32
+// granules (64 KiB each), tracked by a used bitmap per chunk. A span freed here is at once
+// available to every size class; its pages stay committed ("dirty") until the decay
+// period has passed, then go back to the OS.
+// Lock order: a central list's lock may be held while calling in; never the reverse.
 #ifndef HAKMEM_CORE_PAGE_HEAP_H_
 #define HAKMEM_CORE_PAGE_HEAP_H_
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/types.h"
-
 namespace hakmem {
 
-// Returns a chunk dedicated to `size_class`, its header initialized and its map entry set;
-// nullptr when the OS refuses memory.
-ChunkHeader* AllocateChunk(int size_class);
+// Reserves the heap. Idempotent; called from global initialization. Returns false if no
+// reservation could be made (small allocations then fail over to the large route).
+bool PageHeapInit();
+
+// A span of `granules` (a power of two, at most 32) granule-aligned to its own size;
+// nullptr when the heap is exhausted.
+char* AllocateSpan(int granules);
+void FreeSpan(char* start, int granules);
+
+// Decommits free granules whose chunk has had no span freed for `decay_ns`. Returns bytes.
+uint64_t PageHeapRelease(uint64_t now_ns, uint64_t decay_ns);
 
 struct PageHeapStats {
-  uint64_t reserved_bytes;  // address space mapped for chunks
-  uint64_t chunks;          // chunks handed out
+  uint64_t reserved_bytes;   // address space reserved for the heap
+  uint64_t committed_bytes;  // chunks made accessible so far
+  uint64_t span_bytes;       // in spans now
+  uint64_t dirty_free_bytes; // free but not yet returned to the OS
 };
 PageHeapStats GetPageHeapStats();
 

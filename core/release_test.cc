@@ -57,7 +57,7 @@ TEST(Release, DecayReturnsIdleMemoryWithoutBeingAsked) {
   const size_t peak = ResidentBytes();
   ASSERT_GT(peak, base + 80 * kMiB);
   // Decay passes run from slow paths; a program that keeps allocating drives them.
-  // Default decay is 1 s, and passes run a few times per period.
+  // Default decay is 250 ms, and passes run a few times per period.
   size_t after = peak;
   for (int i = 0; i < 40 && after > base + 16 * kMiB; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));

@@ -9,6 +9,7 @@
 #include "core/init.h"
 #include "core/large.h"
 #include "core/os.h"
+#include "core/page_map.h"
 
 namespace hakmem {
 namespace {
@@ -43,6 +44,12 @@ void* RouteAllocate(size_t size, size_t align, bool* zeroed) {
 
 void RouteDeallocate(void* p) {
   if (p == nullptr) return;
+  // In the heap but in no span: a double free (or a wild pointer). The bytes below it
+  // may not even be mapped, so do not look for a large-block header there.
+  if (InHeap(p)) {
+    ReportForeign(p, "free");
+    return;
+  }
   if (IsLargeBlock(p)) {
     LargeFree(p);
     MaybeReleaseIdleMemory();
@@ -53,13 +60,13 @@ void RouteDeallocate(void* p) {
 
 size_t RouteUsableSize(const void* p) {
   if (p == nullptr) return 0;
-  if (IsLargeBlock(p)) return LargeUsableSize(p);
+  if (!InHeap(p) && IsLargeBlock(p)) return LargeUsableSize(p);
   ReportForeign(p, "malloc_usable_size");
   return 0;
 }
 
 void* RouteReallocate(void* p, size_t size) {
-  if (!IsLargeBlock(p)) {
+  if (InHeap(p) || !IsLargeBlock(p)) {
     ReportForeign(p, "realloc");
     errno = EINVAL;
     return nullptr;

@@ -36,7 +36,7 @@ constexpr Tables MakeTables() {
     const size_t s = ComputeClassSize(c);
     t.size[c] = static_cast<uint32_t>(s);
     // A span holds at least eight objects so that one long-lived object pins little.
-    int shift = 16;
+    int shift = kGranuleShift;
     while ((size_t{1} << shift) < 8 * s) ++shift;
     t.span_shift[c] = static_cast<uint8_t>(shift);
     // Objects moved between a thread cache and the central list at once: 64 KiB worth,
@@ -82,7 +82,7 @@ HAK_INLINE int BatchSize(int c) { return size_class_internal::kTables.batch[c]; 
 
 // Smallest class that serves `size` bytes at `align` (a power of two, 16 < align <=
 // kMaxClassAlign): object offsets inside a span are multiples of the class size from a
-// page-aligned start, so a class whose size is a multiple of `align` is aligned.
+// granule-aligned start, so a class whose size is a multiple of `align` is aligned.
 // Returns 0 if no class fits.
 int AlignedSizeToClass(size_t size, size_t align);
 

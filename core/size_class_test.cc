@@ -41,10 +41,9 @@ TEST(SizeClass, ClassesAreIncreasingMultiplesOf16) {
 TEST(SizeClass, SpansHoldAtLeastEightObjectsAndFitAChunk) {
   for (int c = 1; c < kNumClasses; ++c) {
     const size_t span = size_t{1} << SpanShift(c);
-    EXPECT_GE(span, kMinSpanSize) << c;
+    EXPECT_GE(span, kGranuleSize) << c;
     EXPECT_LE(span, kChunkSize / 2) << c;
-    // Span 0 loses the header page; it must still hold objects.
-    EXPECT_GE((span - kPageSize) / ClassSize(c), 7u) << c;
+    EXPECT_GE(span / ClassSize(c), 8u) << c;
     EXPECT_GE(BatchSize(c), 1) << c;
     EXPECT_LE(BatchSize(c), 64) << c;
   }

@@ -9,8 +9,8 @@
 namespace hakmem {
 
 struct Stats {
-  uint64_t bytes_from_os;          // address space mapped (chunks + live/retained large)
-  uint64_t chunks;
+  uint64_t bytes_from_os;          // committed heap + live and retained large mappings
+  uint64_t heap_reserved_bytes, heap_span_bytes, heap_dirty_free_bytes;
   uint64_t large_allocs, large_frees, large_reuses;
   uint64_t large_live_bytes, large_peak_live_bytes, large_retained_bytes;
   uint64_t released_bytes;         // returned to the OS by decay or on request

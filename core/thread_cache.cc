@@ -1,10 +1,10 @@
 #include "core/thread_cache.h"
 
-#include <errno.h>
 
 #include "core/central_freelist.h"
 #include "core/decay.h"
 #include "core/init.h"
+#include "core/route.h"
 #include "core/size_class.h"
 
 namespace hakmem {
@@ -36,6 +36,16 @@ void SetUpThread() {
   }
 }
 
+// The heap reservation is full (or could not be made, e.g. under a tight RLIMIT_AS):
+// serve the class's size from the large route instead, at the alignment the class
+// guarantees, rather than fail while the OS still has memory.
+HAK_NOINLINE void* HeapExhausted(int c) {
+  const size_t size = ClassSize(c);
+  size_t align = size & (~size + 1);  // the largest power of two dividing the class size
+  if (align > kMaxClassAlign) align = kMaxClassAlign;
+  return RouteAllocate(size, align);  // sets ENOMEM if that fails too
+}
+
 // Sends the first `n` objects of list `c` to the central list.
 void FlushObjects(int c, uint32_t n) {
   FreeList& l = tl_cache.lists[c];
@@ -62,8 +72,7 @@ void* AllocateSmallSlow(int c) {
     } else {  // exiting thread: no cache, one object at a time
       void* p = nullptr;
       if (Central(c).RemoveRange(c, &p, 1) == 1) return p;
-      errno = ENOMEM;
-      return nullptr;
+      return HeapExhausted(c);
     }
   }
   FreeList& l = tc.lists[c];
@@ -79,10 +88,7 @@ void* AllocateSmallSlow(int c) {
                                                                  : BatchSize(c);
   Grow(l, c);
   const int n = Central(c).RemoveRange(c, &head, want);
-  if (n == 0) {
-    errno = ENOMEM;
-    return nullptr;
-  }
+  if (n == 0) return HeapExhausted(c);
   l.head = *static_cast<void**>(head);
   l.length = static_cast<uint32_t>(n - 1);
   return head;

@@ -2,17 +2,19 @@
 // fast path (the mimalloc convention). Components own the behaviour; this header owns the
 // shapes and the invariants that tie them together.
 //
-// Address space: small objects live in 4 MiB chunks, aligned to 4 MiB, each chunk dedicated
-// to one size class. A constant-initialized byte map indexed by (address >> 22) gives the
-// class of any chunk, so free() learns a block's class with one load and no header.
+// Address space: all small objects live in one heap reservation made at start-up
+// (PROT_NONE address space, committed a 4 MiB chunk at a time). The heap is cut into
+// 64 KiB granules. A span is a naturally aligned run of 1..32 granules serving one size
+// class; when its objects have all come back it returns to the page heap at once, where
+// any class can take it. A constant-initialized byte map indexed by
+// (address - heap base) >> 16 gives the class of every granule, so free() learns a
+// block's class with one load and no header.
 //
-//   chunk = [ ChunkHeader (one page) | span 0 objects ... | span 1 | ... | span N-1 ]
+// Span metadata lives outside the heap, in an array indexed by granule (only a span's
+// first granule's entry is used), so spans start 64 KiB-aligned and objects of a class
+// whose size is a multiple of A (A <= 64 KiB) are A-aligned.
 //
-// A span is a power-of-two slice of a chunk (64 KiB .. 2 MiB, chosen per class so that it
-// holds several objects). Spans are the unit of accounting and of returning memory to
-// the OS: a span whose objects are all free is reset and, after the decay period, madvised.
-//
-// Where a free object can be (and the invariant that keeps the books):
+// Where a free object can be (the invariant that keeps the books):
 //   span.capacity == span.used + |span.free_list| + (span.end - span.bump) / object_size
 // and every "used" object is either live in the program, in a thread cache list, or in a
 // central transfer-cache batch.
@@ -25,24 +27,24 @@
 namespace hakmem {
 
 inline constexpr size_t kPageSize = 4096;
+inline constexpr int kGranuleShift = 16;
+inline constexpr size_t kGranuleSize = size_t{1} << kGranuleShift;  // 64 KiB
 inline constexpr int kChunkShift = 22;
-inline constexpr size_t kChunkSize = size_t{1} << kChunkShift;  // 4 MiB
-// User-space addresses on x86-64 (4-level paging) are below 2^47.
-inline constexpr int kAddressBits = 47;
-inline constexpr size_t kChunkMapEntries = size_t{1} << (kAddressBits - kChunkShift);
+inline constexpr size_t kChunkSize = size_t{1} << kChunkShift;  // 4 MiB: unit of commit
+inline constexpr int kGranulesPerChunk = kChunkSize / kGranuleSize;  // 64
+// The heap reservation is at most this big (less if the OS refuses, e.g. RLIMIT_AS).
+inline constexpr int kMaxHeapShift = 40;  // 1 TiB
+inline constexpr size_t kMaxHeapGranules = size_t{1} << (kMaxHeapShift - kGranuleShift);
 
 // Size classes: 16..128 in steps of 16, then 8 classes per doubling up to kMaxSmallSize.
-// Class 0 is "not a small chunk" in the chunk map.
+// Class 0 is "not a small-object granule" in the page map.
 inline constexpr size_t kMinAlign = 16;
 inline constexpr size_t kMaxSmallSize = 256 * 1024;
 inline constexpr int kClassesPerDoubling = 8;
 inline constexpr int kNumClasses = 1 + 8 + kClassesPerDoubling * 11;  // 97 incl. class 0
-// Alignments up to this are served by size classes whose objects are naturally aligned;
-// larger ones go to the large route.
-inline constexpr size_t kMaxClassAlign = kPageSize;
-
-inline constexpr size_t kMinSpanSize = 64 * 1024;
-inline constexpr int kMaxSpansPerChunk = kChunkSize / kMinSpanSize;  // 64
+// Alignments up to this are served by size classes whose objects are naturally aligned
+// (spans start granule-aligned); larger ones go to the large route.
+inline constexpr size_t kMaxClassAlign = kGranuleSize;
 
 // One per-class list in a thread cache. 16 bytes so that the fast path touches one line
 // for head, length and limit together.
@@ -58,33 +60,13 @@ struct Span {
   char* end;            // end of the object area (last whole object)
   uint32_t used;        // objects handed out of the span
   uint32_t capacity;    // objects the span holds
-  Span* next;           // in the class's partial or empty list
+  Span* next;           // in the class's partial list
   Span* prev;
-  uint32_t empty_since_ms;  // when used last fell to 0 (monotonic ms, mod 2^32; for decay)
+  uint8_t size_class;
   uint8_t list;         // which central list holds the span: SpanList below
 };
 
-enum SpanList : uint8_t {
-  kSpanNone = 0,
-  kSpanPartial = 1,
-  kSpanEmpty = 2,
-  kSpanFull = 3,
-  kSpanReleased = 4,
-};
-
-struct ChunkHeader {
-  uint8_t size_class;
-  uint8_t span_shift;
-  uint16_t num_spans;
-  uint32_t spans_started;  // spans [0, spans_started) have been put to use
-  ChunkHeader* next;       // the class's list of chunks
-  Span spans[kMaxSpansPerChunk];
-};
-static_assert(sizeof(ChunkHeader) <= kPageSize, "chunk header must fit in its page");
-
-inline ChunkHeader* ChunkOf(const void* p) {
-  return reinterpret_cast<ChunkHeader*>(reinterpret_cast<uintptr_t>(p) & ~(kChunkSize - 1));
-}
+enum SpanList : uint8_t { kSpanNone = 0, kSpanPartial = 1, kSpanFull = 2 };
 
 }  // namespace hakmem
 
