@@ -5,36 +5,39 @@
 
 namespace hakmem {
 
-void* AllocateAligned(size_t align, size_t size) {
-  if (align <= kMinAlign) return Allocate(size);
-  if (align <= kMaxClassAlign && size <= kMaxSmallSize) {
+void* AllocateAligned(size_t align, size_t size, uintptr_t site) {
+  if (align <= kMinAlign) return Allocate(size, site);
+  if (align <= kMaxClassAlign && size < kLargeThreshold) {
     const int c = AlignedSizeToClass(size, align);
-    if (c != 0) return AllocateSmall(c);
+    if (c != 0) {
+      if (SampleDue(size)) return SampleAllocate(size, align, site);
+      return AllocateSmall(c);
+    }
   }
-  return RouteAllocate(size, align);
+  return RouteAllocate(size, align, nullptr, site);
 }
 
-void* AllocateZeroed(size_t n, size_t size) {
+void* AllocateZeroed(size_t n, size_t size, uintptr_t site) {
   size_t total;
   if (HAK_UNLIKELY(__builtin_mul_overflow(n, size, &total))) {
     errno = ENOMEM;
     return nullptr;
   }
-  if (total <= kMaxSmallSize) {
-    void* p = AllocateSmall(SizeToClass(total));
+  if (total < kLargeThreshold) {
+    void* p = Allocate(total, site);  // a sampled block may be a reused mapping: zero it
     if (p != nullptr) memset(p, 0, total);
     return p;
   }
   bool zeroed = false;
-  void* p = RouteAllocate(total, kMinAlign, &zeroed);
+  void* p = RouteAllocate(total, kMinAlign, &zeroed, site);
   // Fresh mappings read as zero: skipping the memset keeps a sparse calloc from
   // committing every page.
   if (p != nullptr && !zeroed) memset(p, 0, total);
   return p;
 }
 
-void* Reallocate(void* p, size_t size) {
-  if (p == nullptr) return Allocate(size);
+void* Reallocate(void* p, size_t size, uintptr_t site) {
+  if (p == nullptr) return Allocate(size, site);
   if (size == 0) {  // glibc frees and returns nullptr; programs tested on glibc expect it
     Deallocate(p);
     return nullptr;
@@ -47,14 +50,14 @@ void* Reallocate(void* p, size_t size) {
     if (size <= old_usable && size > old_usable / 2) return p;
     if (size <= old_usable && old_usable <= 32) return p;
   } else {
-    if (size > kMaxSmallSize) return RouteReallocate(p, size);
+    if (size >= kLargeThreshold) return RouteReallocate(p, size);
     old_usable = RouteUsableSize(p);
     if (old_usable == 0) {  // foreign pointer: reported by the route
       errno = EINVAL;
       return nullptr;
     }
   }
-  void* q = Allocate(size);
+  void* q = Allocate(size, site);
   if (q == nullptr) return nullptr;  // the old block stays valid, as C requires
   memcpy(q, p, old_usable < size ? old_usable : size);
   Deallocate(p);

@@ -48,6 +48,29 @@ void* hak_aligned_alloc(size_t align, size_t size);
 void hak_free(void* p);
 size_t hak_usable_size(const void* p);
 
+/* Explicit call sites, for programs that want to name their allocation sites instead of
+ * (or besides) the automatic ones (the caller's return address):
+ *
+ *   char* buf = hak_malloc_at(n, HAK_SITE("parser.tokens"));
+ *
+ * A site's key is a hash of its name, so the same name is the same site in every run.
+ * hak_site_register returns 0 for a NULL or empty name; hak_malloc_at with site 0 uses
+ * the caller's return address, like malloc. Free such blocks with free() or hak_free(). */
+typedef uint64_t hak_site_t;
+hak_site_t hak_site_register(const char* name);
+void* hak_malloc_at(size_t size, hak_site_t site);
+
+#define HAK_SITE(name)                                                   \
+  (__extension__({                                                       \
+    static hak_site_t hak_site_cached_;                                  \
+    hak_site_t hak_site_v_ = __atomic_load_n(&hak_site_cached_, __ATOMIC_RELAXED); \
+    if (hak_site_v_ == 0) {                                              \
+      hak_site_v_ = hak_site_register(name);                             \
+      __atomic_store_n(&hak_site_cached_, hak_site_v_, __ATOMIC_RELAXED); \
+    }                                                                    \
+    hak_site_v_;                                                         \
+  }))
+
 #ifdef __cplusplus
 }
 #endif

@@ -4,13 +4,15 @@
 #include "core/lock.h"
 #include "core/options.h"
 #include "core/os.h"
+#include "core/profile_hooks.h"
+#include "core/thread_cache.h"
 #include "core/types.h"
 
 namespace hakmem {
 namespace {
 
-// Default placement of the user pointer inside a mapping: 64 bytes in, so the block is
-// cache-line aligned and the header shares its page.
+// Default placement of the user pointer inside a mapping: right after the 64-byte header,
+// so the block is cache-line aligned and the header shares its page.
 constexpr size_t kHeaderRoom = 64;
 constexpr int kMaxRetained = 64;
 
@@ -47,17 +49,17 @@ char* TakeRetained(size_t need, size_t* size) ABSL_EXCLUSIVE_LOCKS_REQUIRED(g_lo
   return m;
 }
 
-// Writes the header for user pointer `p` inside `mapping`.
-void* Stamp(char* mapping, size_t mapping_size, uintptr_t p) {
+// Writes the mapping fields of the header for user pointer `p` inside `mapping`.
+LargeHeader* Stamp(char* mapping, size_t mapping_size, uintptr_t p) {
   LargeHeader* h = LargeHeaderOf(reinterpret_cast<void*>(p));
   h->magic = kLargeMagic ^ p;
   h->mapping = mapping;
   h->mapping_size = mapping_size;
   h->strategy = Strategy::kDirectMap;
-  return reinterpret_cast<void*>(p);
+  return h;
 }
 
-void* Place(char* mapping, size_t mapping_size, size_t align) {
+LargeHeader* Place(char* mapping, size_t mapping_size, size_t align) {
   uintptr_t p = reinterpret_cast<uintptr_t>(mapping) + kHeaderRoom;
   if (align > kHeaderRoom) {
     p = (reinterpret_cast<uintptr_t>(mapping) + sizeof(LargeHeader) + align - 1) & ~(align - 1);
@@ -80,7 +82,7 @@ bool IsLargeBlock(const void* p) {
   return h->magic == (kLargeMagic ^ reinterpret_cast<uintptr_t>(p));
 }
 
-void* LargeAlloc(size_t size, size_t align, bool* fresh) {
+void* LargeAlloc(size_t size, size_t align, bool* fresh, const BlockTag& tag) {
   const size_t room = align > kHeaderRoom ? align + sizeof(LargeHeader) : kHeaderRoom;
   if (size > (size_t{1} << 46) || align > (size_t{1} << 40)) return nullptr;
   const size_t need = PageRound(size + room);
@@ -99,7 +101,10 @@ void* LargeAlloc(size_t size, size_t align, bool* fresh) {
     SpinLockHolder h(&g_lock);
     NoteAlloc(mapping_size, false);
   }
-  return Place(mapping, mapping_size, align);
+  LargeHeader* h = Place(mapping, mapping_size, align);
+  h->requested_size = size;
+  h->tag = tag;
+  return h + 1;
 }
 
 void LargeFree(void* p) {
@@ -107,6 +112,12 @@ void LargeFree(void* p) {
   char* mapping = h->mapping;
   const size_t size = h->mapping_size;
   h->magic = 0;  // a second free of the same pointer is then caught as foreign
+  if (h->tag.site != 0 && ProfilerLinked()) {
+    const uint64_t now = os::NowNs();
+    ProfilerRecordFree(h->tag.site, h->requested_size, h->tag.weight,
+                       now > h->tag.alloc_ns ? now - h->tag.alloc_ns : 0,
+                       h->tag.thread != CurrentThreadTag());
+  }
   const uint64_t cap = static_cast<uint64_t>(GetOption(Option::kRetainBytes));
   Retained evicted[4];
   int num_evicted = 0;
@@ -151,8 +162,11 @@ void* LargeRealloc(void* p, size_t size) {
   if (need <= old_size && need >= old_size / 2) return p;  // fits, without gross waste
   char* m = static_cast<char*>(os::Remap(h->mapping, old_size, need));
   if (m == nullptr) return need <= old_size ? p : nullptr;
-  // The block keeps its offset in the mapping (aligned blocks depend on it).
-  void* q = Stamp(m, need, reinterpret_cast<uintptr_t>(m) + offset);
+  // The block keeps its offset in the mapping (aligned blocks depend on it); the rest of
+  // the header moved with the mapping.
+  LargeHeader* nh = Stamp(m, need, reinterpret_cast<uintptr_t>(m) + offset);
+  nh->requested_size = size;
+  void* q = nh + 1;
   SpinLockHolder l(&g_lock);
   g_stats.live_bytes = g_stats.live_bytes - old_size + need;
   if (g_stats.live_bytes > g_stats.peak_live_bytes) g_stats.peak_live_bytes = g_stats.live_bytes;

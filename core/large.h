@@ -1,5 +1,6 @@
-// Large blocks (over kMaxSmallSize, or aligned beyond kMaxClassAlign): one mapping per
-// block, with a 32-byte header just below the user pointer. Freed mappings are retained
+// Blocks the size classes do not serve (kLargeThreshold and up, or aligned beyond
+// kMaxClassAlign) and sampled small blocks: one mapping per block, with a 64-byte header
+// just below the user pointer that also carries the block's profiling record. Freed mappings are retained
 // (at most HAKMEM_RETAIN_BYTES, for at most HAKMEM_DECAY_MS) and handed to the next
 // request of a similar size, so a program that cycles large buffers pays no syscalls and
 // no page faults in steady state.
@@ -15,14 +16,24 @@ namespace hakmem {
 // dispatch without asking anyone; the learner's route (a later layer) fills it in.
 enum class Strategy : uint8_t { kDirectMap = 1 };
 
+// The profiling record of a block (site 0: not recorded).
+struct BlockTag {
+  uint32_t site;
+  uint32_t thread;       // allocating thread's tag, to count cross-thread frees
+  double weight;         // allocations the record stands for: 1, or 1/p for a sample
+  uint64_t alloc_ns;
+};
+
 struct LargeHeader {
   uint64_t magic;        // kLargeMagic ^ user address: tells our blocks from foreign ones
   char* mapping;
   size_t mapping_size;
+  size_t requested_size;
+  BlockTag tag;
   Strategy strategy;
   uint8_t reserved[7];
 };
-static_assert(sizeof(LargeHeader) == 32, "large header layout");
+static_assert(sizeof(LargeHeader) == 64, "large header layout");
 
 inline constexpr uint64_t kLargeMagic = 0x68616b6d656d4c42ull;  // "hakmemLB"
 
@@ -31,11 +42,11 @@ inline LargeHeader* LargeHeaderOf(const void* p) {
                                         sizeof(LargeHeader));
 }
 
-// True if `p` is the user pointer of a live large block. Reads the 32 bytes below p.
+// True if `p` is the user pointer of a live large block. Reads the 64 bytes below p.
 bool IsLargeBlock(const void* p);
 
 // *fresh tells whether the mapping came straight from the OS (and so reads as zero).
-void* LargeAlloc(size_t size, size_t align, bool* fresh);
+void* LargeAlloc(size_t size, size_t align, bool* fresh, const BlockTag& tag);
 void LargeFree(void* p);
 size_t LargeUsableSize(const void* p);
 // Resizes in place when the mapping has room, else with mremap (which may move it).

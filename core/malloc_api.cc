@@ -12,9 +12,11 @@
 #include "core/stats.h"
 #include "core/version.h"
 
-using hakmem::AllocateAligned;
-using hakmem::Allocate;
 using hakmem::Deallocate;
+
+// The call site of an allocation: the address the exported entry point returns to. Read
+// here, in the function the program called, so it names the program's code, not ours.
+#define HAK_CALLER() reinterpret_cast<uintptr_t>(__builtin_return_address(0))
 
 namespace {
 
@@ -29,13 +31,14 @@ inline bool IsPowerOfTwo(size_t x) { return x != 0 && (x & (x - 1)) == 0; }
 using GetNewHandlerFn = std::new_handler (*)();
 using ThrowBadAllocFn = void (*)();
 
-HAK_NOINLINE void* NewSlow(size_t size, size_t align, bool nothrow) {
+HAK_NOINLINE void* NewSlow(size_t size, size_t align, bool nothrow, uintptr_t site) {
   static GetNewHandlerFn get_handler = nullptr;
   if (get_handler == nullptr) {
     get_handler = reinterpret_cast<GetNewHandlerFn>(dlsym(RTLD_DEFAULT, "_ZSt15get_new_handlerv"));
   }
   for (;;) {
-    void* p = align <= hakmem::kMinAlign ? Allocate(size) : AllocateAligned(align, size);
+    void* p = align <= hakmem::kMinAlign ? hakmem::Allocate(size, site)
+                                         : hakmem::AllocateAligned(align, size, site);
     if (p != nullptr) return p;
     std::new_handler h = get_handler != nullptr ? get_handler() : nullptr;
     if (h == nullptr) break;
@@ -49,30 +52,35 @@ HAK_NOINLINE void* NewSlow(size_t size, size_t align, bool nothrow) {
                      __LINE__);
 }
 
-HAK_INLINE void* New(size_t size) {
-  void* p = Allocate(size);
+HAK_INLINE void* New(size_t size, uintptr_t site) {
+  void* p = hakmem::Allocate(size, site);
   if (HAK_LIKELY(p != nullptr)) return p;
-  return NewSlow(size, 0, false);
+  return NewSlow(size, 0, false, site);
 }
 
-HAK_INLINE void* NewAligned(size_t size, std::align_val_t align) {
-  void* p = AllocateAligned(static_cast<size_t>(align), size);
+HAK_INLINE void* NewAligned(size_t size, std::align_val_t align, uintptr_t site) {
+  void* p = hakmem::AllocateAligned(static_cast<size_t>(align), size, site);
   if (HAK_LIKELY(p != nullptr)) return p;
-  return NewSlow(size, static_cast<size_t>(align), false);
+  return NewSlow(size, static_cast<size_t>(align), false, site);
 }
 
-HAK_INLINE void* NewNothrow(size_t size, size_t align) noexcept {
-  void* p = align <= hakmem::kMinAlign ? Allocate(size) : AllocateAligned(align, size);
+HAK_INLINE void* NewNothrow(size_t size, size_t align, uintptr_t site) noexcept {
+  void* p = align <= hakmem::kMinAlign ? hakmem::Allocate(size, site)
+                                       : hakmem::AllocateAligned(align, size, site);
   if (HAK_LIKELY(p != nullptr)) return p;
-  return NewSlow(size, align, true);
+  return NewSlow(size, align, true, site);
 }
 
 }  // namespace
 
-HAK_EXPORT void* malloc(size_t size) { return Allocate(size); }
+HAK_EXPORT void* malloc(size_t size) { return hakmem::Allocate(size, HAK_CALLER()); }
 HAK_EXPORT void free(void* p) { Deallocate(p); }
-HAK_EXPORT void* calloc(size_t n, size_t size) { return hakmem::AllocateZeroed(n, size); }
-HAK_EXPORT void* realloc(void* p, size_t size) { return hakmem::Reallocate(p, size); }
+HAK_EXPORT void* calloc(size_t n, size_t size) {
+  return hakmem::AllocateZeroed(n, size, HAK_CALLER());
+}
+HAK_EXPORT void* realloc(void* p, size_t size) {
+  return hakmem::Reallocate(p, size, HAK_CALLER());
+}
 
 HAK_EXPORT void* reallocarray(void* p, size_t n, size_t size) {
   size_t total;
@@ -80,13 +88,13 @@ HAK_EXPORT void* reallocarray(void* p, size_t n, size_t size) {
     errno = ENOMEM;
     return nullptr;
   }
-  return hakmem::Reallocate(p, total);
+  return hakmem::Reallocate(p, total, HAK_CALLER());
 }
 
 HAK_EXPORT int posix_memalign(void** out, size_t align, size_t size) {
   if (!IsPowerOfTwo(align) || align % sizeof(void*) != 0) return EINVAL;
   const int saved = errno;  // posix_memalign reports through its result, not errno
-  void* p = AllocateAligned(align, size);
+  void* p = hakmem::AllocateAligned(align, size, HAK_CALLER());
   if (p == nullptr) {
     errno = saved;
     return ENOMEM;
@@ -100,7 +108,7 @@ HAK_EXPORT void* aligned_alloc(size_t align, size_t size) {
     errno = EINVAL;
     return nullptr;
   }
-  return AllocateAligned(align, size);
+  return hakmem::AllocateAligned(align, size, HAK_CALLER());
 }
 
 HAK_EXPORT void* memalign(size_t align, size_t size) {
@@ -111,10 +119,12 @@ HAK_EXPORT void* memalign(size_t align, size_t size) {
   // glibc rounds a non-power-of-two alignment up to the next power of two.
   size_t a = 1;
   while (a < align) a <<= 1;
-  return AllocateAligned(a, size);
+  return hakmem::AllocateAligned(a, size, HAK_CALLER());
 }
 
-HAK_EXPORT void* valloc(size_t size) { return AllocateAligned(kPage, size); }
+HAK_EXPORT void* valloc(size_t size) {
+  return hakmem::AllocateAligned(kPage, size, HAK_CALLER());
+}
 
 HAK_EXPORT void* pvalloc(size_t size) {
   if (size > SIZE_MAX - kPage) {
@@ -122,7 +132,7 @@ HAK_EXPORT void* pvalloc(size_t size) {
     return nullptr;
   }
   const size_t rounded = size == 0 ? kPage : (size + kPage - 1) & ~(kPage - 1);
-  return AllocateAligned(kPage, rounded);
+  return hakmem::AllocateAligned(kPage, rounded, HAK_CALLER());
 }
 
 HAK_EXPORT size_t malloc_usable_size(void* p) { return hakmem::UsableSize(p); }
@@ -130,17 +140,25 @@ HAK_EXPORT size_t malloc_usable_size(void* p) { return hakmem::UsableSize(p); }
 // ---- C++ ----
 #define HAK_CXX __attribute__((visibility("default")))
 
-HAK_CXX void* operator new(size_t size) { return New(size); }
-HAK_CXX void* operator new[](size_t size) { return New(size); }
-HAK_CXX void* operator new(size_t size, const std::nothrow_t&) noexcept { return NewNothrow(size, 0); }
-HAK_CXX void* operator new[](size_t size, const std::nothrow_t&) noexcept { return NewNothrow(size, 0); }
-HAK_CXX void* operator new(size_t size, std::align_val_t a) { return NewAligned(size, a); }
-HAK_CXX void* operator new[](size_t size, std::align_val_t a) { return NewAligned(size, a); }
+HAK_CXX void* operator new(size_t size) { return New(size, HAK_CALLER()); }
+HAK_CXX void* operator new[](size_t size) { return New(size, HAK_CALLER()); }
+HAK_CXX void* operator new(size_t size, const std::nothrow_t&) noexcept {
+  return NewNothrow(size, 0, HAK_CALLER());
+}
+HAK_CXX void* operator new[](size_t size, const std::nothrow_t&) noexcept {
+  return NewNothrow(size, 0, HAK_CALLER());
+}
+HAK_CXX void* operator new(size_t size, std::align_val_t a) {
+  return NewAligned(size, a, HAK_CALLER());
+}
+HAK_CXX void* operator new[](size_t size, std::align_val_t a) {
+  return NewAligned(size, a, HAK_CALLER());
+}
 HAK_CXX void* operator new(size_t size, std::align_val_t a, const std::nothrow_t&) noexcept {
-  return NewNothrow(size, static_cast<size_t>(a));
+  return NewNothrow(size, static_cast<size_t>(a), HAK_CALLER());
 }
 HAK_CXX void* operator new[](size_t size, std::align_val_t a, const std::nothrow_t&) noexcept {
-  return NewNothrow(size, static_cast<size_t>(a));
+  return NewNothrow(size, static_cast<size_t>(a), HAK_CALLER());
 }
 
 HAK_CXX void operator delete(void* p) noexcept { Deallocate(p); }
@@ -176,9 +194,16 @@ HAK_EXPORT int hak_stats(struct hak_stats* out, size_t size) {
 
 HAK_EXPORT size_t hak_release_memory(void) { return hakmem::ReleaseAllIdleMemory(); }
 
-HAK_EXPORT void* hak_malloc(size_t size) { return Allocate(size); }
-HAK_EXPORT void* hak_calloc(size_t n, size_t size) { return hakmem::AllocateZeroed(n, size); }
-HAK_EXPORT void* hak_realloc(void* p, size_t size) { return hakmem::Reallocate(p, size); }
+HAK_EXPORT void* hak_malloc(size_t size) { return hakmem::Allocate(size, HAK_CALLER()); }
+HAK_EXPORT void* hak_calloc(size_t n, size_t size) {
+  return hakmem::AllocateZeroed(n, size, HAK_CALLER());
+}
+HAK_EXPORT void* hak_realloc(void* p, size_t size) {
+  return hakmem::Reallocate(p, size, HAK_CALLER());
+}
 HAK_EXPORT void* hak_aligned_alloc(size_t align, size_t size) { return aligned_alloc(align, size); }
+HAK_EXPORT void* hak_malloc_at(size_t size, hak_site_t site) {
+  return hakmem::Allocate(size, site != 0 ? static_cast<uintptr_t>(site) : HAK_CALLER());
+}
 HAK_EXPORT void hak_free(void* p) { Deallocate(p); }
 HAK_EXPORT size_t hak_usable_size(const void* p) { return hakmem::UsableSize(p); }

@@ -7,6 +7,7 @@
 
 #include "core/format.h"
 #include "core/os.h"
+#include "core/sampler.h"
 
 namespace hakmem {
 namespace {
@@ -25,7 +26,14 @@ constexpr OptionInfo kOptions[kNumOptions] = {
     {"HAKMEM_DECAY_MS", 250, 0, 3600 * 1000, "ms",
      "how long free memory stays committed for reuse before it is returned to the OS"},
     {"HAKMEM_RETAIN_BYTES", 64 << 20, 0, int64_t{1} << 40, "bytes",
-     "freed large blocks (over 256 KiB) kept mapped for reuse, at most, until they decay"},
+     "freed large blocks (256 KiB and up) kept mapped for reuse, at most, until they decay"},
+    {"HAKMEM_PROFILE_SITES", 1, 0, 1, "flag",
+     "0 turns call-site profiling off entirely (no samples, no per-site records)"},
+    // The mean sampling interval; the default is chosen by measurement in sampler.cc.
+    {"HAKMEM_SAMPLE_BYTES", kDefaultSampleBytes, 1024, int64_t{1} << 40, "bytes",
+     "small allocations are sampled about once per this many bytes allocated (per thread)"},
+    {"HAKMEM_SITE_REPORT", 0, 0, 0, "path",
+     "write a JSON report of every call site to this file at exit"},
 };
 
 // Constant-initialized from the table, so options read before LoadOptions are defaults.
@@ -34,6 +42,7 @@ constexpr std::array<int64_t, kNumOptions> Defaults(std::index_sequence<I...>) {
   return {kOptions[I].default_value...};
 }
 std::array<int64_t, kNumOptions> g_values = Defaults(std::make_index_sequence<kNumOptions>());
+const char* g_strings[kNumOptions] = {};
 
 void Complain(const OptionInfo& info, const char* text) {
   char buf[512];
@@ -83,7 +92,12 @@ void LoadOptions() {
     const OptionInfo& info = kOptions[i];
     g_values[i] = info.default_value;
     const char* text = os::GetEnv(info.name);
+    g_strings[i] = nullptr;
     if (text == nullptr) continue;
+    if (strcmp(info.unit, "path") == 0) {
+      if (*text != '\0') g_strings[i] = text;  // the environment outlives us
+      continue;
+    }
     int64_t v;
     if (ParseOptionValue(static_cast<Option>(i), text, &v)) {
       g_values[i] = v;
@@ -97,11 +111,19 @@ int64_t GetOption(Option o) { return g_values[static_cast<int>(o)]; }
 
 const OptionInfo& GetOptionInfo(Option o) { return kOptions[static_cast<int>(o)]; }
 
+const char* GetStringOption(Option o) { return g_strings[static_cast<int>(o)]; }
+
 void PrintOptions() {
   for (int i = 0; i < kNumOptions; ++i) {
     char buf[256];
     Formatter f(buf, sizeof(buf));
-    f.Str("hakmem: option ").Str(kOptions[i].name).Str("=").Int(g_values[i]).Str("\n");
+    f.Str("hakmem: option ").Str(kOptions[i].name).Str("=");
+    if (strcmp(kOptions[i].unit, "path") == 0) {
+      f.Str(g_strings[i] != nullptr ? g_strings[i] : "");
+    } else {
+      f.Int(g_values[i]);
+    }
+    f.Str("\n");
     os::WriteStderr(buf, f.size());
   }
 }

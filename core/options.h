@@ -13,6 +13,9 @@ enum class Option : int {
   kVerbose = 0,      // HAKMEM_VERBOSE
   kDecayMs,          // HAKMEM_DECAY_MS
   kRetainBytes,      // HAKMEM_RETAIN_BYTES
+  kProfileSites,     // HAKMEM_PROFILE_SITES
+  kSampleBytes,      // HAKMEM_SAMPLE_BYTES
+  kSiteReport,       // HAKMEM_SITE_REPORT (a path)
   kCount,
 };
 
@@ -21,7 +24,7 @@ struct OptionInfo {
   int64_t default_value;
   int64_t min_value;
   int64_t max_value;
-  const char* unit;  // "bytes" accepts k/m/g suffixes
+  const char* unit;  // "bytes" accepts k/m/g suffixes; "path" takes any text
   const char* meaning;
 };
 
@@ -30,6 +33,8 @@ void LoadOptions();
 
 // Constant-initialized to the defaults, so reading an option before LoadOptions is safe.
 int64_t GetOption(Option o);
+// For "path" options: the value, or nullptr when unset.
+const char* GetStringOption(Option o);
 const OptionInfo& GetOptionInfo(Option o);
 
 // For tests: parse one value with the table's rules. Returns false (and leaves *out) when

@@ -10,6 +10,9 @@
 #include "core/large.h"
 #include "core/os.h"
 #include "core/page_map.h"
+#include "core/profile_hooks.h"
+#include "core/sampler.h"
+#include "core/thread_cache.h"
 
 namespace hakmem {
 namespace {
@@ -29,11 +32,18 @@ void ReportForeign(const void* p, const char* what) {
 
 }  // namespace
 
-void* RouteAllocate(size_t size, size_t align, bool* zeroed) {
+void* RouteAllocate(size_t size, size_t align, bool* zeroed, uintptr_t site) {
   EnsureInitialized();
   MaybeReleaseIdleMemory();
+  BlockTag tag{};
+  if (ProfilingEnabled()) {
+    tag.site = ProfilerRecordAlloc(ProfiledAlloc{site, size, 1.0});
+    tag.thread = CurrentThreadTag();
+    tag.weight = 1.0;
+    tag.alloc_ns = os::NowNs();
+  }
   bool fresh = false;
-  void* p = LargeAlloc(size, align, &fresh);
+  void* p = LargeAlloc(size, align, &fresh, tag);
   if (p == nullptr) {
     errno = ENOMEM;
     return nullptr;

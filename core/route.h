@@ -9,12 +9,14 @@
 #define HAKMEM_CORE_ROUTE_H_
 
 #include <stddef.h>
+#include <stdint.h>
 
 namespace hakmem {
 
 // Sets errno to ENOMEM and returns nullptr when memory cannot be had. When `zeroed` is not
 // null it is set to whether the block is known to read as zero (fresh from the OS).
-void* RouteAllocate(size_t size, size_t align, bool* zeroed = nullptr);
+// `site` is the call site's key (see Allocate); every routed block is recorded exactly.
+void* RouteAllocate(size_t size, size_t align, bool* zeroed, uintptr_t site);
 void RouteDeallocate(void* p);
 size_t RouteUsableSize(const void* p);
 // REQUIRES: p is a routed block (not in a small chunk), not nullptr.

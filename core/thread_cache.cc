@@ -1,5 +1,7 @@
 #include "core/thread_cache.h"
 
+#include <atomic>
+
 
 #include "core/central_freelist.h"
 #include "core/decay.h"
@@ -43,7 +45,7 @@ HAK_NOINLINE void* HeapExhausted(int c) {
   const size_t size = ClassSize(c);
   size_t align = size & (~size + 1);  // the largest power of two dividing the class size
   if (align > kMaxClassAlign) align = kMaxClassAlign;
-  return RouteAllocate(size, align);  // sets ENOMEM if that fails too
+  return RouteAllocate(size, align, nullptr, 0);  // sets ENOMEM if that fails too
 }
 
 // Sends the first `n` objects of list `c` to the central list.
@@ -112,6 +114,18 @@ void DeallocateSmallSlow(int c) {
   const uint32_t batch = static_cast<uint32_t>(BatchSize(c));
   Grow(l, c);
   FlushObjects(c, excess < batch ? excess : batch);
+}
+
+uint32_t CurrentThreadTag() {
+  static std::atomic<uint32_t> next{1};
+  uint32_t t = tl_cache.thread_tag;
+  if (HAK_UNLIKELY(t == 0)) {
+    do {
+      t = next.fetch_add(1, std::memory_order_relaxed);
+    } while (t == 0);
+    tl_cache.thread_tag = t;
+  }
+  return t;
 }
 
 void ThreadCacheExit() {

@@ -25,9 +25,15 @@ namespace hakmem {
 enum class ThreadState : uint8_t { kNew = 0, kActive = 1, kDead = 2 };
 
 struct ThreadCache {
-  FreeList lists[kNumClasses];
+  // Bytes this thread may still allocate before the next sample; the fast path subtracts
+  // each request and leaves for the sampler when it goes negative. Starts at 0, so a
+  // thread's first allocation sets its sampler up.
+  int64_t sample_left;
+  uint64_t rng;          // sampler's random state; 0 until set up
+  uint32_t thread_tag;   // nonzero, unique among threads alive at once; 0 until assigned
   ThreadState state;
   bool exit_hook_registered;
+  FreeList lists[kNumClasses];
 };
 
 extern __thread ThreadCache tl_cache __attribute__((tls_model("initial-exec")));
@@ -57,6 +63,9 @@ HAK_INLINE void DeallocateSmall(void* p, int size_class) {
 // Moves every cached object back to the central lists and stops caching for this thread.
 // Runs from the thread's exit hook.
 void ThreadCacheExit();
+
+// The calling thread's tag (assigned on first use).
+uint32_t CurrentThreadTag();
 
 }  // namespace hakmem
 

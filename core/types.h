@@ -40,6 +40,10 @@ inline constexpr size_t kMaxHeapGranules = size_t{1} << (kMaxHeapShift - kGranul
 // Class 0 is "not a small-object granule" in the page map.
 inline constexpr size_t kMinAlign = 16;
 inline constexpr size_t kMaxSmallSize = 256 * 1024;
+// Requests of this size and up go to the route (a large block with a header, counted
+// exactly by the profiler); below it the size classes serve, and the profiler samples.
+// The largest class still serves over-aligned requests just below it.
+inline constexpr size_t kLargeThreshold = kMaxSmallSize;
 inline constexpr int kClassesPerDoubling = 8;
 inline constexpr int kNumClasses = 1 + 8 + kClassesPerDoubling * 11;  // 97 incl. class 0
 // Alignments up to this are served by size classes whose objects are naturally aligned

@@ -1,0 +1,40 @@
+// Turns a code address into a key that survives restarts and ASLR: the module that holds
+// it (its GNU build-id where present, else its path) and the address's offset from the
+// module's load base. Resolution walks the loaded modules with dl_iterate_phdr, so modules
+// dlopen()ed at any time resolve too; callers cache the result (a site resolves once).
+#ifndef HAKMEM_CALLSITE_MODULE_MAP_H_
+#define HAKMEM_CALLSITE_MODULE_MAP_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+namespace hakmem {
+namespace callsite {
+
+inline constexpr int kMaxModules = 512;
+inline constexpr int kMaxPathBytes = 512;
+
+struct Module {
+  char path[kMaxPathBytes];  // absolute where the loader knows it; the executable's real path
+  char build_id[65];         // lowercase hex, "" when the module has none
+  uintptr_t load_base;       // in this process (not part of the key)
+};
+
+struct CodeKey {
+  int module;       // index for GetModule(); -1 when the address is in no loaded module
+  uint64_t offset;  // address - load base
+};
+
+// Never allocates with malloc (the module table lives in the arena). Thread-safe.
+CodeKey ResolveAddress(uintptr_t address);
+const Module* GetModule(int index);
+int ModuleCount();
+
+// Parses the GNU build-id out of a module's program headers as loaded in memory; returns
+// false if there is none. Exposed for tests.
+bool BuildIdFromNotes(const void* notes, size_t size, char* hex_out, size_t hex_cap);
+
+}  // namespace callsite
+}  // namespace hakmem
+
+#endif  // HAKMEM_CALLSITE_MODULE_MAP_H_

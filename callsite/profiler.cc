@@ -1,0 +1,113 @@
+// Implements the core's profiling hooks (core/profile_hooks.h) and the explicit-site C API.
+#include "callsite/profiler.h"
+
+#include <string.h>
+
+#include "callsite/module_map.h"
+#include "core/arena.h"
+#include "core/hakmem.h"
+#include "core/profile_hooks.h"
+
+namespace hakmem {
+
+namespace {
+
+// Set while this thread is inside the profiler: anything it allocates on the way (the
+// loader, say) must not be profiled, or the table would recurse into itself.
+__thread bool tl_in_profiler __attribute__((tls_model("initial-exec")));
+
+class Reentry {
+ public:
+  Reentry() : entered_(!tl_in_profiler) { tl_in_profiler = true; }
+  ~Reentry() {
+    if (entered_) tl_in_profiler = false;
+  }
+  bool entered() const { return entered_; }
+
+ private:
+  bool entered_;
+};
+
+}  // namespace
+
+uint32_t ProfilerRecordAlloc(const ProfiledAlloc& a) {
+  Reentry guard;
+  if (!guard.entered()) return 0;
+  callsite::SiteTable& t = callsite::Sites();
+  const uint32_t id = t.FindOrInsert(a.site_key);
+  if (id != 0) t.RecordAlloc(id, a.size, a.weight);
+  return id;
+}
+
+void ProfilerRecordFree(uint32_t site, size_t size, double weight, uint64_t lifetime_ns,
+                        bool cross_thread) {
+  callsite::Sites().RecordFree(site, size, weight, lifetime_ns, cross_thread);
+}
+
+namespace callsite {
+
+uint64_t DroppedSites() { return Sites().dropped_sites(); }
+
+void Snapshot(uint32_t id, Site* s, SiteSnapshot* out) {
+  memset(out, 0, sizeof(*out));
+  out->id = id;
+  out->overflow = id == kOverflowSite;
+  if (!out->overflow && s->resolved.load(std::memory_order_acquire) != 0) {
+    const uintptr_t key = s->key.load(std::memory_order_relaxed);
+    if (key & kNamedSiteBit) {
+      out->name = s->name;
+    } else {
+      out->address = key;
+      out->offset = s->offset;
+      if (const Module* m = GetModule(s->module)) {
+        out->module = m->path;
+        out->build_id = m->build_id;
+      }
+    }
+  }
+  constexpr double kOne = static_cast<double>(kFixedOne);
+  out->records = s->records.load(std::memory_order_relaxed);
+  out->estimated = s->sampled.load(std::memory_order_relaxed) != 0;
+  out->allocs = static_cast<double>(s->allocs_fx.load(std::memory_order_relaxed)) / kOne;
+  out->frees = static_cast<double>(s->frees_fx.load(std::memory_order_relaxed)) / kOne;
+  out->cross_thread_frees =
+      static_cast<double>(s->cross_thread_frees_fx.load(std::memory_order_relaxed)) / kOne;
+  out->bytes = s->bytes.load(std::memory_order_relaxed);
+  out->live_bytes = s->live_bytes.load(std::memory_order_relaxed);
+  out->peak_live_bytes = s->peak_live_bytes.load(std::memory_order_relaxed);
+  for (int b = 0; b < kSizeBuckets; ++b) {
+    out->size_histogram[b] = static_cast<double>(s->size_fx[b].load(std::memory_order_relaxed)) / kOne;
+  }
+  for (int b = 0; b < kLifetimeBuckets; ++b) {
+    out->lifetime_histogram[b] =
+        static_cast<double>(s->lifetime_fx[b].load(std::memory_order_relaxed)) / kOne;
+  }
+}
+
+}  // namespace callsite
+}  // namespace hakmem
+
+// ---- explicit sites ----
+
+extern "C" __attribute__((visibility("default"))) hak_site_t hak_site_register(const char* name) {
+  using hakmem::callsite::kNamedSiteBit;
+  if (name == nullptr || name[0] == '\0') return 0;
+  // The key is a hash of the name, so the same name gives the same site in every run.
+  uint64_t h = 1469598103934665603ull;  // FNV-1a
+  for (const char* p = name; *p != '\0'; ++p) {
+    h = (h ^ static_cast<unsigned char>(*p)) * 1099511628211ull;
+  }
+  const uintptr_t key = kNamedSiteBit | (h >> 1);
+  hakmem::callsite::SiteTable& t = hakmem::callsite::Sites();
+  const uint32_t id = t.FindOrInsert(key);
+  hakmem::callsite::Site* s = t.Get(id);
+  if (s != nullptr && id != hakmem::callsite::kOverflowSite && s->name == nullptr) {
+    const size_t n = strlen(name);
+    char* copy = static_cast<char*>(hakmem::ArenaAllocate(n + 1));
+    if (copy != nullptr) {
+      memcpy(copy, name, n + 1);
+      __atomic_store_n(&s->name, copy, __ATOMIC_RELEASE);
+    }
+  }
+  return key;
+}

@@ -1,0 +1,210 @@
+#include "callsite/report.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "callsite/profiler.h"
+#include "core/format.h"
+#include "core/options.h"
+#include "core/os.h"
+
+namespace hakmem {
+namespace callsite {
+namespace {
+
+// Buffered output to a file descriptor, in static storage: the report runs at exit and
+// must not allocate.
+class Out {
+ public:
+  explicit Out(int fd) : fd_(fd) {}
+  ~Out() { Flush(); }
+  void Raw(const char* s, size_t n) {
+    while (n > 0) {
+      if (len_ == sizeof(buf_)) Flush();
+      const size_t k = n < sizeof(buf_) - len_ ? n : sizeof(buf_) - len_;
+      memcpy(buf_ + len_, s, k);
+      len_ += k;
+      s += k;
+      n -= k;
+    }
+  }
+  void Str(const char* s) { Raw(s, strlen(s)); }
+  void Uint(uint64_t v) {
+    char b[32];
+    Formatter f(b, sizeof(b));
+    f.Uint(v);
+    Raw(b, f.size());
+  }
+  void Int(int64_t v) {
+    char b[32];
+    Formatter f(b, sizeof(b));
+    f.Int(v);
+    Raw(b, f.size());
+  }
+  // Estimates: whole numbers (rounded); the fractional part of an estimate means nothing.
+  void Estimate(double v) { Uint(static_cast<uint64_t>(v < 0 ? 0 : v + 0.5)); }
+  void Quoted(const char* s) {
+    Raw("\"", 1);
+    for (; *s != '\0'; ++s) {
+      const unsigned char c = static_cast<unsigned char>(*s);
+      if (c == '"' || c == '\\') {
+        const char e[2] = {'\\', static_cast<char>(c)};
+        Raw(e, 2);
+      } else if (c < 0x20) {
+        char e[8] = {'\\', 'u', '0', '0', "0123456789abcdef"[c >> 4], "0123456789abcdef"[c & 15]};
+        Raw(e, 6);
+      } else {
+        Raw(s, 1);
+      }
+    }
+    Raw("\"", 1);
+  }
+  void QuotedOrNull(const char* s) {
+    if (s == nullptr || *s == '\0') {
+      Str("null");
+    } else {
+      Quoted(s);
+    }
+  }
+  bool ok() const { return ok_; }
+  void Flush() {
+    size_t off = 0;
+    while (off < len_ && ok_) {
+      const ssize_t w = write(fd_, buf_ + off, len_ - off);
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) {
+        ok_ = false;
+        break;
+      }
+      off += static_cast<size_t>(w);
+    }
+    len_ = 0;
+  }
+
+ private:
+  int fd_;
+  char buf_[16384];
+  size_t len_ = 0;
+  bool ok_ = true;
+};
+
+// The function containing `address`, from the dynamic symbol table (dladdr); nullptr if
+// the address is in no exported function.
+const char* SymbolOf(uintptr_t address) {
+  if (address == 0) return nullptr;
+  Dl_info info;
+  // The return address points after the call; look up the call instruction itself.
+  if (dladdr(reinterpret_cast<void*>(address - 1), &info) == 0) return nullptr;
+  return info.dli_sname;
+}
+
+void Histogram(Out& o, const double* h, int n, bool sizes) {
+  o.Str("{");
+  bool first = true;
+  for (int b = 0; b < n; ++b) {
+    if (h[b] < 0.5) continue;
+    if (!first) o.Str(", ");
+    first = false;
+    // Keys: the bucket's upper bound (bytes, or nanoseconds for lifetimes).
+    char key[32];
+    Formatter f(key, sizeof(key));
+    if (sizes) {
+      f.Uint(SizeBucketLimit(b));
+    } else {
+      f.Uint((uint64_t{2} << b) - 1);
+    }
+    o.Quoted(key);
+    o.Str(": ");
+    o.Estimate(h[b]);
+  }
+  o.Str("}");
+}
+
+void Complain(const char* path, const char* what) {
+  char buf[700];
+  Formatter f(buf, sizeof(buf));
+  f.Str("hakmem: cannot write HAKMEM_SITE_REPORT='").Str(path).Str("': ").Str(what).Str("\n");
+  os::WriteStderr(buf, f.size());
+}
+
+}  // namespace
+
+bool WriteSiteReport(const char* path) {
+  const int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    Complain(path, strerror(errno));
+    return false;
+  }
+  bool ok;
+  {
+    Out o(fd);
+    o.Str("{\"sample_bytes\": ");
+    o.Uint(static_cast<uint64_t>(GetOption(Option::kSampleBytes)));
+    o.Str(",\n \"sites\": [");
+    bool first = true;
+    ForEachSite([&](const SiteSnapshot& s) {
+      o.Str(first ? "\n  {" : ",\n  {");
+      first = false;
+      o.Str("\"module\": ");
+      if (s.overflow) {
+        o.Quoted("(overflow)");
+      } else if (s.name != nullptr) {
+        o.Quoted("(named)");
+      } else {
+        o.QuotedOrNull(s.module);
+      }
+      o.Str(", \"build_id\": ");
+      o.QuotedOrNull(s.build_id);
+      o.Str(", \"offset\": ");
+      o.Uint(s.offset);
+      o.Str(", \"symbol\": ");
+      o.QuotedOrNull(s.name != nullptr ? s.name : SymbolOf(s.address));
+      o.Str(",\n   \"allocs\": ");
+      o.Estimate(s.allocs);
+      o.Str(", \"allocs_estimated\": ");
+      o.Str(s.estimated ? "true" : "false");
+      o.Str(", \"records\": ");
+      o.Uint(s.records);
+      o.Str(", \"frees\": ");
+      o.Estimate(s.frees);
+      o.Str(", \"cross_thread_frees\": ");
+      o.Estimate(s.cross_thread_frees);
+      o.Str(", \"bytes\": ");
+      o.Uint(s.bytes);
+      o.Str(", \"live_bytes\": ");
+      o.Int(s.live_bytes);
+      o.Str(", \"peak_live_bytes\": ");
+      o.Int(s.peak_live_bytes);
+      o.Str(",\n   \"size_histogram\": ");
+      Histogram(o, s.size_histogram, kSizeBuckets, true);
+      o.Str(",\n   \"lifetime_histogram\": ");
+      Histogram(o, s.lifetime_histogram, kLifetimeBuckets, false);
+      o.Str("}");
+    });
+    o.Str("\n ],\n \"dropped_sites\": ");
+    o.Uint(DroppedSites());
+    o.Str("\n}\n");
+    o.Flush();
+    ok = o.ok();
+  }
+  if (close(fd) != 0) ok = false;
+  if (!ok) Complain(path, "write failed");
+  return ok;
+}
+
+namespace {
+
+// At exit (after the program's own exit handlers registered before us). Allocation
+// keeps working afterwards; the report only reads the table.
+__attribute__((destructor)) void WriteReportAtExit() {
+  const char* path = GetStringOption(Option::kSiteReport);
+  if (path != nullptr) WriteSiteReport(path);
+}
+
+}  // namespace
+
+}  // namespace callsite
+}  // namespace hakmem

@@ -1,0 +1,137 @@
+#include "callsite/site_table.h"
+
+#include "callsite/module_map.h"
+#include "core/arena.h"
+#include "core/lock.h"
+#include "core/size_class.h"
+
+namespace hakmem {
+namespace callsite {
+namespace {
+
+constexpr int kMaxProbes = 64;
+constexpr int kDroppedBits = 1 << 16;  // distinct dropped keys are counted up to ~65k
+
+SiteTable g_table;
+SpinLock g_storage_lock;
+
+inline uint64_t Hash(uintptr_t key) { return (key * 0x9E3779B97F4A7C15ull) ^ (key >> 29); }
+
+inline uint64_t ToFixed(double weight) {
+  return static_cast<uint64_t>(weight * static_cast<double>(kFixedOne) + 0.5);
+}
+
+void AtomicMax(std::atomic<int64_t>& a, int64_t v) {
+  int64_t cur = a.load(std::memory_order_relaxed);
+  while (v > cur && !a.compare_exchange_weak(cur, v, std::memory_order_relaxed)) {
+  }
+}
+
+}  // namespace
+
+SiteTable& Sites() { return g_table; }
+
+int SizeBucket(size_t size) {
+  if (size < kLargeThreshold) return SizeToClass(size);
+  const int log2 = 63 - __builtin_clzll(size);  // >= 18
+  const int b = kNumClasses + (log2 - 18);
+  return b < kSizeBuckets ? b : kSizeBuckets - 1;
+}
+
+uint64_t SizeBucketLimit(int bucket) {
+  if (bucket < kNumClasses) return ClassSize(bucket);
+  return (uint64_t{2} << (bucket - kNumClasses + 18)) - 1;
+}
+
+int LifetimeBucket(uint64_t ns) {
+  if (ns == 0) return 0;
+  const int b = 63 - __builtin_clzll(ns);
+  return b < kLifetimeBuckets ? b : kLifetimeBuckets - 1;
+}
+
+bool SiteTable::EnsureStorage() {
+  if (sites_.load(std::memory_order_acquire) != nullptr) return true;
+  SpinLockHolder h(&g_storage_lock);
+  if (sites_.load(std::memory_order_relaxed) != nullptr) return true;
+  auto* bits = static_cast<std::atomic<uint64_t>*>(ArenaAllocate(kDroppedBits / 8));
+  auto* sites = static_cast<Site*>(ArenaAllocate(sizeof(Site) * (kMaxSites + 1)));
+  if (bits == nullptr || sites == nullptr) return false;
+  // Arena memory is zeroed, which is every field's initial state (atomics included).
+  dropped_seen_ = bits;
+  sites[kMaxSites].module = -1;
+  sites_.store(sites, std::memory_order_release);
+  return true;
+}
+
+void SiteTable::Resolve(Site* s, uintptr_t key) {
+  if (key & kNamedSiteBit) {
+    s->module = -1;  // the name was stored by the registration that made the key
+  } else {
+    const CodeKey k = ResolveAddress(key);
+    s->module = k.module;
+    s->offset = k.offset;
+  }
+  s->resolved.store(1, std::memory_order_release);
+}
+
+uint32_t SiteTable::FindOrInsert(uintptr_t key) {
+  if (!EnsureStorage()) return 0;
+  Site* sites = sites_.load(std::memory_order_acquire);
+  const uint64_t h = Hash(key);
+  for (int probe = 0; probe < kMaxProbes; ++probe) {
+    const uint32_t i = static_cast<uint32_t>((h + static_cast<uint64_t>(probe)) & (kMaxSites - 1));
+    Site* s = &sites[i];
+    uintptr_t cur = s->key.load(std::memory_order_acquire);
+    if (cur == key) return i + 1;
+    if (cur == 0) {
+      if (s->key.compare_exchange_strong(cur, key, std::memory_order_acq_rel)) {
+        // This thread owns the new slot: resolve it (off the fast path by construction).
+        Resolve(s, key);
+        return i + 1;
+      }
+      if (cur == key) return i + 1;  // another thread inserted the same key
+    }
+  }
+  // Full (or a long collision chain): count the key once as dropped.
+  const uint64_t bit = (h >> 20) & (kDroppedBits - 1);
+  const uint64_t mask = uint64_t{1} << (bit & 63);
+  if ((dropped_seen_[bit >> 6].fetch_or(mask, std::memory_order_relaxed) & mask) == 0) {
+    dropped_.fetch_add(1, std::memory_order_relaxed);
+  }
+  return kOverflowSite;
+}
+
+Site* SiteTable::Get(uint32_t id) {
+  Site* sites = sites_.load(std::memory_order_acquire);
+  if (sites == nullptr || id == 0 || id > kOverflowSite) return nullptr;
+  return &sites[id - 1];
+}
+
+void SiteTable::RecordAlloc(uint32_t id, size_t size, double weight) {
+  Site* s = Get(id);
+  if (s == nullptr) return;
+  const uint64_t fx = ToFixed(weight);
+  s->records.fetch_add(1, std::memory_order_relaxed);
+  if (weight != 1.0) s->sampled.fetch_add(1, std::memory_order_relaxed);
+  s->allocs_fx.fetch_add(fx, std::memory_order_relaxed);
+  const auto bytes = static_cast<int64_t>(static_cast<double>(size) * weight + 0.5);
+  s->bytes.fetch_add(static_cast<uint64_t>(bytes), std::memory_order_relaxed);
+  s->size_fx[SizeBucket(size)].fetch_add(fx, std::memory_order_relaxed);
+  const int64_t live = s->live_bytes.fetch_add(bytes, std::memory_order_relaxed) + bytes;
+  AtomicMax(s->peak_live_bytes, live);
+}
+
+void SiteTable::RecordFree(uint32_t id, size_t size, double weight, uint64_t lifetime_ns,
+                           bool cross_thread) {
+  Site* s = Get(id);
+  if (s == nullptr) return;
+  const uint64_t fx = ToFixed(weight);
+  s->frees_fx.fetch_add(fx, std::memory_order_relaxed);
+  if (cross_thread) s->cross_thread_frees_fx.fetch_add(fx, std::memory_order_relaxed);
+  const auto bytes = static_cast<int64_t>(static_cast<double>(size) * weight + 0.5);
+  s->live_bytes.fetch_sub(bytes, std::memory_order_relaxed);
+  s->lifetime_fx[LifetimeBucket(lifetime_ns)].fetch_add(fx, std::memory_order_relaxed);
+}
+
+}  // namespace callsite
+}  // namespace hakmem

@@ -1,0 +1,98 @@
+// The per-site profile: a bounded, open-addressed table keyed by call site (a return
+// address, or an explicit site token), in arena memory, safe for concurrent writers
+// without a lock: a new site claims its slot with one compare-and-swap, and every counter
+// is an atomic add. It is touched only on slow paths (samples and large blocks).
+//
+// Sampled records carry a weight (the allocations one sample stands for); counters keep
+// weighted sums in fixed point (kFixedOne per allocation) so that exact and estimated
+// counts share one representation. When the table is full, new sites are recorded in an
+// overflow site and counted as dropped, never silently lost.
+#ifndef HAKMEM_CALLSITE_SITE_TABLE_H_
+#define HAKMEM_CALLSITE_SITE_TABLE_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <atomic>
+
+#include "core/types.h"
+
+namespace hakmem {
+namespace callsite {
+
+inline constexpr int kTableBits = 12;
+inline constexpr uint32_t kMaxSites = 1u << kTableBits;  // 4096 sites
+inline constexpr uint32_t kOverflowSite = kMaxSites + 1;  // site ids are 1..kMaxSites
+inline constexpr uint64_t kFixedOne = 1u << 16;
+
+// Size histogram: one bucket per size class below the large threshold, then one per
+// power of two (bucket b >= kNumClasses holds sizes in [2^(b - kNumClasses + 18), x2)).
+inline constexpr int kSizeBuckets = kNumClasses + 30;
+// Lifetime histogram: bucket b holds lifetimes in [2^b, 2^(b+1)) ns (b = 0 also holds 0).
+inline constexpr int kLifetimeBuckets = 48;
+
+int SizeBucket(size_t size);
+// The largest size a bucket holds (its label in reports).
+uint64_t SizeBucketLimit(int bucket);
+int LifetimeBucket(uint64_t ns);
+
+// Explicit sites (hak_site_register) use keys with the top bit set: never a user-space
+// code address.
+inline constexpr uintptr_t kNamedSiteBit = uintptr_t{1} << 63;
+
+struct Site {
+  std::atomic<uintptr_t> key;        // 0: free slot
+  std::atomic<int> resolved;         // 0: not yet, 1: module/offset (or name) are set
+  int module;                        // see module_map.h; -1 for none
+  uint64_t offset;
+  const char* name;                  // explicit sites only
+  std::atomic<uint64_t> records;     // raw samples and exact records
+  std::atomic<uint64_t> sampled;     // of which samples (so counts are estimates)
+  std::atomic<uint64_t> allocs_fx, frees_fx, cross_thread_frees_fx;
+  std::atomic<uint64_t> bytes;       // weighted, rounded
+  std::atomic<int64_t> live_bytes;
+  std::atomic<int64_t> peak_live_bytes;
+  std::atomic<uint64_t> size_fx[kSizeBuckets];
+  std::atomic<uint64_t> lifetime_fx[kLifetimeBuckets];
+};
+
+class SiteTable {
+ public:
+  // Id (1..kMaxSites, or kOverflowSite) of the site with `key`, inserting it if new.
+  // 0 if the table could not be set up at all.
+  uint32_t FindOrInsert(uintptr_t key);
+
+  Site* Get(uint32_t id);  // nullptr for an unused id
+  uint64_t dropped_sites() const { return dropped_.load(std::memory_order_relaxed); }
+
+  void RecordAlloc(uint32_t id, size_t size, double weight);
+  void RecordFree(uint32_t id, size_t size, double weight, uint64_t lifetime_ns,
+                  bool cross_thread);
+
+  // Calls fn(id, site) for every site in use, the overflow site last.
+  template <typename Fn>
+  void ForEach(Fn fn) {
+    if (sites_ == nullptr) return;
+    for (uint32_t i = 0; i < kMaxSites + 1; ++i) {
+      Site* s = &sites_[i];
+      if (i < kMaxSites && s->key.load(std::memory_order_acquire) == 0) continue;
+      if (i == kMaxSites && s->records.load(std::memory_order_relaxed) == 0) continue;
+      fn(i + 1, s);
+    }
+  }
+
+ private:
+  bool EnsureStorage();
+  void Resolve(Site* s, uintptr_t key);
+
+  std::atomic<Site*> sites_{nullptr};  // kMaxSites slots, then the overflow site
+  std::atomic<uint64_t> dropped_{0};
+  std::atomic<uint64_t>* dropped_seen_ = nullptr;  // a bitmap over key hashes
+};
+
+SiteTable& Sites();
+
+}  // namespace callsite
+}  // namespace hakmem
+
+#endif  // HAKMEM_CALLSITE_SITE_TABLE_H_

@@ -1,0 +1,30 @@
+// The seam between the allocator and the call-site profiler (callsite/, a layer above).
+// The core calls these on its slow paths only: for each sampled small allocation and for
+// every large one. They are weak: a build of the core without the profiler has none, and
+// the core checks for that, so no registration or start-up order is involved.
+#ifndef HAKMEM_CORE_PROFILE_HOOKS_H_
+#define HAKMEM_CORE_PROFILE_HOOKS_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+namespace hakmem {
+
+// What the core tells the profiler about one recorded block.
+struct ProfiledAlloc {
+  uintptr_t site_key;  // return address of the allocation call, or an explicit site token
+  size_t size;         // bytes requested
+  double weight;       // allocations this record stands for (1 for exact counts)
+};
+
+// Returns the site id to store with the block (0: not recorded).
+uint32_t ProfilerRecordAlloc(const ProfiledAlloc& a) __attribute__((weak));
+// `lifetime_ns` from allocation to free; `cross_thread` if freed by another thread.
+void ProfilerRecordFree(uint32_t site, size_t size, double weight, uint64_t lifetime_ns,
+                        bool cross_thread) __attribute__((weak));
+
+inline bool ProfilerLinked() { return &ProfilerRecordAlloc != nullptr; }
+
+}  // namespace hakmem
+
+#endif  // HAKMEM_CORE_PROFILE_HOOKS_H_
