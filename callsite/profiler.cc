@@ -6,6 +6,8 @@
 #include "callsite/module_map.h"
 #include "core/arena.h"
 #include "core/hakmem.h"
+#include "core/init.h"
+#include "core/sampler.h"
 #include "core/profile_hooks.h"
 
 namespace hakmem {
@@ -45,6 +47,9 @@ void ProfilerRecordFree(uint32_t site, size_t size, double weight, uint64_t life
 }
 
 namespace callsite {
+
+ScopedNoProfiling::ScopedNoProfiling() : was_(tl_in_profiler) { tl_in_profiler = true; }
+ScopedNoProfiling::~ScopedNoProfiling() { tl_in_profiler = was_; }
 
 uint64_t DroppedSites() { return Sites().dropped_sites(); }
 
@@ -98,6 +103,9 @@ extern "C" __attribute__((visibility("default"))) hak_site_t hak_site_register(c
     h = (h ^ static_cast<unsigned char>(*p)) * 1099511628211ull;
   }
   const uintptr_t key = kNamedSiteBit | (h >> 1);
+  // With profiling off the key is all a caller needs; nothing is recorded.
+  hakmem::EnsureInitialized();
+  if (!hakmem::ProfilingEnabled()) return key;
   hakmem::callsite::SiteTable& t = hakmem::callsite::Sites();
   const uint32_t id = t.FindOrInsert(key);
   hakmem::callsite::Site* s = t.Get(id);

@@ -36,6 +36,18 @@ void ForEachSite(Fn fn);
 
 uint64_t DroppedSites();
 
+// While alive, allocations by this thread are not recorded (the profiler's own work).
+class ScopedNoProfiling {
+ public:
+  ScopedNoProfiling();
+  ~ScopedNoProfiling();
+  ScopedNoProfiling(const ScopedNoProfiling&) = delete;
+  ScopedNoProfiling& operator=(const ScopedNoProfiling&) = delete;
+
+ private:
+  bool was_;
+};
+
 void Snapshot(uint32_t id, Site* s, SiteSnapshot* out);
 
 template <typename Fn>

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "callsite/profiler.h"
+#include "callsite/symbolizer.h"
 #include "core/format.h"
 #include "core/options.h"
 #include "core/os.h"
@@ -91,16 +92,6 @@ class Out {
   bool ok_ = true;
 };
 
-// The function containing `address`, from the dynamic symbol table (dladdr); nullptr if
-// the address is in no exported function.
-const char* SymbolOf(uintptr_t address) {
-  if (address == 0) return nullptr;
-  Dl_info info;
-  // The return address points after the call; look up the call instruction itself.
-  if (dladdr(reinterpret_cast<void*>(address - 1), &info) == 0) return nullptr;
-  return info.dli_sname;
-}
-
 void Histogram(Out& o, const double* h, int n, bool sizes) {
   o.Str("{");
   bool first = true;
@@ -133,6 +124,7 @@ void Complain(const char* path, const char* what) {
 }  // namespace
 
 bool WriteSiteReport(const char* path) {
+  ScopedNoProfiling no_profiling;  // libdw allocates; those are not the program's sites
   const int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) {
     Complain(path, strerror(errno));
@@ -160,8 +152,14 @@ bool WriteSiteReport(const char* path) {
       o.QuotedOrNull(s.build_id);
       o.Str(", \"offset\": ");
       o.Uint(s.offset);
+      Symbol sym;
+      Symbolize(s.address, &sym);
       o.Str(", \"symbol\": ");
-      o.QuotedOrNull(s.name != nullptr ? s.name : SymbolOf(s.address));
+      o.QuotedOrNull(s.name != nullptr ? s.name : sym.function);
+      o.Str(", \"file\": ");
+      o.QuotedOrNull(sym.file);
+      o.Str(", \"line\": ");
+      o.Uint(static_cast<uint64_t>(sym.line));
       o.Str(",\n   \"allocs\": ");
       o.Estimate(s.allocs);
       o.Str(", \"allocs_estimated\": ");

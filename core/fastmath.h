@@ -30,6 +30,19 @@ inline double Exp2(double x) {
 
 inline double Exp(double x) { return Exp2(x * 1.4426950408889634); }
 
+// 1 - e^-x for x >= 0, without the cancellation of computing e^-x first when x is small
+// (sampling probabilities of small requests are exactly that case).
+inline double OneMinusExpNeg(double x) {
+  if (x >= 0.5) return 1.0 - Exp(-x);
+  // x - x^2/2! + x^3/3! - ...: 20 terms reach double precision for x < 0.5.
+  double term = x, sum = 0.0;
+  for (int i = 1; i <= 20; ++i) {
+    sum += term;
+    term *= -x / (i + 1);
+  }
+  return sum;
+}
+
 // Natural log for x > 0.
 inline double Log(double x) {
   uint64_t bits;

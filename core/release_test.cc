@@ -24,8 +24,9 @@ size_t ResidentBytes() {
   return resident * static_cast<size_t>(sysconf(_SC_PAGESIZE));
 }
 
-// Allocates and touches `total` bytes in blocks of `block`, then frees them all.
-void Burst(size_t total, size_t block) {
+// Allocates and touches `total` bytes in blocks of `block`, then frees them all. Returns
+// the resident set at its largest (just before the frees).
+size_t Burst(size_t total, size_t block) {
   std::vector<void*> v;
   v.reserve(total / block);
   for (size_t done = 0; done < total; done += block) {
@@ -33,16 +34,19 @@ void Burst(size_t total, size_t block) {
     memset(p, 1, block);
     v.push_back(p);
   }
+  const size_t peak = ResidentBytes();
   for (void* p : v) free(p);
+  return peak;
 }
 
 constexpr size_t kMiB = 1 << 20;
 
+// Run with a long HAKMEM_DECAY_MS (see BUILD), so that only the request returns memory.
 TEST(Release, OnRequestReturnsFreedSmallAndLargeBlocks) {
   const size_t base = ResidentBytes();
   Burst(96 * kMiB, 1000);       // small classes
   Burst(48 * kMiB, 3 * kMiB);   // large blocks (retention caps what stays)
-  const size_t peak = ResidentBytes();
+  const size_t peak = ResidentBytes();  // all freed, none of it returned yet
   ASSERT_GT(peak, base + 80 * kMiB);
   const size_t released = hak_release_memory();
   const size_t after = ResidentBytes();
@@ -53,8 +57,7 @@ TEST(Release, OnRequestReturnsFreedSmallAndLargeBlocks) {
 
 TEST(Release, DecayReturnsIdleMemoryWithoutBeingAsked) {
   const size_t base = ResidentBytes();
-  Burst(96 * kMiB, 2000);
-  const size_t peak = ResidentBytes();
+  const size_t peak = Burst(96 * kMiB, 2000);
   ASSERT_GT(peak, base + 80 * kMiB);
   // Decay passes run from slow paths; a program that keeps allocating drives them.
   // Default decay is 250 ms, and passes run a few times per period.

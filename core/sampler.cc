@@ -44,7 +44,7 @@ void* AllocateUnsampled(size_t size, size_t align) {
 bool ProfilingEnabled() { return ProfilerLinked() && GetOption(Option::kProfileSites) != 0; }
 
 double SampleWeight(size_t size, double interval) {
-  const double p = 1.0 - Exp(-static_cast<double>(size) / interval);
+  const double p = OneMinusExpNeg(static_cast<double>(size) / interval);
   return p > 0.0 ? 1.0 / p : interval / static_cast<double>(size == 0 ? 1 : size);
 }
 

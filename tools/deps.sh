@@ -7,6 +7,7 @@ set -euo pipefail
 build_pkgs=(
   bazel-bootstrap g++ binutils        # Bazel 4.2.3, the compiler, nm/readelf for tests
   libabsl-dev libgtest-dev            # Abseil headers (core), GoogleTest
+  libdw-dev                           # elfutils headers: site reports dlopen libdw to symbolize
   libprotobuf-dev protobuf-compiler   # telemetry (later layers)
   pybind11-dev python3-dev            # the Python module (later layers)
   python3 python3-protobuf            # Debian's /usr/bin/python3 runs tests and tools

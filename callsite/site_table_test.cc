@@ -1,0 +1,130 @@
+#include "callsite/site_table.h"
+
+#include <elf.h>
+#include <string.h>
+
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "callsite/module_map.h"
+#include "callsite/profiler.h"
+
+namespace hakmem {
+namespace callsite {
+namespace {
+
+// Keys that are not code addresses resolve to no module; that is fine for the table.
+constexpr uintptr_t kBaseKey = 0x100000;
+
+TEST(SiteTable, SameKeySameSiteAndCountsAccumulate) {
+  SiteTable& t = Sites();
+  const uint32_t a = t.FindOrInsert(kBaseKey + 1);
+  const uint32_t b = t.FindOrInsert(kBaseKey + 2);
+  ASSERT_NE(a, 0u);
+  ASSERT_NE(a, b);
+  EXPECT_EQ(t.FindOrInsert(kBaseKey + 1), a);
+  t.RecordAlloc(a, 100, 1.0);
+  t.RecordAlloc(a, 300, 2.5);
+  t.RecordFree(a, 100, 1.0, 1000, /*cross_thread=*/true);
+  SiteSnapshot s;
+  Snapshot(a, t.Get(a), &s);
+  EXPECT_DOUBLE_EQ(s.allocs, 3.5);
+  EXPECT_DOUBLE_EQ(s.frees, 1.0);
+  EXPECT_DOUBLE_EQ(s.cross_thread_frees, 1.0);
+  EXPECT_EQ(s.bytes, 100u + 750u);
+  EXPECT_EQ(s.live_bytes, 750);
+  EXPECT_EQ(s.peak_live_bytes, 850);
+  EXPECT_TRUE(s.estimated);  // one record had a weight other than 1
+  EXPECT_EQ(s.records, 2u);
+  EXPECT_DOUBLE_EQ(s.lifetime_histogram[LifetimeBucket(1000)], 1.0);
+}
+
+TEST(SiteTable, ConcurrentInsertsOfOneKeyAgreeAndCountEveryRecord) {
+  SiteTable& t = Sites();
+  constexpr int kThreads = 8, kPer = 10000;
+  std::vector<uint32_t> ids(kThreads);
+  std::vector<std::thread> pool;
+  for (int i = 0; i < kThreads; ++i) {
+    pool.emplace_back([&t, &ids, i] {
+      for (int j = 0; j < kPer; ++j) {
+        const uint32_t id = t.FindOrInsert(kBaseKey + 77);
+        t.RecordAlloc(id, 64, 1.0);
+        ids[i] = id;
+      }
+    });
+  }
+  for (auto& th : pool) th.join();
+  for (uint32_t id : ids) EXPECT_EQ(id, ids[0]);
+  SiteSnapshot s;
+  Snapshot(ids[0], t.Get(ids[0]), &s);
+  EXPECT_DOUBLE_EQ(s.allocs, kThreads * kPer);
+  EXPECT_FALSE(s.estimated);
+}
+
+TEST(SiteTable, FullTableCountsNewSitesInOverflowAndReportsThemDropped) {
+  SiteTable& t = Sites();
+  // Fill the table (other tests may have used a few slots).
+  uint32_t overflow_hits = 0;
+  for (uintptr_t k = 0; k < kMaxSites + 500; ++k) {
+    const uint32_t id = t.FindOrInsert(0x40000000 + k * 16);
+    if (id == kOverflowSite) {
+      ++overflow_hits;
+      t.RecordAlloc(id, 32, 1.0);
+    }
+  }
+  EXPECT_GE(overflow_hits, 400u);
+  EXPECT_GE(t.dropped_sites(), overflow_hits * 9 / 10);  // distinct keys, up to hash collisions
+  SiteSnapshot s;
+  Snapshot(kOverflowSite, t.Get(kOverflowSite), &s);
+  EXPECT_TRUE(s.overflow);
+  EXPECT_DOUBLE_EQ(s.allocs, overflow_hits);
+}
+
+TEST(SizeBuckets, ClassesBelowTheThresholdPowersOfTwoAbove) {
+  EXPECT_EQ(SizeBucketLimit(SizeBucket(100)), 112u);
+  EXPECT_EQ(SizeBucketLimit(SizeBucket(300 * 1024)), (uint64_t{1} << 19) - 1);
+  EXPECT_EQ(SizeBucketLimit(SizeBucket(1 << 20)), (uint64_t{1} << 21) - 1);
+  for (size_t s : {size_t{1}, size_t{4096}, size_t{1} << 18, size_t{1} << 30, size_t{1} << 46}) {
+    EXPECT_GE(SizeBucketLimit(SizeBucket(s)), s) << s;
+  }
+  EXPECT_EQ(LifetimeBucket(0), 0);
+  EXPECT_EQ(LifetimeBucket(1500), 10);
+}
+
+TEST(ModuleMap, ParsesTheGnuBuildIdNote) {
+  alignas(4) unsigned char notes[64] = {};
+  Elf64_Nhdr other{4, 4, 1};  // an unrelated note first
+  Elf64_Nhdr nh{4, 8, NT_GNU_BUILD_ID};
+  size_t off = 0;
+  memcpy(notes + off, &other, sizeof(other));
+  off += sizeof(other);
+  memcpy(notes + off, "GNU", 4);
+  off += 8;  // name + 4 bytes of descriptor
+  memcpy(notes + off, &nh, sizeof(nh));
+  off += sizeof(nh);
+  memcpy(notes + off, "GNU", 4);
+  off += 4;
+  const unsigned char id[8] = {0xde, 0xad, 0xbe, 0xef, 0x01, 0x23, 0x45, 0x67};
+  memcpy(notes + off, id, 8);
+  off += 8;
+  char hex[65];
+  ASSERT_TRUE(BuildIdFromNotes(notes, off, hex, sizeof(hex)));
+  EXPECT_STREQ(hex, "deadbeef01234567");
+  EXPECT_FALSE(BuildIdFromNotes(notes, sizeof(Elf64_Nhdr) + 8, hex, sizeof(hex)));
+  EXPECT_FALSE(BuildIdFromNotes(notes, off - 1, hex, sizeof(hex)));  // truncated
+}
+
+TEST(ModuleMap, ResolvesOurOwnCodeToThisExecutable) {
+  const CodeKey k = ResolveAddress(reinterpret_cast<uintptr_t>(&ResolveAddress));
+  ASSERT_GE(k.module, 0);
+  const Module* m = GetModule(k.module);
+  ASSERT_NE(m, nullptr);
+  EXPECT_NE(strstr(m->path, "site_table_test"), nullptr) << m->path;
+  EXPECT_EQ(k.offset, reinterpret_cast<uintptr_t>(&ResolveAddress) - m->load_base);
+}
+
+}  // namespace
+}  // namespace callsite
+}  // namespace hakmem

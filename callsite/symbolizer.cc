@@ -1,0 +1,112 @@
+#include "callsite/symbolizer.h"
+
+#include <dlfcn.h>
+#include <elfutils/libdwfl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+namespace hakmem {
+namespace callsite {
+namespace {
+
+// The libdw entry points used, resolved with dlsym (nothing links libdw).
+struct Dw {
+  bool tried = false;
+  Dwfl* dwfl = nullptr;
+  decltype(&dwfl_addrmodule) addrmodule = nullptr;
+  decltype(&dwfl_module_addrname) addrname = nullptr;
+  decltype(&dwfl_module_getsrc) getsrc = nullptr;
+  decltype(&dwfl_lineinfo) lineinfo = nullptr;
+  char* (*demangle)(const char*, char*, size_t*, int*) = nullptr;  // libstdc++'s, if loaded
+};
+
+Dw g_dw;
+
+template <typename T>
+bool Load(void* lib, const char* name, T* out) {
+  *out = reinterpret_cast<T>(dlsym(lib, name));
+  return *out != nullptr;
+}
+
+Dw& Lib() {
+  if (g_dw.tried) return g_dw;
+  g_dw.tried = true;
+  g_dw.demangle = reinterpret_cast<char* (*)(const char*, char*, size_t*, int*)>(
+      dlsym(RTLD_DEFAULT, "__cxa_demangle"));
+  void* lib = dlopen("libdw.so.1", RTLD_NOW | RTLD_LOCAL);
+  if (lib == nullptr) return g_dw;
+  decltype(&dwfl_begin) begin;
+  decltype(&dwfl_linux_proc_report) proc_report;
+  decltype(&dwfl_report_end) report_end;
+  static Dwfl_Callbacks callbacks{};
+  if (!Load(lib, "dwfl_begin", &begin) || !Load(lib, "dwfl_linux_proc_report", &proc_report) ||
+      !Load(lib, "dwfl_report_end", &report_end) ||
+      !Load(lib, "dwfl_linux_proc_find_elf", &callbacks.find_elf) ||
+      !Load(lib, "dwfl_standard_find_debuginfo", &callbacks.find_debuginfo) ||
+      !Load(lib, "dwfl_addrmodule", &g_dw.addrmodule) ||
+      !Load(lib, "dwfl_module_addrname", &g_dw.addrname) ||
+      !Load(lib, "dwfl_module_getsrc", &g_dw.getsrc) ||
+      !Load(lib, "dwfl_lineinfo", &g_dw.lineinfo)) {
+    return g_dw;
+  }
+  Dwfl* d = begin(&callbacks);
+  if (d == nullptr) return g_dw;
+  // Reports the modules loaded now (by reading /proc/self/maps): a site in a module
+  // unloaded before the report keeps its key but loses its name.
+  if (proc_report(d, getpid()) != 0 || report_end(d, nullptr, nullptr) != 0) return g_dw;
+  g_dw.dwfl = d;
+  return g_dw;
+}
+
+void Copy(char* dst, size_t cap, const char* src) {
+  strncpy(dst, src, cap - 1);
+  dst[cap - 1] = '\0';
+}
+
+void SetFunction(Symbol* out, const char* name) {
+  Dw& dw = Lib();
+  if (dw.demangle != nullptr && name[0] == '_' && name[1] == 'Z') {
+    int status = -1;
+    char* d = dw.demangle(name, nullptr, nullptr, &status);
+    if (status == 0 && d != nullptr) {
+      Copy(out->function, sizeof(out->function), d);
+      free(d);
+      return;
+    }
+    free(d);
+  }
+  Copy(out->function, sizeof(out->function), name);
+}
+
+}  // namespace
+
+void Symbolize(uintptr_t address, Symbol* out) {
+  out->function[0] = '\0';
+  out->file[0] = '\0';
+  out->line = 0;
+  if (address == 0) return;
+  const uintptr_t call = address - 1;  // inside the call instruction
+  Dw& dw = Lib();
+  if (dw.dwfl != nullptr) {
+    if (Dwfl_Module* m = dw.addrmodule(dw.dwfl, call)) {
+      if (const char* name = dw.addrname(m, call)) SetFunction(out, name);
+      if (Dwfl_Line* line = dw.getsrc(m, call)) {
+        int lineno = 0;
+        if (const char* file = dw.lineinfo(line, nullptr, &lineno, nullptr, nullptr, nullptr)) {
+          Copy(out->file, sizeof(out->file), file);
+          out->line = lineno;
+        }
+      }
+    }
+  }
+  if (out->function[0] == '\0') {
+    Dl_info info;
+    if (dladdr(reinterpret_cast<void*>(call), &info) != 0 && info.dli_sname != nullptr) {
+      SetFunction(out, info.dli_sname);
+    }
+  }
+}
+
+}  // namespace callsite
+}  // namespace hakmem
