@@ -124,5 +124,9 @@ const Module* GetModule(int index) {
 
 int ModuleCount() { return g_count.load(std::memory_order_acquire); }
 
+void ModuleMapLockForFork() ABSL_NO_THREAD_SAFETY_ANALYSIS { g_lock.Lock(); }
+void ModuleMapUnlockForFork() ABSL_NO_THREAD_SAFETY_ANALYSIS { g_lock.Unlock(); }
+void ModuleMapResetAfterFork() { g_lock.ResetAfterFork(); }
+
 }  // namespace callsite
 }  // namespace hakmem

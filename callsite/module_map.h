@@ -30,6 +30,11 @@ CodeKey ResolveAddress(uintptr_t address);
 const Module* GetModule(int index);
 int ModuleCount();
 
+// fork(): the table's lock, held by another thread at fork time, is reset in the child.
+void ModuleMapLockForFork();
+void ModuleMapUnlockForFork();
+void ModuleMapResetAfterFork();
+
 // Parses the GNU build-id out of a module's program headers as loaded in memory; returns
 // false if there is none. Exposed for tests.
 bool BuildIdFromNotes(const void* notes, size_t size, char* hex_out, size_t hex_cap);

@@ -1,5 +1,7 @@
 #include "callsite/site_table.h"
 
+#include <pthread.h>
+
 #include "callsite/module_map.h"
 #include "core/arena.h"
 #include "core/lock.h"
@@ -14,6 +16,22 @@ constexpr int kDroppedBits = 1 << 16;  // distinct dropped keys are counted up t
 
 SiteTable g_table;
 SpinLock g_storage_lock;
+
+// The profiler's locks across fork(): taken before the core's (pthread_atfork runs
+// prepare handlers in reverse order of registration, and the core registers first), so
+// the order matches the slow paths, where a site is resolved inside an allocation.
+void ForkPrepare() {
+  g_storage_lock.Lock();
+  ModuleMapLockForFork();
+}
+void ForkParent() {
+  ModuleMapUnlockForFork();
+  g_storage_lock.Unlock();
+}
+void ForkChild() {
+  ModuleMapResetAfterFork();
+  g_storage_lock.ResetAfterFork();
+}
 
 inline uint64_t Hash(uintptr_t key) { return (key * 0x9E3779B97F4A7C15ull) ^ (key >> 29); }
 
@@ -60,6 +78,7 @@ bool SiteTable::EnsureStorage() {
   dropped_seen_ = bits;
   sites[kMaxSites].module = -1;
   sites_.store(sites, std::memory_order_release);
+  pthread_atfork(ForkPrepare, ForkParent, ForkChild);
   return true;
 }
 

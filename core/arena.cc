@@ -29,4 +29,8 @@ void* ArenaAllocate(size_t bytes) {
   return p;
 }
 
+void ArenaLockForFork() ABSL_NO_THREAD_SAFETY_ANALYSIS { g_lock.Lock(); }
+void ArenaUnlockForFork() ABSL_NO_THREAD_SAFETY_ANALYSIS { g_lock.Unlock(); }
+void ArenaResetAfterFork() { g_lock.ResetAfterFork(); }
+
 }  // namespace hakmem

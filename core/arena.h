@@ -11,6 +11,10 @@ namespace hakmem {
 // Zeroed memory aligned to 64 bytes; nullptr if the OS refuses. Thread-safe.
 void* ArenaAllocate(size_t bytes);
 
+void ArenaLockForFork();
+void ArenaUnlockForFork();
+void ArenaResetAfterFork();
+
 }  // namespace hakmem
 
 #endif  // HAKMEM_CORE_ARENA_H_

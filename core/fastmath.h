@@ -39,6 +39,7 @@ inline double OneMinusExpNeg(double x) {
   for (int i = 1; i <= 20; ++i) {
     sum += term;
     term *= -x / (i + 1);
+    if (term < 1e-18 * sum && -term < 1e-18 * sum) break;  // converged (x is often tiny)
   }
   return sum;
 }
@@ -58,6 +59,7 @@ inline double Log(double x) {
   for (int i = 1; i <= 25; i += 2) {
     sum += term / i;
     term *= s2;
+    if (term < 1e-18 && -term < 1e-18) break;
   }
   return 2.0 * sum + e * 0.6931471805599453;
 }

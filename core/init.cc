@@ -5,6 +5,7 @@
 
 #include <atomic>
 
+#include "core/arena.h"
 #include "core/central_freelist.h"
 #include "core/decay.h"
 #include "core/format.h"
@@ -26,14 +27,16 @@ std::atomic<int> g_init_state{0};  // 0: not started, 1: running, 2: done
 pthread_key_t g_exit_key;
 bool g_exit_key_ok = false;
 
-// Lock order for fork: every central list, then the large-block lock, then the page heap
-// (the order in which the slow paths nest them).
+// Lock order for fork: every central list, then the large-block lock, the page heap, the
+// arena (the order in which the slow paths nest them).
 void ForkPrepare() {
   CentralLockAllForFork();
   LargeLockForFork();
   PageHeapLockForFork();
+  ArenaLockForFork();
 }
 void ForkParent() {
+  ArenaUnlockForFork();
   PageHeapUnlockForFork();
   LargeUnlockForFork();
   CentralUnlockAllForFork();
@@ -41,6 +44,7 @@ void ForkParent() {
 void ForkChild() {
   // The child has one thread; locks held by the others at fork time will never be
   // released by them, and the prepare handler holds them all, so reset every one.
+  ArenaResetAfterFork();
   PageHeapResetAfterFork();
   LargeResetAfterFork();
   CentralResetAllAfterFork();

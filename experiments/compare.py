@@ -48,7 +48,10 @@ PEERS = {
     "jemalloc": LIBDIR + "/libjemalloc.so.2",
     "tcmalloc": LIBDIR + "/libtcmalloc_minimal.so.4",
 }
-ALLOCATOR_ORDER = ["hakmem", "glibc", "mimalloc", "jemalloc", "tcmalloc"]
+# hakmem-noprof: the same library with call-site profiling off, so that what profiling
+# costs is measured side by side with it in every run.
+ALLOCATOR_ORDER = ["hakmem", "hakmem-noprof", "glibc", "mimalloc", "jemalloc", "tcmalloc"]
+HAKMEM_VARIANTS = {"hakmem": {}, "hakmem-noprof": {"HAKMEM_PROFILE_SITES": "0"}}
 BENCH_ORDER = ["random_mixed", "large", "larson", "sqlite", "python", "redis"]
 HAKMEM_EXIT_RE = re.compile(r"^hakmem: exit pid=[0-9]+ .*bytes_from_os=[1-9]", re.M)
 GLIBC_NAME_RE = re.compile(r"^libc(\.so\.6|-[0-9.]+\.so)$")
@@ -75,9 +78,11 @@ def find_glibc():
 # ---------------------------------------------------------------- allocators
 
 class Allocator:
-    def __init__(self, name, path):
+    def __init__(self, name, path, extra_env=None):
         self.name = name
         self.path = path  # None for glibc: it is the default, no preload
+        self.extra_env = extra_env or {}
+        self.is_hakmem = name in HAKMEM_VARIANTS
 
     def preload(self, probe=None, force_glibc=False):
         libs = []
@@ -98,8 +103,9 @@ class Allocator:
         pre = self.preload(probe, force_glibc)
         if pre:
             env["LD_PRELOAD"] = pre
-        if self.name == "hakmem":
+        if self.is_hakmem:
             env["HAKMEM_VERBOSE"] = "1"
+            env.update(self.extra_env)
         if extra:
             env.update(extra)
         return env
@@ -116,7 +122,7 @@ class Allocator:
 
 def check_hakmem_exit(alloc, stderr_text):
     """hakmem must also say, itself, that it ran and took memory from the OS."""
-    if alloc.name != "hakmem":
+    if not alloc.is_hakmem:
         return None
     if HAKMEM_EXIT_RE.search(stderr_text or ""):
         return None
@@ -531,12 +537,12 @@ def split_list(value, allowed, flag):
 def build_allocators(a):
     allocs = []
     for name in a.allocators:
-        if name == "hakmem":
+        if name in HAKMEM_VARIANTS:
             if not os.path.isfile(a.hakmem):
-                warn("hakmem library %s not found; skipping hakmem "
-                     "(build it: bazel build -c opt //core:libhakmem.so)" % a.hakmem)
+                warn("hakmem library %s not found; skipping %s "
+                     "(build it: bazel build -c opt //core:libhakmem.so)" % (a.hakmem, name))
                 continue
-            allocs.append(Allocator("hakmem", os.path.abspath(a.hakmem)))
+            allocs.append(Allocator(name, os.path.abspath(a.hakmem), HAKMEM_VARIANTS[name]))
         elif name == "glibc":
             allocs.append(Allocator("glibc", None))
         else:
@@ -664,12 +670,14 @@ def main():
             b.binary = snapshot(b.binary, tmp)
     if any(not isinstance(b, BinaryBench) for b in benches):
         probe = snapshot(probe, tmp)
-    hak = next((al for al in allocs if al.name == "hakmem"), None)
+    haks = [al for al in allocs if al.is_hakmem]
     hak_info = None
-    if hak:
-        hak_info = {"path": hak.path, "sha256": sha256(hak.path)}
-        hak.path = snapshot(hak.path, tmp)
-        hak_info["version"] = hakmem_version(hak.path)
+    if haks:
+        hak_info = {"path": haks[0].path, "sha256": sha256(haks[0].path)}
+        copy = snapshot(haks[0].path, tmp)  # every hakmem variant runs this same copy
+        for al in haks:
+            al.path = copy
+        hak_info["version"] = hakmem_version(copy)
         print("hakmem: %s (hak_version: %s, sha256 %s)" % (
             hak_info["path"], hak_info["version"] or "unavailable", hak_info["sha256"][:12]))
     print("allocators: %s; benchmarks: %s; reps: %d%s" % (
@@ -707,7 +715,7 @@ def main():
     doc = {
         "started": started, "host": platform.node(), "kernel": platform.release(),
         "cpus": os.cpu_count(), "reps": a.reps, "quick": a.quick,
-        "allocators": {al.name: (hak_info["path"] if al.name == "hakmem" else
+        "allocators": {al.name: (hak_info["path"] if al.is_hakmem else
                                  al.path or "glibc (no preload)") for al in allocs},
         "hakmem": hak_info,
         "summary": rows, "runs": [r.as_dict() for r in runs],
