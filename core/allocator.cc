@@ -7,7 +7,7 @@ namespace hakmem {
 
 void* AllocateAligned(size_t align, size_t size, uintptr_t site) {
   if (align <= kMinAlign) return Allocate(size, site);
-  if (align <= kMaxClassAlign && size < kLargeThreshold) {
+  if (align <= kMaxClassAlign && size < kDecisionThreshold) {
     const int c = AlignedSizeToClass(size, align);
     if (c != 0) {
       if (SampleDue(size)) return SampleAllocate(size, align, site);
@@ -23,7 +23,7 @@ void* AllocateZeroed(size_t n, size_t size, uintptr_t site) {
     errno = ENOMEM;
     return nullptr;
   }
-  if (total < kLargeThreshold) {
+  if (total < kDecisionThreshold) {
     void* p = Allocate(total, site);  // a sampled block may be a reused mapping: zero it
     if (p != nullptr) memset(p, 0, total);
     return p;
@@ -50,12 +50,14 @@ void* Reallocate(void* p, size_t size, uintptr_t site) {
     if (size <= old_usable && size > old_usable / 2) return p;
     if (size <= old_usable && old_usable <= 32) return p;
   } else {
-    if (size >= kLargeThreshold) return RouteReallocate(p, size);
     old_usable = RouteUsableSize(p);
     if (old_usable == 0) {  // foreign pointer: reported by the route
       errno = EINVAL;
       return nullptr;
     }
+    // A mapped block keeps its strategy within its band (mremap); else it moves below.
+    void* q;
+    if (RouteReallocateInPlace(p, size, site, &q)) return q;
   }
   void* q = Allocate(size, site);
   if (q == nullptr) return nullptr;  // the old block stays valid, as C requires

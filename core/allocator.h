@@ -10,6 +10,7 @@
 #include "core/route.h"
 #include "core/sampler.h"
 #include "core/size_class.h"
+#include "core/strategy.h"
 #include "core/thread_cache.h"
 
 namespace hakmem {
@@ -23,7 +24,7 @@ HAK_INLINE void* Allocate(size_t size, uintptr_t site) {
     if (SampleDue(size)) return SampleAllocate(size, kMinAlign, site);
     return AllocateSmall(TableSizeToClass(size));
   }
-  if (HAK_LIKELY(size < kLargeThreshold)) {
+  if (HAK_LIKELY(size < kDecisionThreshold)) {
     if (SampleDue(size)) return SampleAllocate(size, kMinAlign, site);
     return AllocateSmall(SizeToClass(size));
   }

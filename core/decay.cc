@@ -3,7 +3,7 @@
 #include <atomic>
 
 #include "core/central_freelist.h"
-#include "core/large.h"
+#include "core/bigcache_hooks.h"
 #include "core/options.h"
 #include "core/os.h"
 #include "core/page_heap.h"
@@ -20,7 +20,7 @@ uint64_t Pass(uint64_t now, uint64_t decay_ns) {
   for (int c = 1; c < kNumClasses; ++c) Central(c).Release(c, now, decay_ns);
   // A fresh clock: spans the central lists just freed count as freed before it.
   uint64_t total = PageHeapRelease(os::NowNs(), decay_ns);
-  total += LargeReleaseRetained(now, decay_ns);
+  if (BigCacheLinked()) total += BigCacheRelease(now, decay_ns);
   g_released_bytes.fetch_add(total, std::memory_order_relaxed);
   return total;
 }

@@ -23,14 +23,18 @@ struct hak_stats {
   uint64_t heap_reserved_bytes; /* address space reserved for small objects (not memory) */
   uint64_t heap_span_bytes;     /* small-object heap in spans now */
   uint64_t heap_dirty_free_bytes; /* free heap pages not yet returned to the OS */
-  uint64_t large_allocs;        /* blocks over 256 KiB (or over-aligned) */
+  uint64_t large_allocs;        /* mapped blocks: BigCache or mmap strategy, and samples */
   uint64_t large_frees;
-  uint64_t large_reuses;        /* large allocations served from a retained mapping */
+  uint64_t large_reuses;        /* mapped blocks served from a BigCache mapping */
   uint64_t large_live_bytes;
   uint64_t large_peak_live_bytes;
-  uint64_t large_retained_bytes;
   uint64_t released_bytes;      /* returned to the OS after decay or by hak_release_memory */
   uint64_t mmap_calls, munmap_calls, madvise_calls, mremap_calls;
+  uint64_t mapped_by_bigcache, mapped_by_mmap;  /* mapped blocks per serving strategy */
+  uint64_t bigcache_hits, bigcache_misses, bigcache_evictions;
+  uint64_t bigcache_bytes;      /* held in BigCache now */
+  uint64_t bigcache_faults_saved; /* estimate: pages a hit did not have to fault in */
+  uint64_t strategy_fallbacks;  /* requests served by another strategy than decided */
 };
 int hak_stats(struct hak_stats* stats, size_t size);
 
@@ -47,6 +51,15 @@ void* hak_realloc(void* p, size_t size);
 void* hak_aligned_alloc(size_t align, size_t size);
 void hak_free(void* p);
 size_t hak_usable_size(const void* p);
+
+/* Per-site strategy for requests of 64 KiB and up (HAK_STRATEGY_*), for the size band
+ * that `size` falls in: [64 KiB, 256 KiB) may use any; 256 KiB and up BigCache or mmap.
+ * The learner sets these itself; this is for experiments and tests. `site` is a
+ * hak_site_t (explicit sites) or a return address. Returns 0, or -1 with errno EINVAL if
+ * the strategy cannot serve that band or the site's slot is taken by another site. */
+enum { HAK_STRATEGY_DEFAULT = 0, HAK_STRATEGY_POOL = 1, HAK_STRATEGY_BIGCACHE = 2,
+       HAK_STRATEGY_MMAP = 3 };
+int hak_route_set(uint64_t site, size_t size, int strategy);
 
 /* Explicit call sites, for programs that want to name their allocation sites instead of
  * (or besides) the automatic ones (the caller's return address):

@@ -27,18 +27,16 @@ std::atomic<int> g_init_state{0};  // 0: not started, 1: running, 2: done
 pthread_key_t g_exit_key;
 bool g_exit_key_ok = false;
 
-// Lock order for fork: every central list, then the large-block lock, the page heap, the
+// Lock order for fork: every central list, then the page heap, the
 // arena (the order in which the slow paths nest them).
 void ForkPrepare() {
   CentralLockAllForFork();
-  LargeLockForFork();
   PageHeapLockForFork();
   ArenaLockForFork();
 }
 void ForkParent() {
   ArenaUnlockForFork();
   PageHeapUnlockForFork();
-  LargeUnlockForFork();
   CentralUnlockAllForFork();
 }
 void ForkChild() {
@@ -46,7 +44,6 @@ void ForkChild() {
   // released by them, and the prepare handler holds them all, so reset every one.
   ArenaResetAfterFork();
   PageHeapResetAfterFork();
-  LargeResetAfterFork();
   CentralResetAllAfterFork();
   DecayResetAfterFork();
 }
@@ -98,7 +95,9 @@ __attribute__((destructor)) void ExitReport() {
   f.Str(" bytes_from_os=").Uint(s.bytes_from_os);
   f.Str(" heap_span_bytes=").Uint(s.heap_span_bytes);
   f.Str(" large_allocs=").Uint(s.large_allocs);
-  f.Str(" large_reuses=").Uint(s.large_reuses);
+  f.Str(" bigcache=").Uint(s.mapped_by_bigcache).Str(" mmap_blocks=").Uint(s.mapped_by_mmap);
+  f.Str(" bigcache_hits=").Uint(s.bigcache_hits);
+  f.Str(" fallbacks=").Uint(s.strategy_fallbacks);
   f.Str(" large_peak_bytes=").Uint(s.large_peak_live_bytes);
   f.Str(" released_bytes=").Uint(s.released_bytes);
   f.Str(" mmap=").Uint(s.mmap_calls).Str(" munmap=").Uint(s.munmap_calls);

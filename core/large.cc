@@ -1,8 +1,9 @@
 #include "core/large.h"
 
+#include <atomic>
+
 #include "core/base.h"
-#include "core/lock.h"
-#include "core/options.h"
+#include "core/bigcache_hooks.h"
 #include "core/os.h"
 #include "core/profile_hooks.h"
 #include "core/thread_cache.h"
@@ -13,65 +14,30 @@ namespace {
 
 // Default placement of the user pointer inside a mapping: right after the 64-byte header,
 // so the block is cache-line aligned and the header shares its page.
-constexpr size_t kHeaderRoom = 64;
-constexpr int kMaxRetained = 64;
+constexpr size_t kHeaderRoom = sizeof(LargeHeader);
 
-struct Retained {
-  char* mapping;
-  size_t size;
-  uint64_t freed_ns;
-};
-
-SpinLock g_lock;
-Retained g_retained[kMaxRetained] ABSL_GUARDED_BY(g_lock);
-int g_num_retained ABSL_GUARDED_BY(g_lock) = 0;
-uint64_t g_retained_bytes ABSL_GUARDED_BY(g_lock) = 0;
-LargeStats g_stats ABSL_GUARDED_BY(g_lock) = {};
+// Counters only (no lock on these paths): relaxed atomics.
+std::atomic<uint64_t> g_allocs{0}, g_frees{0}, g_reuses{0};
+std::atomic<int64_t> g_live{0}, g_peak{0};
+std::atomic<uint64_t> g_by_strategy[kNumStrategies];
 
 inline size_t PageRound(size_t n) { return (n + kPageSize - 1) & ~(kPageSize - 1); }
 
-void RemoveRetained(int i) ABSL_EXCLUSIVE_LOCKS_REQUIRED(g_lock) {
-  g_retained_bytes -= g_retained[i].size;
-  g_retained[i] = g_retained[--g_num_retained];
-}
-
-// Takes the smallest retained mapping that fits `need` without wasting over a quarter.
-char* TakeRetained(size_t need, size_t* size) ABSL_EXCLUSIVE_LOCKS_REQUIRED(g_lock) {
-  int best = -1;
-  for (int i = 0; i < g_num_retained; ++i) {
-    const size_t s = g_retained[i].size;
-    if (s >= need && s - need <= need / 4 && (best < 0 || s < g_retained[best].size)) best = i;
+void NoteLive(int64_t delta) {
+  const int64_t live = g_live.fetch_add(delta, std::memory_order_relaxed) + delta;
+  int64_t peak = g_peak.load(std::memory_order_relaxed);
+  while (live > peak && !g_peak.compare_exchange_weak(peak, live, std::memory_order_relaxed)) {
   }
-  if (best < 0) return nullptr;
-  char* m = g_retained[best].mapping;
-  *size = g_retained[best].size;
-  RemoveRetained(best);
-  return m;
 }
 
 // Writes the mapping fields of the header for user pointer `p` inside `mapping`.
-LargeHeader* Stamp(char* mapping, size_t mapping_size, uintptr_t p) {
+LargeHeader* Stamp(char* mapping, size_t mapping_size, uintptr_t p, Strategy s) {
   LargeHeader* h = LargeHeaderOf(reinterpret_cast<void*>(p));
   h->magic = kLargeMagic ^ p;
   h->mapping = mapping;
   h->mapping_size = mapping_size;
-  h->strategy = Strategy::kDirectMap;
+  h->strategy = s;
   return h;
-}
-
-LargeHeader* Place(char* mapping, size_t mapping_size, size_t align) {
-  uintptr_t p = reinterpret_cast<uintptr_t>(mapping) + kHeaderRoom;
-  if (align > kHeaderRoom) {
-    p = (reinterpret_cast<uintptr_t>(mapping) + sizeof(LargeHeader) + align - 1) & ~(align - 1);
-  }
-  return Stamp(mapping, mapping_size, p);
-}
-
-void NoteAlloc(size_t bytes, bool reused) ABSL_EXCLUSIVE_LOCKS_REQUIRED(g_lock) {
-  ++g_stats.allocs;
-  if (reused) ++g_stats.reuses;
-  g_stats.live_bytes += bytes;
-  if (g_stats.live_bytes > g_stats.peak_live_bytes) g_stats.peak_live_bytes = g_stats.live_bytes;
 }
 
 }  // namespace
@@ -82,26 +48,36 @@ bool IsLargeBlock(const void* p) {
   return h->magic == (kLargeMagic ^ reinterpret_cast<uintptr_t>(p));
 }
 
-void* LargeAlloc(size_t size, size_t align, bool* fresh, const BlockTag& tag) {
+void* LargeAlloc(size_t size, size_t align, Strategy strategy, const BlockTag& tag, bool* fresh) {
   const size_t room = align > kHeaderRoom ? align + sizeof(LargeHeader) : kHeaderRoom;
   if (size > (size_t{1} << 46) || align > (size_t{1} << 40)) return nullptr;
   const size_t need = PageRound(size + room);
   size_t mapping_size = need;
   char* mapping = nullptr;
-  {
-    SpinLockHolder h(&g_lock);
-    mapping = TakeRetained(need, &mapping_size);
-    if (mapping != nullptr) NoteAlloc(mapping_size, true);
+  if (strategy == Strategy::kBigCache) {
+    const size_t binned = BigCacheLinked() ? BigCacheMappingSize(need) : 0;
+    if (binned == 0) {
+      strategy = Strategy::kMmap;  // the cache would never take it back: map directly
+    } else {
+      mapping = BigCacheTake(need, &mapping_size);
+      if (mapping == nullptr) mapping_size = binned;
+    }
   }
   *fresh = mapping == nullptr;
   if (mapping == nullptr) {
-    mapping = static_cast<char*>(os::Map(need));
+    mapping = static_cast<char*>(os::Map(mapping_size));
     if (mapping == nullptr) return nullptr;
-    mapping_size = need;
-    SpinLockHolder h(&g_lock);
-    NoteAlloc(mapping_size, false);
+  } else {
+    g_reuses.fetch_add(1, std::memory_order_relaxed);
   }
-  LargeHeader* h = Place(mapping, mapping_size, align);
+  g_allocs.fetch_add(1, std::memory_order_relaxed);
+  g_by_strategy[static_cast<int>(strategy)].fetch_add(1, std::memory_order_relaxed);
+  NoteLive(static_cast<int64_t>(mapping_size));
+  uintptr_t p = reinterpret_cast<uintptr_t>(mapping) + kHeaderRoom;
+  if (align > kHeaderRoom) {
+    p = (reinterpret_cast<uintptr_t>(mapping) + sizeof(LargeHeader) + align - 1) & ~(align - 1);
+  }
+  LargeHeader* h = Stamp(mapping, mapping_size, p, strategy);
   h->requested_size = size;
   h->tag = tag;
   return h + 1;
@@ -111,6 +87,7 @@ void LargeFree(void* p) {
   LargeHeader* h = LargeHeaderOf(p);
   char* mapping = h->mapping;
   const size_t size = h->mapping_size;
+  const Strategy strategy = h->strategy;
   h->magic = 0;  // a second free of the same pointer is then caught as foreign
   if (h->tag.site != 0 && ProfilerLinked()) {
     const uint64_t now = os::NowNs();
@@ -118,34 +95,10 @@ void LargeFree(void* p) {
                        now > h->tag.alloc_ns ? now - h->tag.alloc_ns : 0,
                        h->tag.thread != CurrentThreadTag());
   }
-  const uint64_t cap = static_cast<uint64_t>(GetOption(Option::kRetainBytes));
-  Retained evicted[4];
-  int num_evicted = 0;
-  bool retained = false;
-  {
-    SpinLockHolder l(&g_lock);
-    ++g_stats.frees;
-    g_stats.live_bytes -= size;
-    if (size <= cap) {
-      // Make room by evicting the oldest, a few at most; beyond that, do not retain.
-      while (g_retained_bytes + size > cap || g_num_retained == kMaxRetained) {
-        if (num_evicted == 4 || g_num_retained == 0) break;
-        int oldest = 0;
-        for (int i = 1; i < g_num_retained; ++i) {
-          if (g_retained[i].freed_ns < g_retained[oldest].freed_ns) oldest = i;
-        }
-        evicted[num_evicted++] = g_retained[oldest];
-        RemoveRetained(oldest);
-      }
-      if (g_retained_bytes + size <= cap && g_num_retained < kMaxRetained) {
-        g_retained[g_num_retained++] = Retained{mapping, size, os::NowNs()};
-        g_retained_bytes += size;
-        retained = true;
-      }
-    }
-  }
-  for (int i = 0; i < num_evicted; ++i) os::Unmap(evicted[i].mapping, evicted[i].size);
-  if (!retained) os::Unmap(mapping, size);
+  g_frees.fetch_add(1, std::memory_order_relaxed);
+  NoteLive(-static_cast<int64_t>(size));
+  if (strategy == Strategy::kBigCache && BigCacheLinked() && BigCachePut(mapping, size)) return;
+  os::Unmap(mapping, size);
 }
 
 size_t LargeUsableSize(const void* p) {
@@ -159,51 +112,33 @@ void* LargeRealloc(void* p, size_t size) {
   if (size > (size_t{1} << 46)) return nullptr;
   const size_t need = PageRound(offset + size);
   const size_t old_size = h->mapping_size;
-  if (need <= old_size && need >= old_size / 2) return p;  // fits, without gross waste
+  if (need <= old_size && need >= old_size / 2) {  // fits, without gross waste
+    h->requested_size = size;
+    return p;
+  }
+  const Strategy strategy = h->strategy;  // h is gone once mremap moves the mapping
   char* m = static_cast<char*>(os::Remap(h->mapping, old_size, need));
   if (m == nullptr) return need <= old_size ? p : nullptr;
-  // The block keeps its offset in the mapping (aligned blocks depend on it); the rest of
-  // the header moved with the mapping.
-  LargeHeader* nh = Stamp(m, need, reinterpret_cast<uintptr_t>(m) + offset);
+  // The block keeps its offset in the mapping (aligned blocks depend on it) and its
+  // strategy; the rest of the header moved with the mapping.
+  LargeHeader* nh = Stamp(m, need, reinterpret_cast<uintptr_t>(m) + offset, strategy);
   nh->requested_size = size;
-  void* q = nh + 1;
-  SpinLockHolder l(&g_lock);
-  g_stats.live_bytes = g_stats.live_bytes - old_size + need;
-  if (g_stats.live_bytes > g_stats.peak_live_bytes) g_stats.peak_live_bytes = g_stats.live_bytes;
-  return q;
-}
-
-uint64_t LargeReleaseRetained(uint64_t now_ns, uint64_t decay_ns) {
-  Retained victims[kMaxRetained];
-  int n = 0;
-  {
-    SpinLockHolder h(&g_lock);
-    for (int i = 0; i < g_num_retained;) {
-      if (now_ns >= g_retained[i].freed_ns && now_ns - g_retained[i].freed_ns >= decay_ns) {
-        victims[n++] = g_retained[i];
-        RemoveRetained(i);
-      } else {
-        ++i;
-      }
-    }
-  }
-  uint64_t bytes = 0;
-  for (int i = 0; i < n; ++i) {
-    os::Unmap(victims[i].mapping, victims[i].size);
-    bytes += victims[i].size;
-  }
-  return bytes;
+  NoteLive(static_cast<int64_t>(need) - static_cast<int64_t>(old_size));
+  return nh + 1;
 }
 
 LargeStats GetLargeStats() {
-  SpinLockHolder h(&g_lock);
-  LargeStats s = g_stats;
-  s.retained_bytes = g_retained_bytes;
+  LargeStats s{};
+  s.allocs = g_allocs.load(std::memory_order_relaxed);
+  s.frees = g_frees.load(std::memory_order_relaxed);
+  s.reuses = g_reuses.load(std::memory_order_relaxed);
+  const int64_t live = g_live.load(std::memory_order_relaxed);
+  s.live_bytes = live > 0 ? static_cast<uint64_t>(live) : 0;
+  s.peak_live_bytes = static_cast<uint64_t>(g_peak.load(std::memory_order_relaxed));
+  for (int i = 0; i < kNumStrategies; ++i) {
+    s.by_strategy[i] = g_by_strategy[i].load(std::memory_order_relaxed);
+  }
   return s;
 }
-
-void LargeLockForFork() ABSL_NO_THREAD_SAFETY_ANALYSIS { g_lock.Lock(); }
-void LargeUnlockForFork() ABSL_NO_THREAD_SAFETY_ANALYSIS { g_lock.Unlock(); }
-void LargeResetAfterFork() { g_lock.ResetAfterFork(); }
 
 }  // namespace hakmem

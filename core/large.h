@@ -1,20 +1,16 @@
-// Blocks the size classes do not serve (kLargeThreshold and up, or aligned beyond
-// kMaxClassAlign) and sampled small blocks: one mapping per block, with a 64-byte header
-// just below the user pointer that also carries the block's profiling record. Freed mappings are retained
-// (at most HAKMEM_RETAIN_BYTES, for at most HAKMEM_DECAY_MS) and handed to the next
-// request of a similar size, so a program that cycles large buffers pays no syscalls and
-// no page faults in steady state.
+// Blocks served by a mapping: requests the route gives to BigCache or direct mmap, and
+// sampled small blocks. One mapping per block, with a 64-byte header just below the user
+// pointer naming the strategy that served it (so free goes back to it in O(1)) and
+// carrying the block's profiling record.
 #ifndef HAKMEM_CORE_LARGE_H_
 #define HAKMEM_CORE_LARGE_H_
 
 #include <stddef.h>
 #include <stdint.h>
 
-namespace hakmem {
+#include "core/strategy.h"
 
-// Which strategy served a large block. Stored in its header so that free and realloc
-// dispatch without asking anyone; the learner's route (a later layer) fills it in.
-enum class Strategy : uint8_t { kDirectMap = 1 };
+namespace hakmem {
 
 // The profiling record of a block (site 0: not recorded).
 struct BlockTag {
@@ -30,7 +26,7 @@ struct LargeHeader {
   size_t mapping_size;
   size_t requested_size;
   BlockTag tag;
-  Strategy strategy;
+  Strategy strategy;     // kBigCache or kMmap
   uint8_t reserved[7];
 };
 static_assert(sizeof(LargeHeader) == 64, "large header layout");
@@ -42,28 +38,23 @@ inline LargeHeader* LargeHeaderOf(const void* p) {
                                         sizeof(LargeHeader));
 }
 
-// True if `p` is the user pointer of a live large block. Reads the 64 bytes below p.
+// True if `p` is the user pointer of a live mapped block. Reads the 64 bytes below p.
 bool IsLargeBlock(const void* p);
 
-// *fresh tells whether the mapping came straight from the OS (and so reads as zero).
-void* LargeAlloc(size_t size, size_t align, bool* fresh, const BlockTag& tag);
+// `strategy` is kBigCache (take a cached mapping if there is one) or kMmap. *fresh tells
+// whether the mapping came straight from the OS (and so reads as zero).
+void* LargeAlloc(size_t size, size_t align, Strategy strategy, const BlockTag& tag, bool* fresh);
 void LargeFree(void* p);
 size_t LargeUsableSize(const void* p);
-// Resizes in place when the mapping has room, else with mremap (which may move it).
-// Returns nullptr (block intact) if the OS refuses.
+// Resizes in place when the mapping has room, else with mremap (which may move it); the
+// block keeps its strategy. Returns nullptr (block intact) if the OS refuses.
 void* LargeRealloc(void* p, size_t size);
 
-// Unmaps retained mappings older than `decay_ns`. Returns bytes unmapped.
-uint64_t LargeReleaseRetained(uint64_t now_ns, uint64_t decay_ns);
-
 struct LargeStats {
-  uint64_t allocs, frees, reuses, retained_bytes, live_bytes, peak_live_bytes;
+  uint64_t allocs, frees, reuses, live_bytes, peak_live_bytes;
+  uint64_t by_strategy[kNumStrategies];  // allocations per serving strategy
 };
 LargeStats GetLargeStats();
-
-void LargeLockForFork();
-void LargeUnlockForFork();
-void LargeResetAfterFork();
 
 }  // namespace hakmem
 

@@ -8,6 +8,7 @@
 
 #include "core/allocator.h"
 #include "core/decay.h"
+#include "core/route_table.h"
 #include "core/hakmem.h"
 #include "core/stats.h"
 #include "core/version.h"
@@ -186,13 +187,25 @@ HAK_EXPORT int hak_stats(struct hak_stats* out, size_t size) {
   struct hak_stats full = {s.bytes_from_os, s.heap_reserved_bytes, s.heap_span_bytes,
                            s.heap_dirty_free_bytes, s.large_allocs, s.large_frees,
                            s.large_reuses, s.large_live_bytes, s.large_peak_live_bytes,
-                           s.large_retained_bytes, s.released_bytes, s.mmap_calls,
-                           s.munmap_calls, s.madvise_calls, s.mremap_calls};
+                           s.released_bytes, s.mmap_calls, s.munmap_calls, s.madvise_calls,
+                           s.mremap_calls, s.mapped_by_bigcache, s.mapped_by_mmap,
+                           s.bigcache_hits, s.bigcache_misses, s.bigcache_evictions,
+                           s.bigcache_bytes, s.bigcache_faults_saved, s.strategy_fallbacks};
   memcpy(out, &full, size < sizeof(full) ? size : sizeof(full));
   return 0;
 }
 
 HAK_EXPORT size_t hak_release_memory(void) { return hakmem::ReleaseAllIdleMemory(); }
+
+HAK_EXPORT int hak_route_set(uint64_t site, size_t size, int strategy) {
+  if (size < hakmem::kDecisionThreshold || strategy < 0 || strategy > HAK_STRATEGY_MMAP ||
+      !hakmem::PublishRouteDecision(site, hakmem::BandOf(size),
+                                    static_cast<hakmem::Strategy>(strategy))) {
+    errno = EINVAL;
+    return -1;
+  }
+  return 0;
+}
 
 HAK_EXPORT void* hak_malloc(size_t size) { return hakmem::Allocate(size, HAK_CALLER()); }
 HAK_EXPORT void* hak_calloc(size_t n, size_t size) {

@@ -8,6 +8,7 @@
 #include "core/format.h"
 #include "core/os.h"
 #include "core/sampler.h"
+#include "core/strategy.h"
 
 namespace hakmem {
 namespace {
@@ -25,8 +26,11 @@ constexpr OptionInfo kOptions[kNumOptions] = {
     // at 50..500 ms equal to it, with no measurable change in run time).
     {"HAKMEM_DECAY_MS", 250, 0, 3600 * 1000, "ms",
      "how long free memory stays committed for reuse before it is returned to the OS"},
-    {"HAKMEM_RETAIN_BYTES", 64 << 20, 0, int64_t{1} << 40, "bytes",
-     "freed large blocks (256 KiB and up) kept mapped for reuse, at most, until they decay"},
+    {"HAKMEM_BIGCACHE_BYTES", 64 << 20, 0, int64_t{1} << 40, "bytes",
+     "freed blocks BigCache keeps mapped for reuse, at most, until they decay"},
+    {"HAKMEM_STRATEGY", 0, 0, 3, "strategy",
+     "pool, bigcache or mmap: one strategy for every request of 64 KiB and up, instead of "
+     "per-site decisions (where it cannot serve a size, another does and it is counted)"},
     {"HAKMEM_PROFILE_SITES", 1, 0, 1, "flag",
      "0 turns call-site profiling off entirely (no samples, no per-site records)"},
     // The mean sampling interval; the default is chosen by measurement in sampler.cc.
@@ -48,9 +52,13 @@ void Complain(const OptionInfo& info, const char* text) {
   char buf[512];
   Formatter f(buf, sizeof(buf));
   f.Str("hakmem: ignoring ").Str(info.name).Str("='").Str(text).Str("': expected ");
-  f.Str(strcmp(info.unit, "bytes") == 0 ? "a byte count (suffix k, m or g allowed)"
-                                        : "a whole number");
-  f.Str(" from ").Int(info.min_value).Str(" to ").Int(info.max_value);
+  if (strcmp(info.unit, "strategy") == 0) {
+    f.Str("pool, bigcache or mmap");
+  } else {
+    f.Str(strcmp(info.unit, "bytes") == 0 ? "a byte count (suffix k, m or g allowed)"
+                                          : "a whole number");
+    f.Str(" from ").Int(info.min_value).Str(" to ").Int(info.max_value);
+  }
   f.Str("; using the default ").Int(info.default_value).Str("\n");
   os::WriteStderr(buf, f.size());
 }
@@ -59,6 +67,12 @@ void Complain(const OptionInfo& info, const char* text) {
 
 bool ParseOptionValue(Option o, const char* text, int64_t* out) {
   const OptionInfo& info = kOptions[static_cast<int>(o)];
+  if (strcmp(info.unit, "strategy") == 0) {
+    const Strategy s = ParseStrategy(text);
+    if (s == Strategy::kNone) return false;
+    *out = static_cast<int64_t>(s);
+    return true;
+  }
   const char* p = text;
   if (*p < '0' || *p > '9') return false;
   uint64_t v = 0;

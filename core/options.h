@@ -12,7 +12,8 @@ namespace hakmem {
 enum class Option : int {
   kVerbose = 0,      // HAKMEM_VERBOSE
   kDecayMs,          // HAKMEM_DECAY_MS
-  kRetainBytes,      // HAKMEM_RETAIN_BYTES
+  kBigCacheBytes,    // HAKMEM_BIGCACHE_BYTES
+  kStrategy,         // HAKMEM_STRATEGY (a Strategy code; 0: per-site decisions)
   kProfileSites,     // HAKMEM_PROFILE_SITES
   kSampleBytes,      // HAKMEM_SAMPLE_BYTES
   kSiteReport,       // HAKMEM_SITE_REPORT (a path)
@@ -24,7 +25,8 @@ struct OptionInfo {
   int64_t default_value;
   int64_t min_value;
   int64_t max_value;
-  const char* unit;  // "bytes" accepts k/m/g suffixes; "path" takes any text
+  const char* unit;  // "bytes" accepts k/m/g suffixes; "path" takes any text;
+                     // "strategy" takes pool, bigcache or mmap
   const char* meaning;
 };
 

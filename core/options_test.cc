@@ -1,5 +1,9 @@
 #include "core/options.h"
 
+#include <string>
+
+#include "core/strategy.h"
+
 #include <gtest/gtest.h>
 
 namespace hakmem {
@@ -9,14 +13,18 @@ TEST(Options, ParsesNumbersAndByteSuffixes) {
   int64_t v = -1;
   EXPECT_TRUE(ParseOptionValue(Option::kDecayMs, "250", &v));
   EXPECT_EQ(v, 250);
-  EXPECT_TRUE(ParseOptionValue(Option::kRetainBytes, "64m", &v));
+  EXPECT_TRUE(ParseOptionValue(Option::kBigCacheBytes, "64m", &v));
   EXPECT_EQ(v, 64 << 20);
-  EXPECT_TRUE(ParseOptionValue(Option::kRetainBytes, "2G", &v));
+  EXPECT_TRUE(ParseOptionValue(Option::kBigCacheBytes, "2G", &v));
   EXPECT_EQ(v, int64_t{2} << 30);
-  EXPECT_TRUE(ParseOptionValue(Option::kRetainBytes, "512KB", &v));
+  EXPECT_TRUE(ParseOptionValue(Option::kBigCacheBytes, "512KB", &v));
   EXPECT_EQ(v, 512 << 10);
-  EXPECT_TRUE(ParseOptionValue(Option::kRetainBytes, "0", &v));
+  EXPECT_TRUE(ParseOptionValue(Option::kBigCacheBytes, "0", &v));
   EXPECT_EQ(v, 0);
+  EXPECT_TRUE(ParseOptionValue(Option::kStrategy, "mmap", &v));
+  EXPECT_EQ(v, static_cast<int64_t>(Strategy::kMmap));
+  EXPECT_TRUE(ParseOptionValue(Option::kStrategy, "pool", &v));
+  EXPECT_EQ(v, static_cast<int64_t>(Strategy::kPool));
 }
 
 TEST(Options, RejectsGarbageOutOfRangeAndSuffixesOnNonByteOptions) {
@@ -26,7 +34,9 @@ TEST(Options, RejectsGarbageOutOfRangeAndSuffixesOnNonByteOptions) {
   }
   EXPECT_FALSE(ParseOptionValue(Option::kDecayMs, "5m", &v));    // ms takes no suffix
   EXPECT_FALSE(ParseOptionValue(Option::kVerbose, "3", &v));     // above max
-  EXPECT_FALSE(ParseOptionValue(Option::kRetainBytes, "5t", &v));
+  EXPECT_FALSE(ParseOptionValue(Option::kBigCacheBytes, "5t", &v));
+  EXPECT_FALSE(ParseOptionValue(Option::kStrategy, "Pool", &v));
+  EXPECT_FALSE(ParseOptionValue(Option::kStrategy, "", &v));
   EXPECT_EQ(v, 7);  // untouched on failure
 }
 

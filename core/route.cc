@@ -1,26 +1,32 @@
 #include "core/route.h"
 
 #include <errno.h>
+#include <string.h>
 
 #include <atomic>
 
+#include "core/bigcache_hooks.h"
 #include "core/decay.h"
 #include "core/format.h"
 #include "core/init.h"
 #include "core/large.h"
+#include "core/options.h"
 #include "core/os.h"
 #include "core/page_map.h"
 #include "core/profile_hooks.h"
+#include "core/route_table.h"
 #include "core/sampler.h"
+#include "core/size_class.h"
 #include "core/thread_cache.h"
 
 namespace hakmem {
 namespace {
 
 std::atomic<uint64_t> g_foreign_frees{0};
+std::atomic<uint64_t> g_fallbacks{0};
 
 // A free of a pointer hakmem did not hand out is a bug in the host program (or a second
-// free of a large block). Ignoring it keeps the process alive; the first one is reported.
+// free of a mapped block). Ignoring it keeps the process alive; the first one is reported.
 void ReportForeign(const void* p, const char* what) {
   if (g_foreign_frees.fetch_add(1, std::memory_order_relaxed) != 0) return;
   char buf[200];
@@ -30,11 +36,43 @@ void ReportForeign(const void* p, const char* what) {
   os::WriteStderr(buf, f.size());
 }
 
+Strategy Forced() {
+  return static_cast<Strategy>(GetOption(Option::kStrategy));
+}
+
+void* PoolAllocate(size_t size, size_t align, uintptr_t site) {
+  const int c = align <= kMinAlign ? SizeToClass(size) : AlignedSizeToClass(size, align);
+  if (SampleDue(size)) return SampleAllocate(size, align, site);
+  return AllocateSmall(c);
+}
+
 }  // namespace
+
+uint64_t StrategyFallbacks() { return g_fallbacks.load(std::memory_order_relaxed); }
+
+Strategy RouteChoose(size_t size, uintptr_t site) {
+  const int band = BandOf(size);
+  Strategy s = Forced();
+  if (s == Strategy::kNone) s = RouteDecision(site, band);
+  if (s == Strategy::kNone) s = DefaultStrategy(band);
+  if (!Eligible(s, band)) s = Strategy::kBigCache;  // the one strategy every band has
+  if (s == Strategy::kBigCache && !BigCacheLinked()) s = Strategy::kMmap;
+  return s;
+}
 
 void* RouteAllocate(size_t size, size_t align, bool* zeroed, uintptr_t site) {
   EnsureInitialized();
   MaybeReleaseIdleMemory();
+  if (zeroed != nullptr) *zeroed = false;
+  Strategy s = RouteChoose(size, site);
+  const Strategy wanted = Forced() != Strategy::kNone ? Forced() : RouteDecision(site, BandOf(size));
+  if (wanted != Strategy::kNone && wanted != s) g_fallbacks.fetch_add(1, std::memory_order_relaxed);
+  // The pool serves the middle band if it can give the alignment asked for.
+  if (s == Strategy::kPool) {
+    if (size < kLargeThreshold && align <= kMaxClassAlign) return PoolAllocate(size, align, site);
+    s = BigCacheLinked() ? Strategy::kBigCache : Strategy::kMmap;
+    g_fallbacks.fetch_add(1, std::memory_order_relaxed);
+  }
   BlockTag tag{};
   if (ProfilingEnabled()) {
     tag.site = ProfilerRecordAlloc(ProfiledAlloc{site, size, 1.0});
@@ -43,7 +81,7 @@ void* RouteAllocate(size_t size, size_t align, bool* zeroed, uintptr_t site) {
     tag.alloc_ns = os::NowNs();
   }
   bool fresh = false;
-  void* p = LargeAlloc(size, align, &fresh, tag);
+  void* p = LargeAlloc(size, align, s, tag, &fresh);
   if (p == nullptr) {
     errno = ENOMEM;
     return nullptr;
@@ -55,7 +93,7 @@ void* RouteAllocate(size_t size, size_t align, bool* zeroed, uintptr_t site) {
 void RouteDeallocate(void* p) {
   if (p == nullptr) return;
   // In the heap but in no span: a double free (or a wild pointer). The bytes below it
-  // may not even be mapped, so do not look for a large-block header there.
+  // may not even be mapped, so do not look for a header there.
   if (InHeap(p)) {
     ReportForeign(p, "free");
     return;
@@ -75,15 +113,17 @@ size_t RouteUsableSize(const void* p) {
   return 0;
 }
 
-void* RouteReallocate(void* p, size_t size) {
-  if (InHeap(p) || !IsLargeBlock(p)) {
-    ReportForeign(p, "realloc");
-    errno = EINVAL;
-    return nullptr;
+bool RouteReallocateInPlace(void* p, size_t size, uintptr_t site, void** out) {
+  const LargeHeader* h = LargeHeaderOf(p);
+  // Same band and still a mapped strategy there: grow or shrink in place (mremap).
+  // Otherwise the new size's band decides afresh, and the contents move.
+  if (size < kDecisionThreshold || BandOf(size) != BandOf(h->requested_size) ||
+      RouteChoose(size, site) == Strategy::kPool) {
+    return false;
   }
-  void* q = LargeRealloc(p, size);
-  if (q == nullptr) errno = ENOMEM;
-  return q;
+  *out = LargeRealloc(p, size);
+  if (*out == nullptr) errno = ENOMEM;
+  return true;
 }
 
 }  // namespace hakmem

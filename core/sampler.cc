@@ -69,7 +69,9 @@ void* SampleAllocate(size_t size, size_t align, uintptr_t site_key) {
   tag.weight = weight;
   tag.alloc_ns = os::NowNs();
   bool fresh;
-  void* p = LargeAlloc(size, align, &fresh, tag);
+  // Sampled blocks are mappings reused through BigCache (mmap and munmap per sample would
+  // cost more than the profiling is allowed to).
+  void* p = LargeAlloc(size, align, Strategy::kBigCache, tag, &fresh);
   if (p != nullptr) return p;
   // No mapping to be had: the record stays (the allocation happened), the block does not
   // carry it; the pool may still serve it.

@@ -1,6 +1,8 @@
 #include "core/stats.h"
 
+#include "core/bigcache_hooks.h"
 #include "core/decay.h"
+#include "core/route.h"
 #include "core/large.h"
 #include "core/os.h"
 #include "core/page_heap.h"
@@ -20,8 +22,19 @@ Stats GetStats() {
   s.large_reuses = ls.reuses;
   s.large_live_bytes = ls.live_bytes;
   s.large_peak_live_bytes = ls.peak_live_bytes;
-  s.large_retained_bytes = ls.retained_bytes;
-  s.bytes_from_os = ph.committed_bytes + ls.live_bytes + ls.retained_bytes;
+  s.mapped_by_bigcache = ls.by_strategy[static_cast<int>(Strategy::kBigCache)];
+  s.mapped_by_mmap = ls.by_strategy[static_cast<int>(Strategy::kMmap)];
+  if (BigCacheLinked()) {
+    BigCacheCounters bc{};
+    BigCacheGetCounters(&bc);
+    s.bigcache_hits = bc.hits;
+    s.bigcache_misses = bc.misses;
+    s.bigcache_evictions = bc.evictions;
+    s.bigcache_bytes = bc.bytes_held;
+    s.bigcache_faults_saved = bc.faults_saved;
+  }
+  s.strategy_fallbacks = StrategyFallbacks();
+  s.bytes_from_os = ph.committed_bytes + ls.live_bytes + s.bigcache_bytes;
   s.released_bytes = ReleasedBytes();
   s.mmap_calls = oc.mmap_calls;
   s.munmap_calls = oc.munmap_calls;

@@ -9,10 +9,14 @@
 namespace hakmem {
 
 struct Stats {
-  uint64_t bytes_from_os;          // committed heap + live and retained large mappings
+  uint64_t bytes_from_os;          // committed heap + live mapped blocks + BigCache's
   uint64_t heap_reserved_bytes, heap_span_bytes, heap_dirty_free_bytes;
-  uint64_t large_allocs, large_frees, large_reuses;
-  uint64_t large_live_bytes, large_peak_live_bytes, large_retained_bytes;
+  uint64_t large_allocs, large_frees, large_reuses;  // mapped blocks (BigCache, mmap)
+  uint64_t large_live_bytes, large_peak_live_bytes;
+  uint64_t mapped_by_bigcache, mapped_by_mmap;       // mapped blocks per strategy
+  uint64_t bigcache_hits, bigcache_misses, bigcache_evictions, bigcache_bytes;
+  uint64_t bigcache_faults_saved;  // estimated: pages a hit did not have to fault in
+  uint64_t strategy_fallbacks;
   uint64_t released_bytes;         // returned to the OS by decay or on request
   uint64_t mmap_calls, munmap_calls, madvise_calls, mremap_calls;
 };

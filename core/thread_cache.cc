@@ -3,6 +3,7 @@
 #include <atomic>
 
 
+#include "core/bigcache_hooks.h"
 #include "core/central_freelist.h"
 #include "core/decay.h"
 #include "core/init.h"
@@ -129,6 +130,7 @@ uint32_t CurrentThreadTag() {
 }
 
 void ThreadCacheExit() {
+  if (BigCacheLinked()) BigCacheThreadExit();
   ThreadCache& tc = tl_cache;
   tc.state = ThreadState::kDead;
   for (int c = 1; c < kNumClasses; ++c) {

@@ -1,0 +1,59 @@
+// The process's BigCache, behind the core's weak hooks (core/bigcache_hooks.h).
+#include <pthread.h>
+
+#include <atomic>
+
+#include "bigcache/big_cache.h"
+#include "core/bigcache_hooks.h"
+#include "core/options.h"
+#include "core/os.h"
+
+namespace hakmem {
+namespace {
+
+// Constant-initialized: usable from the first allocation, before any constructor runs.
+bigcache::BigCache g_cache(bigcache::Env{&os::NowNs, &os::Unmap}, 64 << 20);
+std::atomic<bool> g_set_up{false};
+
+void ForkPrepare() { g_cache.LockForFork(); }
+void ForkParent() { g_cache.UnlockForFork(); }
+void ForkChild() { g_cache.ResetAfterFork(); }
+
+// Options are loaded before the route first calls in; read the capacity then.
+bigcache::BigCache& Cache() {
+  if (!g_set_up.load(std::memory_order_acquire) && !g_set_up.exchange(true)) {
+    g_cache.set_capacity(static_cast<uint64_t>(GetOption(Option::kBigCacheBytes)));
+    pthread_atfork(ForkPrepare, ForkParent, ForkChild);
+  }
+  return g_cache;
+}
+
+}  // namespace
+
+size_t BigCacheMappingSize(size_t bytes) {
+  const int b = bigcache::BinFor(bytes);
+  if (b < 0) return 0;
+  const size_t size = bigcache::BinSize(b);
+  return size <= static_cast<uint64_t>(GetOption(Option::kBigCacheBytes)) ? size : 0;
+}
+
+char* BigCacheTake(size_t bytes, size_t* mapping_size) { return Cache().Take(bytes, mapping_size); }
+
+bool BigCachePut(char* mapping, size_t mapping_size) { return Cache().Put(mapping, mapping_size); }
+
+uint64_t BigCacheRelease(uint64_t now_ns, uint64_t decay_ns) { return Cache().Release(now_ns, decay_ns); }
+
+void BigCacheThreadExit() { Cache().ThreadExit(); }
+
+void BigCacheGetCounters(BigCacheCounters* out) {
+  const bigcache::Counters c = Cache().GetCounters();
+  out->hits = c.hits;
+  out->misses = c.misses;
+  out->puts = c.puts;
+  out->rejects = c.rejects;
+  out->evictions = c.evictions;
+  out->bytes_held = c.bytes_held;
+  out->faults_saved = c.faults_saved;
+}
+
+}  // namespace hakmem

@@ -1,0 +1,45 @@
+// The per-(site, band) strategy decisions the route reads: a direct-mapped table from a
+// site key to one byte per band, written off the hot path (by the learner, a frozen
+// table, or hak_route_set) and read with plain loads. A site with no entry, or whose slot
+// another site has taken, gets the band's default: a decision can be lost to a
+// collision, never misapplied, because the slot stores the full key.
+#ifndef HAKMEM_CORE_ROUTE_TABLE_H_
+#define HAKMEM_CORE_ROUTE_TABLE_H_
+
+#include <stdint.h>
+
+#include <atomic>
+
+#include "core/base.h"
+#include "core/strategy.h"
+
+namespace hakmem {
+
+inline constexpr int kRouteTableBits = 12;
+
+struct RouteSlot {
+  std::atomic<uintptr_t> key;
+  std::atomic<uint8_t> decision[kNumBands];
+};
+
+extern RouteSlot g_route_table[1 << kRouteTableBits];
+
+HAK_INLINE uint32_t RouteIndex(uintptr_t site) {
+  return static_cast<uint32_t>((site * 0x9E3779B97F4A7C15ull) >> (64 - kRouteTableBits));
+}
+
+// The decision for (site, band), or kNone.
+HAK_INLINE Strategy RouteDecision(uintptr_t site, int band) {
+  const RouteSlot& s = g_route_table[RouteIndex(site)];
+  if (s.key.load(std::memory_order_acquire) != site) return Strategy::kNone;
+  return static_cast<Strategy>(s.decision[band].load(std::memory_order_relaxed));
+}
+
+// Publishes a decision (kNone clears it). Returns false if `s` cannot serve `band`, or
+// the site's slot is held by another site with decisions.
+bool PublishRouteDecision(uintptr_t site, int band, Strategy s);
+void ClearRouteTable();
+
+}  // namespace hakmem
+
+#endif  // HAKMEM_CORE_ROUTE_TABLE_H_
