@@ -9,10 +9,11 @@ namespace {
 // The calling thread's front, per cache instance (tests make their own instances; the
 // process has one). Two entries cover both; more instances just make more fronts.
 struct FrontRef {
-  const void* cache;
+  uint64_t cache_id;
   void* front;
 };
 __thread FrontRef tl_fronts[2] __attribute__((tls_model("initial-exec")));
+std::atomic<uint64_t> g_next_id{1};
 
 }  // namespace
 
@@ -40,9 +41,19 @@ int BinOf(size_t size) {
   return b < kBins ? b : kBins - 1;
 }
 
+uint64_t BigCache::Id() {
+  uint64_t id = id_.load(std::memory_order_acquire);
+  if (id == 0) {
+    const uint64_t fresh = g_next_id.fetch_add(1, std::memory_order_relaxed);
+    id = id_.compare_exchange_strong(id, fresh, std::memory_order_acq_rel) ? fresh : id;
+  }
+  return id;
+}
+
 BigCache::Front* BigCache::MyFront() {
+  const uint64_t id = Id();
   for (FrontRef& r : tl_fronts) {
-    if (r.cache == this) return static_cast<Front*>(r.front);
+    if (r.cache_id == id) return static_cast<Front*>(r.front);
   }
   // First use by this thread: adopt a front a dead thread left, or make one.
   Front* f = nullptr;
@@ -62,8 +73,8 @@ BigCache::Front* BigCache::MyFront() {
       f->next = head;
     } while (!fronts_.compare_exchange_weak(head, f, std::memory_order_acq_rel));
   }
-  FrontRef& r = tl_fronts[0].cache == nullptr ? tl_fronts[0] : tl_fronts[1];
-  r.cache = this;
+  FrontRef& r = tl_fronts[0].cache_id == 0 ? tl_fronts[0] : tl_fronts[1];
+  r.cache_id = id;
   r.front = f;
   return f;
 }
@@ -129,7 +140,7 @@ bool BigCache::Put(char* mapping, size_t size) {
   if (!placed || held > cap) {
     SpinLockHolder h(&lock_);
     if (!placed) PushBack(b, n);
-    if (held > cap) victims = EvictTo(cap - cap / 8);
+    if (held > cap) victims = EvictTo(cap - cap / 4);
   }
   UnmapAll(victims);
   return true;
@@ -211,8 +222,9 @@ uint64_t BigCache::Release(uint64_t now_ns, uint64_t decay_ns) {
 }
 
 void BigCache::ThreadExit() {
+  const uint64_t id = Id();
   for (FrontRef& r : tl_fronts) {
-    if (r.cache != this) continue;
+    if (r.cache_id != id) continue;
     auto* f = static_cast<Front*>(r.front);
     {
       SpinLockHolder h(&lock_);
@@ -221,7 +233,7 @@ void BigCache::ThreadExit() {
       }
     }
     f->owned.store(false, std::memory_order_release);
-    r.cache = nullptr;
+    r.cache_id = 0;
     r.front = nullptr;
   }
 }

@@ -7,8 +7,8 @@
 // lock); behind the fronts a shared back of per-bin lists under one lock, newest first.
 //
 // Bounded: at most `capacity` bytes held (fronts included); past that the oldest
-// mappings are evicted down to 7/8 of it, so a burst of frees costs an eviction pass per
-// capacity/8 bytes, not a syscall per free. Mappings idle for the decay period go back
+// mappings are evicted down to 3/4 of it, so a burst of frees costs one eviction pass
+// (several unmaps together) per capacity/4 bytes freed, not an unmap per free. Mappings idle for the decay period go back
 // to the OS in Release(), which the decay pass calls; fronts are visible to it.
 //
 // Testable on its own: the clock and the unmapping come in through Env.
@@ -91,8 +91,13 @@ class BigCache {
   Node* EvictTo(uint64_t target) ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_);
   uint64_t UnmapAll(Node* victims);
 
+  uint64_t Id();
+
   const Env env_;
   std::atomic<uint64_t> capacity_;
+  // Names this instance in threads' front tables; assigned on first use and never
+  // reused (an address could be: a test's cache can be built where a dead one was).
+  std::atomic<uint64_t> id_{0};
   std::atomic<uint64_t> bytes_{0};
   SpinLock lock_;
   Node* head_[kBins] ABSL_GUARDED_BY(lock_) = {};  // newest first

@@ -26,6 +26,7 @@ def preload_suite(
         proof_env,
         stress_args = [],
         stress_min_processes = 2,
+        extra_env = [],
         tags = []):
     """Defines <prefix>{python,sqlite,lua,stress}_preload_test.
 
@@ -39,6 +40,7 @@ def preload_suite(
       stress_args: extra arguments for the stress program.
       stress_min_processes: processes expected to print a proof line in the stress test
         (the parent and its forked child).
+      extra_env: VAR=VALUE settings for every run of every test (e.g. HAKMEM_STRATEGY).
       tags: added to every test.
     """
     common_args = [
@@ -46,7 +48,7 @@ def preload_suite(
         # Quoted: Bazel splits args like a shell, and the regex may contain spaces.
         "'--proof-regex=" + proof_regex + "'",
         "--proof-env=" + proof_env,
-    ]
+    ] + ["--env=" + e for e in extra_env]
 
     _test(
         prefix + "python_preload_test",
