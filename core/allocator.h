@@ -15,20 +15,32 @@
 
 namespace hakmem {
 
-// `site` is the call site: the caller's return address (or an explicit site token). It is
-// only read on slow paths (a sample, a large block), so passing it costs the fast path
-// nothing.
-HAK_INLINE void* Allocate(size_t size, uintptr_t site) {
+// The fast path: a sample countdown and a list pop. Returns nullptr for everything else
+// (a sample is due, the list is empty, the size is routed), which AllocateSlow serves.
+// Entry points are written as `TryAllocateFast(n) ?: AllocateSlow(n, caller)`, so the
+// call site (the caller's return address) is only computed on the slow path.
+HAK_INLINE void* TryAllocateFast(size_t size) {
   // The table-driven sizes first: one compare on the most common path.
   if (HAK_LIKELY(size <= kMaxTableSize)) {
-    if (SampleDue(size)) return SampleAllocate(size, kMinAlign, site);
-    return AllocateSmall(TableSizeToClass(size));
+    if (SampleDue(size)) return nullptr;
+    return TryPop(TableSizeToClass(size));
   }
   if (HAK_LIKELY(size < kDecisionThreshold)) {
-    if (SampleDue(size)) return SampleAllocate(size, kMinAlign, site);
-    return AllocateSmall(SizeToClass(size));
+    if (SampleDue(size)) return nullptr;
+    return TryPop(SizeToClass(size));
   }
-  return RouteAllocate(size, kMinAlign, nullptr, site);
+  return nullptr;
+}
+
+// Everything TryAllocateFast left: samples (its countdown already went negative),
+// refills, and the route. `site` is the call site: the caller's return address, or an
+// explicit site token.
+void* AllocateSlow(size_t size, uintptr_t site);
+
+HAK_INLINE void* Allocate(size_t size, uintptr_t site) {
+  void* p = TryAllocateFast(size);
+  if (HAK_LIKELY(p != nullptr)) return p;
+  return AllocateSlow(size, site);
 }
 
 HAK_INLINE void Deallocate(void* p) {

@@ -53,11 +53,16 @@ HAK_NOINLINE void* NewSlow(size_t size, size_t align, bool nothrow, uintptr_t si
                      __LINE__);
 }
 
-HAK_INLINE void* New(size_t size, uintptr_t site) {
-  void* p = hakmem::Allocate(size, site);
-  if (HAK_LIKELY(p != nullptr)) return p;
-  return NewSlow(size, 0, false, site);
-}
+// A macro, not a function: the caller's address must be read in the entry point itself,
+// and only on its slow path.
+#define HAK_NEW_BODY(size)                                     \
+  do {                                                         \
+    void* p_ = hakmem::TryAllocateFast(size);                  \
+    if (HAK_LIKELY(p_ != nullptr)) return p_;                  \
+    p_ = hakmem::AllocateSlow(size, HAK_CALLER());             \
+    if (HAK_LIKELY(p_ != nullptr)) return p_;                  \
+    return NewSlow(size, 0, false, HAK_CALLER());              \
+  } while (0)
 
 HAK_INLINE void* NewAligned(size_t size, std::align_val_t align, uintptr_t site) {
   void* p = hakmem::AllocateAligned(static_cast<size_t>(align), size, site);
@@ -74,7 +79,11 @@ HAK_INLINE void* NewNothrow(size_t size, size_t align, uintptr_t site) noexcept 
 
 }  // namespace
 
-HAK_EXPORT void* malloc(size_t size) { return hakmem::Allocate(size, HAK_CALLER()); }
+HAK_EXPORT void* malloc(size_t size) {
+  void* p = hakmem::TryAllocateFast(size);
+  if (HAK_LIKELY(p != nullptr)) return p;
+  return hakmem::AllocateSlow(size, HAK_CALLER());
+}
 HAK_EXPORT void free(void* p) { Deallocate(p); }
 HAK_EXPORT void* calloc(size_t n, size_t size) {
   return hakmem::AllocateZeroed(n, size, HAK_CALLER());
@@ -141,8 +150,8 @@ HAK_EXPORT size_t malloc_usable_size(void* p) { return hakmem::UsableSize(p); }
 // ---- C++ ----
 #define HAK_CXX __attribute__((visibility("default")))
 
-HAK_CXX void* operator new(size_t size) { return New(size, HAK_CALLER()); }
-HAK_CXX void* operator new[](size_t size) { return New(size, HAK_CALLER()); }
+HAK_CXX void* operator new(size_t size) { HAK_NEW_BODY(size); }
+HAK_CXX void* operator new[](size_t size) { HAK_NEW_BODY(size); }
 HAK_CXX void* operator new(size_t size, const std::nothrow_t&) noexcept {
   return NewNothrow(size, 0, HAK_CALLER());
 }

@@ -25,6 +25,8 @@ namespace hakmem {
 enum class ThreadState : uint8_t { kNew = 0, kActive = 1, kDead = 2 };
 
 struct ThreadCache {
+  // First, so that a list's address is the thread pointer plus class * 16.
+  FreeList lists[kNumClasses];
   // Bytes this thread may still allocate before the next sample; the fast path subtracts
   // each request and leaves for the sampler when it goes negative. Starts at 0, so a
   // thread's first allocation sets its sampler up.
@@ -33,13 +35,23 @@ struct ThreadCache {
   uint32_t thread_tag;   // nonzero, unique among threads alive at once; 0 until assigned
   ThreadState state;
   bool exit_hook_registered;
-  FreeList lists[kNumClasses];
 };
 
 extern __thread ThreadCache tl_cache __attribute__((tls_model("initial-exec")));
 
 void* AllocateSmallSlow(int size_class);
 void DeallocateSmallSlow(int size_class);
+
+// The pop alone: nullptr when the list is empty (the caller then takes its slow path).
+HAK_INLINE void* TryPop(int size_class) {
+  FreeList& l = tl_cache.lists[size_class];
+  void* p = l.head;
+  if (HAK_LIKELY(p != nullptr)) {
+    l.head = *static_cast<void**>(p);
+    --l.length;
+  }
+  return p;
+}
 
 HAK_INLINE void* AllocateSmall(int size_class) {
   FreeList& l = tl_cache.lists[size_class];

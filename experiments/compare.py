@@ -50,8 +50,13 @@ PEERS = {
 }
 # hakmem-noprof: the same library with call-site profiling off, so that what profiling
 # costs is measured side by side with it in every run.
-ALLOCATOR_ORDER = ["hakmem", "hakmem-noprof", "glibc", "mimalloc", "jemalloc", "tcmalloc"]
-HAKMEM_VARIANTS = {"hakmem": {}, "hakmem-noprof": {"HAKMEM_PROFILE_SITES": "0"}}
+# hakmem-mmap: every request of 64 KiB and up mapped and unmapped directly, to show what
+# reuse (BigCache, the pool) saves. hakmem-baseline: another build (--hakmem-baseline),
+# for A/B comparisons of two versions in one run.
+ALLOCATOR_ORDER = ["hakmem", "hakmem-noprof", "hakmem-mmap", "hakmem-baseline", "glibc",
+                   "mimalloc", "jemalloc", "tcmalloc"]
+HAKMEM_VARIANTS = {"hakmem": {}, "hakmem-noprof": {"HAKMEM_PROFILE_SITES": "0"},
+                   "hakmem-mmap": {"HAKMEM_STRATEGY": "mmap"}, "hakmem-baseline": {}}
 BENCH_ORDER = ["random_mixed", "large", "larson", "sqlite", "python", "redis"]
 HAKMEM_EXIT_RE = re.compile(r"^hakmem: exit pid=[0-9]+ .*bytes_from_os=[1-9]", re.M)
 GLIBC_NAME_RE = re.compile(r"^libc(\.so\.6|-[0-9.]+\.so)$")
@@ -474,6 +479,8 @@ def parse_args():
                     help="comma-separated subset of: " + ",".join(ALLOCATOR_ORDER))
     ap.add_argument("--quick", action="store_true",
                     help="smaller workloads and 1 rep (CI smoke test, not for numbers)")
+    ap.add_argument("--hakmem-baseline", default=None,
+                    help="another hakmem build to run side by side as 'hakmem-baseline'")
     ap.add_argument("--json", default=os.path.join(HERE, "results/latest.json"),
                     help="where to write the JSON results (default: %(default)s)")
     a = ap.parse_args()
@@ -537,6 +544,14 @@ def split_list(value, allowed, flag):
 def build_allocators(a):
     allocs = []
     for name in a.allocators:
+        if name == "hakmem-baseline":
+            if a.hakmem_baseline is None:
+                continue  # only with --hakmem-baseline
+            if not os.path.isfile(a.hakmem_baseline):
+                die("--hakmem-baseline %s does not exist" % a.hakmem_baseline)
+            allocs.append(Allocator(name, os.path.abspath(a.hakmem_baseline)))
+            allocs[-1].is_hakmem = True
+            continue
         if name in HAKMEM_VARIANTS:
             if not os.path.isfile(a.hakmem):
                 warn("hakmem library %s not found; skipping %s "
@@ -670,7 +685,10 @@ def main():
             b.binary = snapshot(b.binary, tmp)
     if any(not isinstance(b, BinaryBench) for b in benches):
         probe = snapshot(probe, tmp)
-    haks = [al for al in allocs if al.is_hakmem]
+    haks = [al for al in allocs if al.is_hakmem and al.name != "hakmem-baseline"]
+    for al in allocs:
+        if al.name == "hakmem-baseline":
+            al.path = snapshot(al.path, os.path.join(tmp, "baseline"))
     hak_info = None
     if haks:
         hak_info = {"path": haks[0].path, "sha256": sha256(haks[0].path)}
