@@ -12,7 +12,8 @@ namespace hakmem {
 namespace {
 
 // Constant-initialized: usable from the first allocation, before any constructor runs.
-bigcache::BigCache g_cache(bigcache::Env{&os::NowNs, &os::Unmap}, 64 << 20);
+// Ages use the decay pass's clock (coarse: a few ms resolution, a sixth of the cost).
+bigcache::BigCache g_cache(bigcache::Env{&os::NowCoarseNs, &os::Unmap}, 64 << 20);
 std::atomic<bool> g_set_up{false};
 
 void ForkPrepare() { g_cache.LockForFork(); }

@@ -19,7 +19,7 @@ std::atomic<uint64_t> g_released_bytes{0};
 uint64_t Pass(uint64_t now, uint64_t decay_ns) {
   for (int c = 1; c < kNumClasses; ++c) Central(c).Release(c, now, decay_ns);
   // A fresh clock: spans the central lists just freed count as freed before it.
-  uint64_t total = PageHeapRelease(os::NowNs(), decay_ns);
+  uint64_t total = PageHeapRelease(os::NowCoarseNs(), decay_ns);
   if (BigCacheLinked()) total += BigCacheRelease(now, decay_ns);
   g_released_bytes.fetch_add(total, std::memory_order_relaxed);
   return total;
@@ -28,7 +28,7 @@ uint64_t Pass(uint64_t now, uint64_t decay_ns) {
 }  // namespace
 
 void MaybeReleaseIdleMemory() {
-  const uint64_t now = os::NowNs();
+  const uint64_t now = os::NowCoarseNs();
   if (now < g_next_pass_ns.load(std::memory_order_relaxed)) return;
   if (g_running.exchange(true, std::memory_order_acquire)) return;
   const uint64_t decay_ns = static_cast<uint64_t>(GetOption(Option::kDecayMs)) * 1000000u;
@@ -40,8 +40,8 @@ void MaybeReleaseIdleMemory() {
 
 uint64_t ReleaseAllIdleMemory() {
   // The first pass stamps idle batches; the second flushes them and frees their spans.
-  uint64_t total = Pass(os::NowNs(), 0);
-  total += Pass(os::NowNs(), 0);
+  uint64_t total = Pass(os::NowCoarseNs(), 0);
+  total += Pass(os::NowCoarseNs(), 0);
   return total;
 }
 

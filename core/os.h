@@ -23,6 +23,9 @@ void* Remap(void* p, size_t old_size, size_t new_size);
 void Decommit(void* p, size_t size);
 
 uint64_t NowNs();  // CLOCK_MONOTONIC
+// CLOCK_MONOTONIC_COARSE: a few ms resolution at a sixth of the cost (4 ns against 26 ns
+// on kvm-clock, measured). For decay and cache ages, whose periods are 100s of ms.
+uint64_t NowCoarseNs();
 
 // Writes to stderr with write(2): never allocates, safe inside malloc.
 void WriteStderr(const char* s, size_t n);

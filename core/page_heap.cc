@@ -35,7 +35,8 @@ ChunkMeta* g_free_list ABSL_GUARDED_BY(g_lock) = nullptr;  // chunks with free g
 uint64_t g_span_bytes ABSL_GUARDED_BY(g_lock) = 0;
 std::atomic<int> g_init_state{0};
 
-inline uint32_t NowMs() { return static_cast<uint32_t>(os::NowNs() / 1000000u); }
+// The decay pass's clock (coarse): ages are compared with its `now`.
+inline uint32_t NowMs() { return static_cast<uint32_t>(os::NowCoarseNs() / 1000000u); }
 
 inline char* ChunkAddress(const ChunkMeta* m) {
   return reinterpret_cast<char*>(g_heap_base) + static_cast<size_t>(m - g_chunks) * kChunkSize;
