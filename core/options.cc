@@ -107,7 +107,7 @@ void LoadOptions() {
     g_values[i] = info.default_value;
     const char* text = os::GetEnv(info.name);
     g_strings[i] = nullptr;
-    if (text == nullptr) continue;
+    if (text == nullptr || *text == '\0') continue;  // set but empty: as if unset
     if (strcmp(info.unit, "path") == 0) {
       if (*text != '\0') g_strings[i] = text;  // the environment outlives us
       continue;

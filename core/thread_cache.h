@@ -54,13 +54,8 @@ HAK_INLINE void* TryPop(int size_class) {
 }
 
 HAK_INLINE void* AllocateSmall(int size_class) {
-  FreeList& l = tl_cache.lists[size_class];
-  void* p = l.head;
-  if (HAK_LIKELY(p != nullptr)) {
-    l.head = *static_cast<void**>(p);
-    --l.length;
-    return p;
-  }
+  void* p = TryPop(size_class);
+  if (HAK_LIKELY(p != nullptr)) return p;
   return AllocateSmallSlow(size_class);
 }
 
