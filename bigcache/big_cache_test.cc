@@ -41,7 +41,9 @@ TEST(BigCacheBins, EveryRequestFitsItsBinAndBinsAreTight) {
     const int b = BinFor(bytes);
     ASSERT_GE(b, 0) << bytes;
     ASSERT_GE(BinSize(b), bytes);
-    if (b > 0) ASSERT_LT(BinSize(b - 1), bytes) << bytes;  // the smallest bin that fits
+    if (b > 0) {
+      ASSERT_LT(BinSize(b - 1), bytes) << bytes;  // the smallest bin that fits
+    }
     ASSERT_EQ(BinOf(BinSize(b)), b);                         // a bin-sized mapping goes home
     ASSERT_LE(BinSize(b) - bytes, BinSize(b) / 8 + 4096);    // <= 1/8 waste past 4 KiB
   }
