@@ -122,8 +122,6 @@ const Module* GetModule(int index) {
   return &g_modules[index];
 }
 
-int ModuleCount() { return g_count.load(std::memory_order_acquire); }
-
 void ModuleMapLockForFork() ABSL_NO_THREAD_SAFETY_ANALYSIS { g_lock.Lock(); }
 void ModuleMapUnlockForFork() ABSL_NO_THREAD_SAFETY_ANALYSIS { g_lock.Unlock(); }
 void ModuleMapResetAfterFork() { g_lock.ResetAfterFork(); }

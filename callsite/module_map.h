@@ -28,7 +28,6 @@ struct CodeKey {
 // Never allocates with malloc (the module table lives in the arena). Thread-safe.
 CodeKey ResolveAddress(uintptr_t address);
 const Module* GetModule(int index);
-int ModuleCount();
 
 // fork(): the table's lock, held by another thread at fork time, is reset in the child.
 void ModuleMapLockForFork();

@@ -88,13 +88,11 @@ void CentralFreeList::ReturnToSpan(int c, void* obj) {
   if (--s->used == 0) {
     // All objects are back: the span goes to the page heap for any class to reuse.
     if (was == kSpanPartial) partial_.Remove(s);
-    if (was == kSpanFull) --full_spans_;
     s->list = kSpanNone;
     const int granules = SpanGranules(c);
     SetClass(s, granules, 0);
     FreeSpan(SpanStart(s), granules);
   } else if (was == kSpanFull) {
-    --full_spans_;
     s->list = kSpanPartial;
     partial_.PushFront(s);
   }
@@ -126,7 +124,6 @@ int CentralFreeList::FillFromSpans(int c, void** head, int n) {
     if (s->free_list == nullptr && s->bump == s->end) {
       partial_.Remove(s);
       s->list = kSpanFull;
-      ++full_spans_;
     }
   }
   *head = list;
@@ -178,19 +175,6 @@ void CentralFreeList::Release(int c, uint64_t now_ns, uint64_t decay_ns) {
       obj = next;
     }
   }
-}
-
-CentralFreeList::Stats CentralFreeList::GetStats(int c) {
-  SpinLockHolder h(&lock_);
-  Stats st{};
-  st.batches_cached = static_cast<uint64_t>(num_batches_);
-  for (Span* s = partial_.head; s != nullptr; s = s->next) {
-    ++st.spans_partial;
-    st.objects_in_spans_free += static_cast<uint64_t>(s->capacity - s->used);
-  }
-  st.spans_full = full_spans_;
-  (void)c;
-  return st;
 }
 
 void CentralLockAllForFork() {

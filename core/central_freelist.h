@@ -38,12 +38,6 @@ class CentralFreeList {
   // page heap, which returns their pages to the OS after its own decay).
   void Release(int size_class, uint64_t now_ns, uint64_t decay_ns);
 
-  struct Stats {
-    uint64_t batches_cached, spans_partial, spans_full;
-    uint64_t objects_in_spans_free;  // on span free lists or not yet carved
-  };
-  Stats GetStats(int size_class);
-
   void LockForFork() ABSL_NO_THREAD_SAFETY_ANALYSIS { lock_.Lock(); }
   void UnlockForFork() ABSL_NO_THREAD_SAFETY_ANALYSIS { lock_.Unlock(); }
   void ResetAfterFork() { lock_.ResetAfterFork(); }
@@ -63,7 +57,6 @@ class CentralFreeList {
   uint64_t last_remove_ns_ ABSL_GUARDED_BY(lock_) = 0;
   // Spans with objects to give (free list or uncarved space), most recently used first.
   SpanQueue partial_ ABSL_GUARDED_BY(lock_);
-  uint64_t full_spans_ ABSL_GUARDED_BY(lock_) = 0;
 };
 
 // One per size class; index 0 unused.

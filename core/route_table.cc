@@ -12,15 +12,6 @@ namespace {
 SpinLock g_writer;  // writers are rare (a learner tick, a table load): one at a time
 }  // namespace
 
-const char* StrategyName(Strategy s) {
-  switch (s) {
-    case Strategy::kPool: return "pool";
-    case Strategy::kBigCache: return "bigcache";
-    case Strategy::kMmap: return "mmap";
-    default: return "none";
-  }
-}
-
 Strategy ParseStrategy(const char* name) {
   if (name == nullptr) return Strategy::kNone;
   if (strcmp(name, "pool") == 0) return Strategy::kPool;
@@ -48,14 +39,6 @@ bool PublishRouteDecision(uintptr_t site, int band, Strategy s) {
   }
   slot.decision[band].store(static_cast<uint8_t>(s), std::memory_order_relaxed);
   return true;
-}
-
-void ClearRouteTable() {
-  SpinLockHolder h(&g_writer);
-  for (RouteSlot& slot : g_route_table) {
-    slot.key.store(0, std::memory_order_release);
-    for (auto& d : slot.decision) d.store(0, std::memory_order_relaxed);
-  }
 }
 
 }  // namespace hakmem

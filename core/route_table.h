@@ -38,7 +38,6 @@ HAK_INLINE Strategy RouteDecision(uintptr_t site, int band) {
 // Publishes a decision (kNone clears it). Returns false if `s` cannot serve `band`, or
 // the site's slot is held by another site with decisions.
 bool PublishRouteDecision(uintptr_t site, int band, Strategy s);
-void ClearRouteTable();
 
 }  // namespace hakmem
 

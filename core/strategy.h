@@ -52,7 +52,6 @@ inline Strategy DefaultStrategy(int band) {
   return band == kBandMiddle ? Strategy::kPool : Strategy::kBigCache;
 }
 
-const char* StrategyName(Strategy s);
 // Parses "pool", "bigcache" or "mmap"; kNone for anything else.
 Strategy ParseStrategy(const char* name);
 
