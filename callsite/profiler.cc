@@ -32,11 +32,21 @@ class Reentry {
 
 }  // namespace
 
+// The thread's last site: programs allocate from the same site many times in a row (a
+// loop cycling buffers), and a site's id never changes once the table has given it one.
+__thread uintptr_t tl_last_key __attribute__((tls_model("initial-exec")));
+__thread uint32_t tl_last_id __attribute__((tls_model("initial-exec")));
+
 uint32_t ProfilerRecordAlloc(const ProfiledAlloc& a) {
   Reentry guard;
   if (!guard.entered()) return 0;
   callsite::SiteTable& t = callsite::Sites();
-  const uint32_t id = t.FindOrInsert(a.site_key);
+  uint32_t id = tl_last_id;
+  if (a.site_key != tl_last_key || id == 0) {
+    id = t.FindOrInsert(a.site_key);
+    tl_last_key = a.site_key;
+    tl_last_id = id;
+  }
   if (id != 0) t.RecordAlloc(id, a.size, a.weight);
   return id;
 }
