@@ -14,13 +14,7 @@ void* AllocateSlow(size_t size, uintptr_t site) {
 
 void* AllocateAligned(size_t align, size_t size, uintptr_t site) {
   if (align <= kMinAlign) return Allocate(size, site);
-  if (align <= kMaxClassAlign && size < kDecisionThreshold) {
-    const int c = AlignedSizeToClass(size, align);
-    if (c != 0) {
-      if (SampleDue(size)) return SampleAllocate(size, align, site);
-      return AllocateSmall(c);
-    }
-  }
+  if (align <= kMaxClassAlign && size < kDecisionThreshold) return PoolAllocate(size, align, site);
   return RouteAllocate(size, align, nullptr, site);
 }
 

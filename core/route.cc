@@ -40,23 +40,18 @@ Strategy Forced() {
   return static_cast<Strategy>(GetOption(Option::kStrategy));
 }
 
-void* PoolAllocate(size_t size, size_t align, uintptr_t site) {
-  const int c = align <= kMinAlign ? SizeToClass(size) : AlignedSizeToClass(size, align);
-  if (SampleDue(size)) return SampleAllocate(size, align, site);
-  return AllocateSmall(c);
-}
-
 }  // namespace
 
 uint64_t StrategyFallbacks() { return g_fallbacks.load(std::memory_order_relaxed); }
 
-Strategy RouteChoose(size_t size, uintptr_t site) {
+Strategy RouteChoose(size_t size, uintptr_t site, bool* fell_back) {
   const int band = BandOf(size);
-  Strategy s = Forced();
-  if (s == Strategy::kNone) s = RouteDecision(site, band);
-  if (s == Strategy::kNone) s = DefaultStrategy(band);
+  Strategy wanted = Forced();
+  if (wanted == Strategy::kNone) wanted = RouteDecision(site, band);
+  Strategy s = wanted != Strategy::kNone ? wanted : DefaultStrategy(band);
   if (!Eligible(s, band)) s = Strategy::kBigCache;  // the one strategy every band has
   if (s == Strategy::kBigCache && !BigCacheLinked()) s = Strategy::kMmap;
+  if (fell_back != nullptr) *fell_back = wanted != Strategy::kNone && wanted != s;
   return s;
 }
 
@@ -64,12 +59,13 @@ void* RouteAllocate(size_t size, size_t align, bool* zeroed, uintptr_t site) {
   EnsureInitialized();
   MaybeReleaseIdleMemory();
   if (zeroed != nullptr) *zeroed = false;
-  Strategy s = RouteChoose(size, site);
-  const Strategy wanted = Forced() != Strategy::kNone ? Forced() : RouteDecision(site, BandOf(size));
-  if (wanted != Strategy::kNone && wanted != s) g_fallbacks.fetch_add(1, std::memory_order_relaxed);
+  bool fell_back = false;
+  Strategy s = RouteChoose(size, site, &fell_back);
+  if (fell_back) g_fallbacks.fetch_add(1, std::memory_order_relaxed);
   // The pool serves the middle band if it can give the alignment asked for.
   if (s == Strategy::kPool) {
     if (size < kLargeThreshold && align <= kMaxClassAlign) return PoolAllocate(size, align, site);
+    // An alignment the classes cannot give (over 64 KiB): a mapped block, counted.
     s = BigCacheLinked() ? Strategy::kBigCache : Strategy::kMmap;
     g_fallbacks.fetch_add(1, std::memory_order_relaxed);
   }

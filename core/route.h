@@ -28,7 +28,8 @@ size_t RouteUsableSize(const void* p);
 bool RouteReallocateInPlace(void* p, size_t size, uintptr_t site, void** out);
 
 // The strategy the route would use for `size` at `site` now (after forcing and fallback).
-Strategy RouteChoose(size_t size, uintptr_t site);
+// *fell_back, if given, says whether a forced or decided strategy had to be replaced.
+Strategy RouteChoose(size_t size, uintptr_t site, bool* fell_back = nullptr);
 
 // Requests served by another strategy than the one decided or forced, because that one
 // cannot serve the size (e.g. pool for 1 MiB) or is not built in.

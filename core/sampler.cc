@@ -41,6 +41,11 @@ void* AllocateUnsampled(size_t size, size_t align) {
 
 }  // namespace
 
+void* PoolAllocate(size_t size, size_t align, uintptr_t site) {
+  if (SampleDue(size)) return SampleAllocate(size, align, site);
+  return AllocateUnsampled(size, align);
+}
+
 bool ProfilingEnabled() { return ProfilerLinked() && GetOption(Option::kProfileSites) != 0; }
 
 double SampleWeight(size_t size, double interval) {

@@ -37,6 +37,10 @@ HAK_INLINE bool SampleDue(size_t size) {
 // address or an explicit site token.
 void* SampleAllocate(size_t size, size_t align, uintptr_t site_key);
 
+// The pool with sampling, for requests below kLargeThreshold at `align` <= kMaxClassAlign
+// that come from outside the inline fast path (aligned requests, the route's middle band).
+void* PoolAllocate(size_t size, size_t align, uintptr_t site);
+
 // Probability-weighted count a sample of `size` bytes stands for, given mean `interval`.
 double SampleWeight(size_t size, double interval);
 
