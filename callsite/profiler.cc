@@ -81,9 +81,12 @@ void Snapshot(uint32_t id, Site* s, SiteSnapshot* out) {
     }
   }
   constexpr double kOne = static_cast<double>(kFixedOne);
-  out->records = s->records.load(std::memory_order_relaxed);
-  out->estimated = s->sampled.load(std::memory_order_relaxed) != 0;
-  out->allocs = static_cast<double>(s->allocs_fx.load(std::memory_order_relaxed)) / kOne;
+  const uint64_t exact = s->exact_allocs.load(std::memory_order_relaxed);
+  const uint64_t sampled = s->sampled_records.load(std::memory_order_relaxed);
+  out->records = exact + sampled;
+  out->estimated = sampled != 0;
+  out->allocs = static_cast<double>(exact) +
+                static_cast<double>(s->sampled_allocs_fx.load(std::memory_order_relaxed)) / kOne;
   out->frees = static_cast<double>(s->frees_fx.load(std::memory_order_relaxed)) / kOne;
   out->cross_thread_frees =
       static_cast<double>(s->cross_thread_frees_fx.load(std::memory_order_relaxed)) / kOne;

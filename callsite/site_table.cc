@@ -130,9 +130,12 @@ void SiteTable::RecordAlloc(uint32_t id, size_t size, double weight) {
   Site* s = Get(id);
   if (s == nullptr) return;
   const uint64_t fx = ToFixed(weight);
-  s->records.fetch_add(1, std::memory_order_relaxed);
-  if (weight != 1.0) s->sampled.fetch_add(1, std::memory_order_relaxed);
-  s->allocs_fx.fetch_add(fx, std::memory_order_relaxed);
+  if (weight == 1.0) {
+    s->exact_allocs.fetch_add(1, std::memory_order_relaxed);
+  } else {
+    s->sampled_records.fetch_add(1, std::memory_order_relaxed);
+    s->sampled_allocs_fx.fetch_add(fx, std::memory_order_relaxed);
+  }
   const auto bytes = static_cast<int64_t>(static_cast<double>(size) * weight + 0.5);
   s->bytes.fetch_add(static_cast<uint64_t>(bytes), std::memory_order_relaxed);
   s->size_fx[SizeBucket(size)].fetch_add(fx, std::memory_order_relaxed);

@@ -46,9 +46,12 @@ struct Site {
   int module;                        // see module_map.h; -1 for none
   uint64_t offset;
   const char* name;                  // explicit sites only
-  std::atomic<uint64_t> records;     // raw samples and exact records
-  std::atomic<uint64_t> sampled;     // of which samples (so counts are estimates)
-  std::atomic<uint64_t> allocs_fx, frees_fx, cross_thread_frees_fx;
+  // Allocation counts are kept apart by kind so that an exact record (every large block)
+  // costs one add for its count, not three: atomic adds are most of a record's cost.
+  std::atomic<uint64_t> exact_allocs;       // exact records (weight 1)
+  std::atomic<uint64_t> sampled_records;    // samples (their counts are estimates)
+  std::atomic<uint64_t> sampled_allocs_fx;  // the allocations the samples stand for
+  std::atomic<uint64_t> frees_fx, cross_thread_frees_fx;
   std::atomic<uint64_t> bytes;       // weighted, rounded
   std::atomic<int64_t> live_bytes;
   std::atomic<int64_t> peak_live_bytes;
@@ -76,7 +79,10 @@ class SiteTable {
     for (uint32_t i = 0; i < kMaxSites + 1; ++i) {
       Site* s = &sites_[i];
       if (i < kMaxSites && s->key.load(std::memory_order_acquire) == 0) continue;
-      if (i == kMaxSites && s->records.load(std::memory_order_relaxed) == 0) continue;
+      if (i == kMaxSites && s->exact_allocs.load(std::memory_order_relaxed) == 0 &&
+          s->sampled_records.load(std::memory_order_relaxed) == 0) {
+        continue;
+      }
       fn(i + 1, s);
     }
   }

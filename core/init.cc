@@ -7,6 +7,7 @@
 
 #include "core/arena.h"
 #include "core/central_freelist.h"
+#include "core/cycleclock.h"
 #include "core/decay.h"
 #include "core/format.h"
 #include "core/large.h"
@@ -63,6 +64,7 @@ void InitializeSlow() {
     return;
   }
   LoadOptions();
+  cycleclock::Init();
   PageHeapInit();
   __atomic_store_n(&g_initialized, true, __ATOMIC_RELEASE);
   // From here on, allocation works; the calls below may allocate.

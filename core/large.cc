@@ -4,6 +4,7 @@
 
 #include "core/base.h"
 #include "core/bigcache_hooks.h"
+#include "core/cycleclock.h"
 #include "core/os.h"
 #include "core/profile_hooks.h"
 #include "core/thread_cache.h"
@@ -17,7 +18,7 @@ namespace {
 constexpr size_t kHeaderRoom = sizeof(LargeHeader);
 
 // Counters only (no lock on these paths): relaxed atomics.
-std::atomic<uint64_t> g_allocs{0}, g_frees{0}, g_reuses{0};
+std::atomic<uint64_t> g_frees{0}, g_reuses{0};
 std::atomic<int64_t> g_live{0}, g_peak{0};
 std::atomic<uint64_t> g_by_strategy[kNumStrategies];
 
@@ -70,7 +71,6 @@ void* LargeAlloc(size_t size, size_t align, Strategy strategy, const BlockTag& t
   } else {
     g_reuses.fetch_add(1, std::memory_order_relaxed);
   }
-  g_allocs.fetch_add(1, std::memory_order_relaxed);
   g_by_strategy[static_cast<int>(strategy)].fetch_add(1, std::memory_order_relaxed);
   NoteLive(static_cast<int64_t>(mapping_size));
   uintptr_t p = reinterpret_cast<uintptr_t>(mapping) + kHeaderRoom;
@@ -90,9 +90,9 @@ void LargeFree(void* p) {
   const Strategy strategy = h->strategy;
   h->magic = 0;  // a second free of the same pointer is then caught as foreign
   if (h->tag.site != 0 && ProfilerLinked()) {
-    const uint64_t now = os::NowNs();
+    const uint64_t now = cycleclock::Now();
     ProfilerRecordFree(h->tag.site, h->requested_size, h->tag.weight,
-                       now > h->tag.alloc_ns ? now - h->tag.alloc_ns : 0,
+                       now > h->tag.alloc_ticks ? cycleclock::ToNs(now - h->tag.alloc_ticks) : 0,
                        h->tag.thread != CurrentThreadTag());
   }
   g_frees.fetch_add(1, std::memory_order_relaxed);
@@ -129,7 +129,6 @@ void* LargeRealloc(void* p, size_t size) {
 
 LargeStats GetLargeStats() {
   LargeStats s{};
-  s.allocs = g_allocs.load(std::memory_order_relaxed);
   s.frees = g_frees.load(std::memory_order_relaxed);
   s.reuses = g_reuses.load(std::memory_order_relaxed);
   const int64_t live = g_live.load(std::memory_order_relaxed);
@@ -137,6 +136,7 @@ LargeStats GetLargeStats() {
   s.peak_live_bytes = static_cast<uint64_t>(g_peak.load(std::memory_order_relaxed));
   for (int i = 0; i < kNumStrategies; ++i) {
     s.by_strategy[i] = g_by_strategy[i].load(std::memory_order_relaxed);
+    s.allocs += s.by_strategy[i];  // every allocation counts once, under its strategy
   }
   return s;
 }

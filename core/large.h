@@ -17,7 +17,7 @@ struct BlockTag {
   uint32_t site;
   uint32_t thread;       // allocating thread's tag, to count cross-thread frees
   double weight;         // allocations the record stands for: 1, or 1/p for a sample
-  uint64_t alloc_ns;
+  uint64_t alloc_ticks;  // cycleclock::Now() at allocation
 };
 
 struct LargeHeader {

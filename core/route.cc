@@ -6,6 +6,7 @@
 #include <atomic>
 
 #include "core/bigcache_hooks.h"
+#include "core/cycleclock.h"
 #include "core/decay.h"
 #include "core/format.h"
 #include "core/init.h"
@@ -74,7 +75,7 @@ void* RouteAllocate(size_t size, size_t align, bool* zeroed, uintptr_t site) {
     tag.site = ProfilerRecordAlloc(ProfiledAlloc{site, size, 1.0});
     tag.thread = CurrentThreadTag();
     tag.weight = 1.0;
-    tag.alloc_ns = os::NowNs();
+    tag.alloc_ticks = cycleclock::Now();
   }
   bool fresh = false;
   void* p = LargeAlloc(size, align, s, tag, &fresh);

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 
+#include "core/cycleclock.h"
 #include "core/fastmath.h"
 #include "core/init.h"
 #include "core/large.h"
@@ -72,7 +73,7 @@ void* SampleAllocate(size_t size, size_t align, uintptr_t site_key) {
   if (tag.site == 0) return AllocateUnsampled(size, align);
   tag.thread = CurrentThreadTag();
   tag.weight = weight;
-  tag.alloc_ns = os::NowNs();
+  tag.alloc_ticks = cycleclock::Now();
   bool fresh;
   // Sampled blocks are mappings reused through BigCache (mmap and munmap per sample would
   // cost more than the profiling is allowed to).
