@@ -11,6 +11,10 @@
 #define HAK_INLINE inline __attribute__((always_inline))
 #define HAK_NOINLINE __attribute__((noinline))
 #define HAK_EXPORT extern "C" __attribute__((visibility("default")))
+// On a declaration of a global the fast path reads: -fvisibility=hidden covers only
+// definitions, so without it the compiler reaches an extern variable through the GOT
+// (an extra load per access).
+#define HAK_HIDDEN __attribute__((visibility("hidden")))
 #define HAK_LIKELY(x) ABSL_PREDICT_TRUE(x)
 #define HAK_UNLIKELY(x) ABSL_PREDICT_FALSE(x)
 

@@ -13,9 +13,9 @@
 
 namespace hakmem {
 
-extern uintptr_t g_heap_base;  // set once, before the first small block exists
-extern uint8_t g_page_class[kMaxHeapGranules];
-extern Span* g_spans;          // span metadata by granule (a NORESERVE mapping)
+extern uintptr_t g_heap_base HAK_HIDDEN;  // set once, before the first small block exists
+extern uint8_t g_page_class[kMaxHeapGranules] HAK_HIDDEN;
+extern Span* g_spans HAK_HIDDEN;         // span metadata by granule (a NORESERVE mapping)
 
 HAK_INLINE uintptr_t GranuleOf(const void* p) {
   return (reinterpret_cast<uintptr_t>(p) - g_heap_base) >> kGranuleShift;

@@ -29,7 +29,7 @@ namespace hakmem {
 inline constexpr int64_t kDefaultSampleBytes = 1024 * 1024;
 
 HAK_INLINE bool SampleDue(size_t size) {
-  return HAK_UNLIKELY((tl_cache.sample_left -= static_cast<int64_t>(size)) < 0);
+  return HAK_UNLIKELY(tls::SubtractSampleBytes(static_cast<int64_t>(size)));
 }
 
 // The countdown ran out (or the thread's sampler is not set up yet): re-arms it and

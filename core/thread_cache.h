@@ -37,18 +37,89 @@ struct ThreadCache {
   bool exit_hook_registered;
 };
 
-extern __thread ThreadCache tl_cache __attribute__((tls_model("initial-exec")));
+// The asm name lets the fast path below name the variable in its TLS relocation.
+extern __thread ThreadCache tl_cache __asm__("hakmem_tl_cache")
+    __attribute__((tls_model("initial-exec")));
+
+// Fast-path access to a thread's lists, addressed from the thread pointer.
+//
+// Why asm: in a shared library the compiler computes a TLS variable's address as
+// "thread pointer (a load of %fs:0) + offset from the GOT" and then dereferences it, so
+// every list access pays an extra load and add. Addressing %fs:offset directly makes
+// each access one instruction; malloc and free each lose an instruction and a load
+// (callgrind: 2 fewer instructions per malloc/free pair on random mixed). The C++ fallback
+// is the same logic on the ordinary TLS variable.
+namespace tls {
+
+#if defined(__x86_64__)
+static_assert(offsetof(FreeList, head) == 0 && offsetof(FreeList, length) == 8 &&
+                  offsetof(FreeList, max_length) == 12 && sizeof(FreeList) == 16,
+              "the asm below hard-codes FreeList's layout");
+static_assert(offsetof(ThreadCache, lists) == 0, "lists come first in the thread cache");
+
+// Offset of list `c` from the thread pointer. The GOT load is the same for every call,
+// so the compiler may share it; an executable's linker turns it into a constant.
+HAK_INLINE uintptr_t ListOffset(int c) {
+  uintptr_t base;
+  __asm__("movq hakmem_tl_cache@gottpoff(%%rip), %0" : "=r"(base));
+  return base + static_cast<uintptr_t>(c) * sizeof(FreeList);
+}
+HAK_INLINE void* Head(uintptr_t l) {
+  void* v;
+  __asm__ volatile("movq %%fs:(%1), %0" : "=r"(v) : "r"(l) : "memory");
+  return v;
+}
+HAK_INLINE void SetHead(uintptr_t l, void* v) {
+  __asm__ volatile("movq %0, %%fs:(%1)" : : "r"(v), "r"(l) : "memory");
+}
+HAK_INLINE void DecrementLength(uintptr_t l) {
+  __asm__ volatile("subl $1, %%fs:8(%0)" : : "r"(l) : "memory");
+}
+// Adds one to the length; returns whether it is still within max_length.
+HAK_INLINE bool IncrementLengthWithinMax(uintptr_t l) {
+  uint32_t len;
+  bool above;
+  __asm__ volatile(
+      "movl %%fs:8(%2), %0\n\t"
+      "addl $1, %0\n\t"
+      "movl %0, %%fs:8(%2)\n\t"
+      "cmpl %%fs:12(%2), %0"
+      : "=&r"(len), "=@cca"(above)
+      : "r"(l)
+      : "memory");
+  return !above;
+}
+// Subtracts `n` from the sampling countdown; returns whether it went negative.
+HAK_INLINE bool SubtractSampleBytes(int64_t n) {
+  bool negative;
+  __asm__ volatile("subq %1, %%fs:%c3(%2)"
+                   : "=@ccs"(negative)
+                   : "r"(n), "r"(ListOffset(0)), "i"(offsetof(ThreadCache, sample_left))
+                   : "memory");
+  return negative;
+}
+#else
+HAK_INLINE uintptr_t ListOffset(int c) { return reinterpret_cast<uintptr_t>(&tl_cache.lists[c]); }
+HAK_INLINE FreeList& At(uintptr_t l) { return *reinterpret_cast<FreeList*>(l); }
+HAK_INLINE void* Head(uintptr_t l) { return At(l).head; }
+HAK_INLINE void SetHead(uintptr_t l, void* v) { At(l).head = v; }
+HAK_INLINE void DecrementLength(uintptr_t l) { --At(l).length; }
+HAK_INLINE bool IncrementLengthWithinMax(uintptr_t l) { return ++At(l).length <= At(l).max_length; }
+HAK_INLINE bool SubtractSampleBytes(int64_t n) { return (tl_cache.sample_left -= n) < 0; }
+#endif
+
+}  // namespace tls
 
 void* AllocateSmallSlow(int size_class);
 void DeallocateSmallSlow(int size_class);
 
 // The pop alone: nullptr when the list is empty (the caller then takes its slow path).
 HAK_INLINE void* TryPop(int size_class) {
-  FreeList& l = tl_cache.lists[size_class];
-  void* p = l.head;
+  const uintptr_t l = tls::ListOffset(size_class);
+  void* p = tls::Head(l);
   if (HAK_LIKELY(p != nullptr)) {
-    l.head = *static_cast<void**>(p);
-    --l.length;
+    tls::SetHead(l, *static_cast<void**>(p));
+    tls::DecrementLength(l);
   }
   return p;
 }
@@ -60,10 +131,10 @@ HAK_INLINE void* AllocateSmall(int size_class) {
 }
 
 HAK_INLINE void DeallocateSmall(void* p, int size_class) {
-  FreeList& l = tl_cache.lists[size_class];
-  *static_cast<void**>(p) = l.head;
-  l.head = p;
-  if (HAK_LIKELY(++l.length <= l.max_length)) return;
+  const uintptr_t l = tls::ListOffset(size_class);
+  *static_cast<void**>(p) = tls::Head(l);
+  tls::SetHead(l, p);
+  if (HAK_LIKELY(tls::IncrementLengthWithinMax(l))) return;
   DeallocateSmallSlow(size_class);
 }
 
