@@ -7,9 +7,7 @@ namespace hakmem {
 
 void* AllocateSlow(size_t size, uintptr_t site) {
   if (size >= kDecisionThreshold) return RouteAllocate(size, kMinAlign, nullptr, site);
-  // The fast path already charged this request to the countdown.
-  if (tl_cache.sample_left < 0) return SampleAllocate(size, kMinAlign, site);
-  return AllocateSmall(SizeToClass(size));  // the list was empty: refill
+  return PoolAllocateSlow(SizeToClass(size), size, kMinAlign, site);
 }
 
 void* AllocateAligned(size_t align, size_t size, uintptr_t site) {

@@ -15,25 +15,19 @@
 
 namespace hakmem {
 
-// The fast path: a sample countdown and a list pop. Returns nullptr for everything else
-// (a sample is due, the list is empty, the size is routed), which AllocateSlow serves.
+// The fast path: a size-class lookup and a list pop (which also counts down to the next
+// sample). Returns nullptr for everything else (a sample is due, the list is empty, the
+// size is routed), which AllocateSlow serves.
 // Entry points are written as `TryAllocateFast(n) ?: AllocateSlow(n, caller)`, so the
 // call site (the caller's return address) is only computed on the slow path.
 HAK_INLINE void* TryAllocateFast(size_t size) {
   // The table-driven sizes first: one compare on the most common path.
-  if (HAK_LIKELY(size <= kMaxTableSize)) {
-    if (SampleDue(size)) return nullptr;
-    return TryPop(TableSizeToClass(size));
-  }
-  if (HAK_LIKELY(size < kDecisionThreshold)) {
-    if (SampleDue(size)) return nullptr;
-    return TryPop(SizeToClass(size));
-  }
+  if (HAK_LIKELY(size <= kMaxTableSize)) return TryPop(TableSizeToClass(size));
+  if (HAK_LIKELY(size < kDecisionThreshold)) return TryPop(SizeToClass(size));
   return nullptr;
 }
 
-// Everything TryAllocateFast left: samples (its countdown already went negative),
-// refills, and the route. `site` is the call site: the caller's return address, or an
+// Everything TryAllocateFast left: samples, refills, and the route. `site` is the call site: the caller's return address, or an
 // explicit site token.
 void* AllocateSlow(size_t size, uintptr_t site);
 

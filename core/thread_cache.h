@@ -25,12 +25,11 @@ namespace hakmem {
 enum class ThreadState : uint8_t { kNew = 0, kActive = 1, kDead = 2 };
 
 struct ThreadCache {
-  // First, so that a list's address is the thread pointer plus class * 16.
   FreeList lists[kNumClasses];
-  // Bytes this thread may still allocate before the next sample; the fast path subtracts
-  // each request and leaves for the sampler when it goes negative. Starts at 0, so a
-  // thread's first allocation sets its sampler up.
-  int64_t sample_left;
+  // The sampler's per-class state beyond the list's 15-bit countdown (sampler.cc):
+  // allocations still to skip once the countdown runs out, plus one; 0 while the class's
+  // sampler is not armed. Touched only on slow paths.
+  int64_t sample_rest[kNumClasses];
   uint64_t rng;          // sampler's random state; 0 until set up
   uint32_t thread_tag;   // nonzero, unique among threads alive at once; 0 until assigned
   ThreadState state;
@@ -53,6 +52,7 @@ namespace tls {
 
 #if defined(__x86_64__)
 static_assert(offsetof(FreeList, head) == 0 && offsetof(FreeList, length) == 8 &&
+                  offsetof(FreeList, sample_countdown) == 10 &&
                   offsetof(FreeList, max_length) == 12 && sizeof(FreeList) == 16,
               "the asm below hard-codes FreeList's layout");
 static_assert(offsetof(ThreadCache, lists) == 0, "lists come first in the thread cache");
@@ -72,40 +72,45 @@ HAK_INLINE void* Head(uintptr_t l) {
 HAK_INLINE void SetHead(uintptr_t l, void* v) {
   __asm__ volatile("movq %0, %%fs:(%1)" : : "r"(v), "r"(l) : "memory");
 }
-HAK_INLINE void DecrementLength(uintptr_t l) {
-  __asm__ volatile("subl $1, %%fs:8(%0)" : : "r"(l) : "memory");
+// Takes one from the length and one from the sample countdown (one subtract on the word
+// they share); returns whether the countdown went negative.
+HAK_INLINE bool CountPop(uintptr_t l) {
+  bool negative;
+  __asm__ volatile("subl $0x10001, %%fs:8(%1)" : "=@ccs"(negative) : "r"(l) : "memory");
+  return negative;
+}
+// Puts back the object a counted pop took, leaving the countdown negative for the slow
+// path to see.
+HAK_INLINE void UndoPop(uintptr_t l, void* p) {
+  __asm__ volatile("movq %0, %%fs:(%1)\n\taddl $1, %%fs:8(%1)" : : "r"(p), "r"(l) : "memory");
 }
 // Adds one to the length; returns whether it is still within max_length.
 HAK_INLINE bool IncrementLengthWithinMax(uintptr_t l) {
   uint32_t len;
   bool above;
   __asm__ volatile(
-      "movl %%fs:8(%2), %0\n\t"
-      "addl $1, %0\n\t"
-      "movl %0, %%fs:8(%2)\n\t"
+      "addl $1, %%fs:8(%2)\n\t"  // the low half: length never carries into the countdown
+      "movzwl %%fs:8(%2), %0\n\t"
       "cmpl %%fs:12(%2), %0"
       : "=&r"(len), "=@cca"(above)
       : "r"(l)
       : "memory");
   return !above;
 }
-// Subtracts `n` from the sampling countdown; returns whether it went negative.
-HAK_INLINE bool SubtractSampleBytes(int64_t n) {
-  bool negative;
-  __asm__ volatile("subq %1, %%fs:%c3(%2)"
-                   : "=@ccs"(negative)
-                   : "r"(n), "r"(ListOffset(0)), "i"(offsetof(ThreadCache, sample_left))
-                   : "memory");
-  return negative;
-}
 #else
 HAK_INLINE uintptr_t ListOffset(int c) { return reinterpret_cast<uintptr_t>(&tl_cache.lists[c]); }
 HAK_INLINE FreeList& At(uintptr_t l) { return *reinterpret_cast<FreeList*>(l); }
 HAK_INLINE void* Head(uintptr_t l) { return At(l).head; }
 HAK_INLINE void SetHead(uintptr_t l, void* v) { At(l).head = v; }
-HAK_INLINE void DecrementLength(uintptr_t l) { --At(l).length; }
+HAK_INLINE bool CountPop(uintptr_t l) {
+  --At(l).length;
+  return --At(l).sample_countdown < 0;
+}
+HAK_INLINE void UndoPop(uintptr_t l, void* p) {
+  At(l).head = p;
+  ++At(l).length;
+}
 HAK_INLINE bool IncrementLengthWithinMax(uintptr_t l) { return ++At(l).length <= At(l).max_length; }
-HAK_INLINE bool SubtractSampleBytes(int64_t n) { return (tl_cache.sample_left -= n) < 0; }
 #endif
 
 }  // namespace tls
@@ -113,20 +118,31 @@ HAK_INLINE bool SubtractSampleBytes(int64_t n) { return (tl_cache.sample_left -=
 void* AllocateSmallSlow(int size_class);
 void DeallocateSmallSlow(int size_class);
 
-// The pop alone: nullptr when the list is empty (the caller then takes its slow path).
+// The fast path's pop, counted by the sampler: nullptr when the list is empty or the
+// class's sample countdown ran out (then the list is as it was and the countdown is
+// negative); the caller's slow path (PoolAllocateSlow) serves both.
 HAK_INLINE void* TryPop(int size_class) {
   const uintptr_t l = tls::ListOffset(size_class);
   void* p = tls::Head(l);
   if (HAK_LIKELY(p != nullptr)) {
     tls::SetHead(l, *static_cast<void**>(p));
-    tls::DecrementLength(l);
+    if (HAK_UNLIKELY(tls::CountPop(l))) {
+      tls::UndoPop(l, p);
+      return nullptr;
+    }
   }
   return p;
 }
 
+// A pop or refill the sampler has already counted (slow paths only).
 HAK_INLINE void* AllocateSmall(int size_class) {
-  void* p = TryPop(size_class);
-  if (HAK_LIKELY(p != nullptr)) return p;
+  FreeList& l = tl_cache.lists[size_class];
+  void* p = l.head;
+  if (HAK_LIKELY(p != nullptr)) {
+    l.head = *static_cast<void**>(p);
+    --l.length;
+    return p;
+  }
   return AllocateSmallSlow(size_class);
 }
 

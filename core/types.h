@@ -52,10 +52,16 @@ inline constexpr size_t kMaxClassAlign = kGranuleSize;
 
 // One per-class list in a thread cache. 16 bytes so that the fast path touches one line
 // for head, length and limit together.
+//
+// `length` and `sample_countdown` share one 32-bit word (length in the low half) so that
+// a pop takes one from both with a single subtract whose sign is the countdown's: the
+// sampler then costs the allocation fast path no memory access of its own (see
+// sampler.h). Lists never hold more than 2 * 64 objects, so length never carries over.
 struct FreeList {
-  void* head;           // singly linked through the first word of each free object
-  uint32_t length;      // == number of objects reachable from head
-  uint32_t max_length;  // 0 until the thread is set up: makes the first free go slow
+  void* head;                // singly linked through the first word of each free object
+  uint16_t length;           // == number of objects reachable from head
+  int16_t sample_countdown;  // pops of this class before the sampler's next look
+  uint32_t max_length;       // 0 until the thread is set up: makes the first free go slow
 };
 
 struct Span {
