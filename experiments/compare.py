@@ -511,13 +511,17 @@ def parse_args():
 
 
 def default_path(rel):
-    primary = os.path.join(REPO, "bazel-bin", rel)
+    # The optimized build, always: bazel-bin follows whichever configuration ran last,
+    # and after a `bazel test` (fastbuild) it would silently measure unoptimized code.
     opt = os.path.join(REPO, "bazel-out/k8-opt/bin", rel)
-    if not os.path.exists(primary) and os.path.exists(opt):
-        warn("%s not in bazel-bin (points at another configuration); using %s"
-             % (rel, os.path.relpath(opt)))
+    if os.path.exists(opt):
         return opt
-    return primary
+    other = os.path.join(REPO, "bazel-bin", rel)
+    if os.path.exists(other):
+        warn("%s has no optimized build (run bazel build -c opt //...); using %s, which "
+             "may be unoptimized" % (rel, os.path.relpath(other)))
+        return other
+    return opt
 
 
 def snapshot(path, tmpdir):
