@@ -1,6 +1,7 @@
 #include "bigcache/big_cache.h"
 
 #include "core/arena.h"
+#include "core/large.h"
 
 namespace hakmem {
 namespace bigcache {
@@ -126,6 +127,8 @@ bool BigCache::Put(char* mapping, size_t size) {
     rejects_.fetch_add(1, std::memory_order_relaxed);
     return false;
   }
+  // The node takes the mapping's first bytes; the core's cache stamp follows it.
+  static_assert(sizeof(Node) <= kCacheStampOffset, "node overlaps the core's cache stamp");
   Node* n = reinterpret_cast<Node*>(mapping);
   n->size = size;
   n->freed_ns = env_.now_ns();

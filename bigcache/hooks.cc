@@ -5,6 +5,7 @@
 
 #include "bigcache/big_cache.h"
 #include "core/bigcache_hooks.h"
+#include "core/large.h"
 #include "core/options.h"
 #include "core/os.h"
 
@@ -13,7 +14,13 @@ namespace {
 
 // Constant-initialized: usable from the first allocation, before any constructor runs.
 // Ages use the decay pass's clock (coarse: a few ms resolution, a sixth of the cost).
-bigcache::BigCache g_cache(bigcache::Env{&os::NowCoarseNs, &os::Unmap}, 64 << 20);
+// Evicted mappings tell the core first, so the learner can close their idle time.
+void UnmapEvicted(void* mapping, size_t size) {
+  LargeCachedMappingEvicted(static_cast<char*>(mapping), size);
+  os::Unmap(mapping, size);
+}
+
+bigcache::BigCache g_cache(bigcache::Env{&os::NowCoarseNs, &UnmapEvicted}, 64 << 20);
 std::atomic<bool> g_set_up{false};
 
 void ForkPrepare() { g_cache.LockForFork(); }

@@ -89,6 +89,51 @@ bool BuildIdFromNotes(const void* notes, size_t size, char* hex_out, size_t hex_
   return false;
 }
 
+namespace {
+
+struct ByKey {
+  const char* build_id;
+  const char* path;
+  bool found;
+  uintptr_t base;
+};
+
+int MatchModule(struct dl_phdr_info* info, size_t, void* arg) {
+  auto* k = static_cast<ByKey*>(arg);
+  if (k->build_id[0] != '\0') {
+    char id[65] = "";
+    for (int i = 0; i < info->dlpi_phnum; ++i) {
+      const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+      if (ph.p_type != PT_NOTE) continue;
+      const void* notes = reinterpret_cast<const void*>(info->dlpi_addr + ph.p_vaddr);
+      if (BuildIdFromNotes(notes, ph.p_memsz, id, sizeof(id))) break;
+    }
+    if (strcmp(id, k->build_id) != 0) return 0;
+  } else {
+    char exe[kMaxPathBytes];
+    const char* name = info->dlpi_name;
+    if (name == nullptr || name[0] == '\0') {
+      const ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+      exe[n > 0 ? n : 0] = '\0';
+      name = exe;
+    }
+    if (strcmp(name, k->path) != 0) return 0;
+  }
+  k->found = true;
+  k->base = info->dlpi_addr;
+  return 1;
+}
+
+}  // namespace
+
+bool FindLoadedModule(const char* build_id_hex, const char* path, uintptr_t* base) {
+  ByKey k{build_id_hex != nullptr ? build_id_hex : "", path != nullptr ? path : "", false, 0};
+  if (k.build_id[0] == '\0' && k.path[0] == '\0') return false;
+  dl_iterate_phdr(MatchModule, &k);
+  if (k.found) *base = k.base;
+  return k.found;
+}
+
 CodeKey ResolveAddress(uintptr_t address) {
   Search s{};
   s.address = address;

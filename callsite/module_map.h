@@ -34,6 +34,11 @@ void ModuleMapLockForFork();
 void ModuleMapUnlockForFork();
 void ModuleMapResetAfterFork();
 
+// Finds a loaded module by its key: by build-id when `build_id_hex` is nonempty, else by
+// path. Sets *base to its load base in this process. For frozen tables, whose keys name
+// modules, not addresses.
+bool FindLoadedModule(const char* build_id_hex, const char* path, uintptr_t* base);
+
 // Parses the GNU build-id out of a module's program headers as loaded in memory; returns
 // false if there is none. Exposed for tests.
 bool BuildIdFromNotes(const void* notes, size_t size, char* hex_out, size_t hex_cap);

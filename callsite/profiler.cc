@@ -67,6 +67,7 @@ void Snapshot(uint32_t id, Site* s, SiteSnapshot* out) {
   memset(out, 0, sizeof(*out));
   out->id = id;
   out->overflow = id == kOverflowSite;
+  out->key = out->overflow ? 0 : s->key.load(std::memory_order_relaxed);
   if (!out->overflow && s->resolved.load(std::memory_order_acquire) != 0) {
     const uintptr_t key = s->key.load(std::memory_order_relaxed);
     if (key & kNamedSiteBit) {

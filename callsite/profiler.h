@@ -21,6 +21,7 @@ struct SiteSnapshot {
   uint64_t offset;            // from the module's load base
   const char* name;           // explicit sites (hak_site_register); else nullptr
   uintptr_t address;          // in this process (0 for explicit sites)
+  uintptr_t key;              // the site's key: its address, or an explicit site's token
   bool estimated;             // some records are samples: counts are estimates
   uint64_t records;           // samples plus exact records
   double allocs, frees, cross_thread_frees;

@@ -9,6 +9,7 @@
 #include "callsite/profiler.h"
 #include "callsite/symbolizer.h"
 #include "core/format.h"
+#include "core/learner_hooks.h"
 #include "core/options.h"
 #include "core/os.h"
 
@@ -176,6 +177,14 @@ bool WriteSiteReport(const char* path) {
       o.Int(s.live_bytes);
       o.Str(", \"peak_live_bytes\": ");
       o.Int(s.peak_live_bytes);
+      if (&LearnerDescribeSite != nullptr && s.key != 0) {
+        char learned[512];
+        const size_t n = LearnerDescribeSite(s.key, learned, sizeof(learned));
+        if (n > 0) {
+          o.Str(",\n   ");
+          o.Raw(learned, n);
+        }
+      }
       o.Str(",\n   \"size_histogram\": ");
       Histogram(o, s.size_histogram, kSizeBuckets, true);
       o.Str(",\n   \"lifetime_histogram\": ");

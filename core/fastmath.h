@@ -10,7 +10,10 @@ namespace hakmem {
 
 // 2^x for x in [-1022, 1023].
 inline double Exp2(double x) {
-  const double fl = __builtin_floor(x);
+  // floor without libm (__builtin_floor becomes a call to floor() without SSE4.1).
+  int64_t i = static_cast<int64_t>(x);
+  if (static_cast<double>(i) > x) --i;
+  const double fl = static_cast<double>(i);
   const double f = x - fl;  // [0, 1)
   // Taylor series of 2^f = e^(f ln2), 9 terms: error < 1e-8 on [0, 1).
   const double y = f * 0.6931471805599453;

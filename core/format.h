@@ -45,6 +45,27 @@ class Formatter {
     while (n > 0) Put(tmp[--n]);
     return *this;
   }
+  // A finite double with `decimals` digits after the point (rounded); "nan" otherwise.
+  Formatter& Fixed(double v, int decimals) {
+    if (!(v == v) || v > 9.2e18 || v < -9.2e18) return Str("nan");
+    if (v < 0) {
+      Put('-');
+      v = -v;
+    }
+    uint64_t scale = 1;
+    for (int i = 0; i < decimals; ++i) scale *= 10;
+    const uint64_t x = static_cast<uint64_t>(v * static_cast<double>(scale) + 0.5);
+    Uint(x / scale);
+    if (decimals > 0) {
+      Put('.');
+      uint64_t frac = x % scale;
+      for (uint64_t d = scale / 10; d > 0; d /= 10) {
+        Put(static_cast<char>('0' + frac / d));
+        frac %= d;
+      }
+    }
+    return *this;
+  }
   size_t size() const { return len_; }
   const char* data() const { return buf_; }
 

@@ -11,6 +11,7 @@
 #include "core/decay.h"
 #include "core/format.h"
 #include "core/large.h"
+#include "core/learner_hooks.h"
 #include "core/options.h"
 #include "core/os.h"
 #include "core/page_heap.h"
@@ -71,6 +72,7 @@ void InitializeSlow() {
   pthread_atfork(ForkPrepare, ForkParent, ForkChild);
   g_exit_key_ok = pthread_key_create(&g_exit_key, OnThreadExit) == 0;
   g_init_state.store(2, std::memory_order_release);
+  if (&LearnerInit != nullptr) LearnerInit();  // may load a frozen table and publish it
   if (GetOption(Option::kVerbose) >= 1) {
     char buf[160];
     Formatter f(buf, sizeof(buf));

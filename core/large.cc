@@ -5,6 +5,7 @@
 #include "core/base.h"
 #include "core/bigcache_hooks.h"
 #include "core/cycleclock.h"
+#include "core/learner_hooks.h"
 #include "core/os.h"
 #include "core/profile_hooks.h"
 #include "core/thread_cache.h"
@@ -41,7 +42,47 @@ LargeHeader* Stamp(char* mapping, size_t mapping_size, uintptr_t p, Strategy s) 
   return h;
 }
 
+// Written at the start of a followed block's mapping when it goes into BigCache: who
+// freed it and when, so the learner can charge that site for the time it waits there.
+struct CacheStamp {
+  uint64_t magic;       // kCacheStampMagic ^ mapping address
+  uint32_t handle;      // the learner's handle of the freed block
+  uint32_t unused;
+  uint64_t put_ticks;   // cycleclock at the free
+};
+constexpr uint64_t kCacheStampMagic = 0x68616b6d656d4353ull;  // "hakmemCS"
+static_assert(kCacheStampOffset + sizeof(CacheStamp) <= sizeof(LargeHeader),
+              "the stamp stays within the page the header used");
+
+CacheStamp* StampOf(char* mapping) {
+  return reinterpret_cast<CacheStamp*>(mapping + kCacheStampOffset);
+}
+
+void StampForCache(char* mapping, uint32_t handle, uint64_t now) {
+  CacheStamp* s = StampOf(mapping);
+  s->magic = kCacheStampMagic ^ reinterpret_cast<uintptr_t>(mapping);
+  s->handle = handle;
+  s->put_ticks = now;
+}
+
+// Reports the idle time of a stamped mapping leaving the cache, and clears the stamp.
+void CloseCacheStamp(char* mapping, size_t mapping_size) {
+  CacheStamp* s = StampOf(mapping);
+  if (s->magic != (kCacheStampMagic ^ reinterpret_cast<uintptr_t>(mapping))) return;
+  s->magic = 0;
+  if (!g_learner_measuring || !LearnerLinked()) return;
+  const uint64_t now = cycleclock::Now();
+  LearnerOnCacheIdle(s->handle, mapping_size, now > s->put_ticks ? now - s->put_ticks : 0);
+}
+
 }  // namespace
+
+bool g_learner_measuring = false;
+bool g_learner_wants_all_pages = false;
+
+void LargeCachedMappingEvicted(char* mapping, size_t mapping_size) {
+  CloseCacheStamp(mapping, mapping_size);
+}
 
 bool IsLargeBlock(const void* p) {
   if ((reinterpret_cast<uintptr_t>(p) & 15) != 0) return false;
@@ -70,6 +111,7 @@ void* LargeAlloc(size_t size, size_t align, Strategy strategy, const BlockTag& t
     if (mapping == nullptr) return nullptr;
   } else {
     g_reuses.fetch_add(1, std::memory_order_relaxed);
+    CloseCacheStamp(mapping, mapping_size);  // before the new header may overwrite it
   }
   g_by_strategy[static_cast<int>(strategy)].fetch_add(1, std::memory_order_relaxed);
   NoteLive(static_cast<int64_t>(mapping_size));
@@ -80,6 +122,8 @@ void* LargeAlloc(size_t size, size_t align, Strategy strategy, const BlockTag& t
   LargeHeader* h = Stamp(mapping, mapping_size, p, strategy);
   h->requested_size = size;
   h->tag = tag;
+  h->fresh = *fresh;
+  h->learn_handle = 0;
   return h + 1;
 }
 
@@ -88,6 +132,7 @@ void LargeFree(void* p) {
   char* mapping = h->mapping;
   const size_t size = h->mapping_size;
   const Strategy strategy = h->strategy;
+  const uint32_t handle = g_learner_measuring ? h->learn_handle : 0;
   h->magic = 0;  // a second free of the same pointer is then caught as foreign
   if (h->tag.site != 0 && ProfilerLinked()) {
     const uint64_t now = cycleclock::Now();
@@ -95,10 +140,25 @@ void LargeFree(void* p) {
                        now > h->tag.alloc_ticks ? cycleclock::ToNs(now - h->tag.alloc_ticks) : 0,
                        h->tag.thread != CurrentThreadTag());
   }
+  // For the learner: pages of a fresh block the program touched each cost it a fault.
+  // Counted before the clock starts: mincore is the learner's cost, not the strategy's.
+  const bool fresh = h->fresh;
+  const size_t touched = handle != 0 && (fresh || g_learner_wants_all_pages)
+                             ? os::ResidentPages(p, h->requested_size)
+                             : 0;
+  const uint64_t t0 = handle != 0 ? cycleclock::Now() : 0;
   g_frees.fetch_add(1, std::memory_order_relaxed);
   NoteLive(-static_cast<int64_t>(size));
-  if (strategy == Strategy::kBigCache && BigCacheLinked() && BigCachePut(mapping, size)) return;
-  os::Unmap(mapping, size);
+  bool cached = false;
+  if (strategy == Strategy::kBigCache && BigCacheLinked()) {
+    if (handle != 0) StampForCache(mapping, handle, t0);
+    cached = BigCachePut(mapping, size);
+    if (!cached) StampOf(mapping)->magic = 0;
+  }
+  if (!cached) os::Unmap(mapping, size);
+  if (handle != 0 && LearnerLinked()) {
+    LearnerOnFree(handle, strategy, cycleclock::Now() - t0, touched, fresh);
+  }
 }
 
 size_t LargeUsableSize(const void* p) {

@@ -27,7 +27,9 @@ struct LargeHeader {
   size_t requested_size;
   BlockTag tag;
   Strategy strategy;     // kBigCache or kMmap
-  uint8_t reserved[7];
+  bool fresh;            // the mapping came straight from the OS (its pages fault on touch)
+  uint8_t reserved[2];
+  uint32_t learn_handle; // the learner's handle for the block (core/learner_hooks.h); 0: none
 };
 static_assert(sizeof(LargeHeader) == 64, "large header layout");
 
@@ -49,6 +51,14 @@ size_t LargeUsableSize(const void* p);
 // Resizes in place when the mapping has room, else with mremap (which may move it); the
 // block keeps its strategy. Returns nullptr (block intact) if the OS refuses.
 void* LargeRealloc(void* p, size_t size);
+
+// Where a freed block's cache stamp (large.cc) sits in its mapping: after BigCache's list
+// node, which takes the mapping's first bytes while it is cached (bigcache/ checks this).
+inline constexpr size_t kCacheStampOffset = 40;
+
+// BigCache is about to unmap `mapping` (evicted): closes the idle time of the block that
+// was freed into it, for the learner.
+void LargeCachedMappingEvicted(char* mapping, size_t mapping_size);
 
 struct LargeStats {
   uint64_t allocs, frees, reuses, live_bytes, peak_live_bytes;

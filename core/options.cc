@@ -38,6 +38,16 @@ constexpr OptionInfo kOptions[kNumOptions] = {
      "small allocations are sampled about once per this many bytes allocated (per thread)"},
     {"HAKMEM_SITE_REPORT", 0, 0, 0, "path",
      "write a JSON report of every call site to this file at exit"},
+    {"HAKMEM_MODE", 0, 0, 3, "mode",
+     "off: default strategies, no learning; learn: learn per-site strategies and use them; "
+     "shadow: learn, but keep the defaults (to judge the learner); frozen: use the table "
+     "in HAKMEM_FROZEN_TABLE, no learning"},
+    {"HAKMEM_FROZEN_TABLE", 0, 0, 0, "path",
+     "the frozen table a frozen-mode process loads (hakmem freeze writes one)"},
+    {"HAKMEM_FREEZE_TO", 0, 0, 0, "path",
+     "in learn or shadow mode, write what was learned to this file at exit (a frozen table)"},
+    {"HAKMEM_LEARN_LOG", 0, 0, 0, "path",
+     "in learn or shadow mode, append every rating change to this CSV file"},
 };
 
 // Constant-initialized from the table, so options read before LoadOptions are defaults.
@@ -54,12 +64,22 @@ void Complain(const OptionInfo& info, const char* text) {
   f.Str("hakmem: ignoring ").Str(info.name).Str("='").Str(text).Str("': expected ");
   if (strcmp(info.unit, "strategy") == 0) {
     f.Str("pool, bigcache or mmap");
+  } else if (strcmp(info.unit, "mode") == 0) {
+    f.Str("off, learn, shadow or frozen");
   } else {
     f.Str(strcmp(info.unit, "bytes") == 0 ? "a byte count (suffix k, m or g allowed)"
                                           : "a whole number");
     f.Str(" from ").Int(info.min_value).Str(" to ").Int(info.max_value);
   }
-  f.Str("; using the default ").Int(info.default_value).Str("\n");
+  f.Str("; using the default ");
+  if (strcmp(info.unit, "mode") == 0) {
+    f.Str("off");  // every mode option defaults to off
+  } else if (strcmp(info.unit, "strategy") == 0) {
+    f.Str("(per-site decisions)");
+  } else {
+    f.Int(info.default_value);
+  }
+  f.Str("\n");
   os::WriteStderr(buf, f.size());
 }
 
@@ -72,6 +92,16 @@ bool ParseOptionValue(Option o, const char* text, int64_t* out) {
     if (s == Strategy::kNone) return false;
     *out = static_cast<int64_t>(s);
     return true;
+  }
+  if (strcmp(info.unit, "mode") == 0) {
+    static const char* const kModes[] = {"off", "learn", "shadow", "frozen"};
+    for (int m = 0; m < 4; ++m) {
+      if (strcmp(text, kModes[m]) == 0) {
+        *out = m;
+        return true;
+      }
+    }
+    return false;
   }
   const char* p = text;
   if (*p < '0' || *p > '9') return false;

@@ -17,8 +17,15 @@ enum class Option : int {
   kProfileSites,     // HAKMEM_PROFILE_SITES
   kSampleBytes,      // HAKMEM_SAMPLE_BYTES
   kSiteReport,       // HAKMEM_SITE_REPORT (a path)
+  kMode,             // HAKMEM_MODE (a LearnMode)
+  kFrozenTable,      // HAKMEM_FROZEN_TABLE (a path)
+  kFreezeTo,         // HAKMEM_FREEZE_TO (a path)
+  kLearnLog,         // HAKMEM_LEARN_LOG (a path)
   kCount,
 };
+
+// HAKMEM_MODE's values.
+enum class LearnMode : int { kOff = 0, kLearn = 1, kShadow = 2, kFrozen = 3 };
 
 struct OptionInfo {
   const char* name;
@@ -26,7 +33,8 @@ struct OptionInfo {
   int64_t min_value;
   int64_t max_value;
   const char* unit;  // "bytes" accepts k/m/g suffixes; "path" takes any text;
-                     // "strategy" takes pool, bigcache or mmap
+                     // "strategy" takes pool, bigcache or mmap; "mode" takes off,
+                     // learn, shadow or frozen
   const char* meaning;
 };
 

@@ -19,6 +19,8 @@ void* ReserveAligned(size_t size, size_t align);
 void Unmap(void* p, size_t size);
 // Grows or shrinks a mapping, moving it if needed; nullptr on failure (old mapping intact).
 void* Remap(void* p, size_t old_size, size_t new_size);
+// Pages of [p, p + size) that are resident (mincore); 0 if that cannot be told.
+size_t ResidentPages(const void* p, size_t size);
 // Gives the physical pages back; the range stays mapped and reads as zero afterwards.
 void Decommit(void* p, size_t size);
 

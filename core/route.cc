@@ -11,6 +11,7 @@
 #include "core/format.h"
 #include "core/init.h"
 #include "core/large.h"
+#include "core/learner_hooks.h"
 #include "core/options.h"
 #include "core/os.h"
 #include "core/page_map.h"
@@ -63,9 +64,21 @@ void* RouteAllocate(size_t size, size_t align, bool* zeroed, uintptr_t site) {
   bool fell_back = false;
   Strategy s = RouteChoose(size, site, &fell_back);
   if (fell_back) g_fallbacks.fetch_add(1, std::memory_order_relaxed);
+  // With the learner measuring (learn or shadow mode), each routed allocation reports
+  // its strategy's allocator time: the learner's only view of what the route did.
+  const bool measure = g_learner_measuring && LearnerLinked();
   // The pool serves the middle band if it can give the alignment asked for.
   if (s == Strategy::kPool) {
-    if (size < kLargeThreshold && align <= kMaxClassAlign) return PoolAllocate(size, align, site);
+    if (size < kLargeThreshold && align <= kMaxClassAlign) {
+      if (!measure) return PoolAllocate(size, align, site);
+      const uint64_t t0 = cycleclock::Now();
+      void* p = PoolAllocate(size, align, site);
+      const uint64_t t1 = cycleclock::Now();
+      // Pool blocks carry no header, so their frees are not followed: a free is a list
+      // push, a few ns, and the learner counts the allocation's time alone.
+      if (p != nullptr) LearnerOnAlloc(site, BandOf(size), Strategy::kPool, size, t1 - t0, false);
+      return p;
+    }
     // An alignment the classes cannot give (over 64 KiB): a mapped block, counted.
     s = BigCacheLinked() ? Strategy::kBigCache : Strategy::kMmap;
     g_fallbacks.fetch_add(1, std::memory_order_relaxed);
@@ -78,10 +91,15 @@ void* RouteAllocate(size_t size, size_t align, bool* zeroed, uintptr_t site) {
     tag.alloc_ticks = cycleclock::Now();
   }
   bool fresh = false;
+  const uint64_t t0 = measure ? cycleclock::Now() : 0;
   void* p = LargeAlloc(size, align, s, tag, &fresh);
   if (p == nullptr) {
     errno = ENOMEM;
     return nullptr;
+  }
+  if (measure) {
+    LargeHeaderOf(p)->learn_handle =
+        LearnerOnAlloc(site, BandOf(size), s, size, cycleclock::Now() - t0, fresh);
   }
   if (zeroed != nullptr) *zeroed = fresh;
   return p;

@@ -23,6 +23,20 @@ Strategy ParseStrategy(const char* name) {
 bool PublishRouteDecision(uintptr_t site, int band, Strategy s) {
   if (band < 0 || band >= kNumBands || site == 0) return false;
   if (s != Strategy::kNone && !Eligible(s, band)) return false;
+  // A site already holding its slot with some decision changes a byte without the lock:
+  // no writer takes a slot that has decisions, and this path never clears one. The
+  // learner republishes here on every trial while it explores.
+  RouteSlot& own = g_route_table[RouteIndex(site)];
+  if (s != Strategy::kNone && own.key.load(std::memory_order_acquire) == site) {
+    bool has_decisions = false;
+    for (int b = 0; b < kNumBands; ++b) {
+      has_decisions |= own.decision[b].load(std::memory_order_relaxed) != 0;
+    }
+    if (has_decisions) {
+      own.decision[band].store(static_cast<uint8_t>(s), std::memory_order_relaxed);
+      return true;
+    }
+  }
   SpinLockHolder h(&g_writer);
   RouteSlot& slot = g_route_table[RouteIndex(site)];
   const uintptr_t cur = slot.key.load(std::memory_order_relaxed);
