@@ -1,0 +1,28 @@
+// The learning curve: every rating change, kept in arena memory while the program runs
+// and written as CSV at exit to HAKMEM_LEARN_LOG (with each site named by the
+// symbolizer, which cannot run inside an allocation). Columns:
+//   t_ms,site,symbol,band,pool_rating,bigcache_rating,mmap_rating,
+//   pool_samples,bigcache_samples,mmap_samples,chosen
+// `site` is module+0xoffset (stable across runs), ratings are empty where a strategy is
+// not eligible, `chosen` is pool, bigcache, mmap or empty.
+#ifndef HAKMEM_LEARNER_LEARN_LOG_H_
+#define HAKMEM_LEARNER_LEARN_LOG_H_
+
+#include <stdint.h>
+
+#include "learner/table.h"
+
+namespace hakmem {
+namespace learner {
+
+// Records one change (called under the band's try-lock). Drops records past the log's
+// capacity (1M changes) and counts them.
+void LogRatings(uintptr_t site, int band, const TableEntry& e, int chosen);
+
+// Writes the log to `path`; false (after one line on stderr) if it cannot.
+bool WriteLearnLog(const char* path);
+
+}  // namespace learner
+}  // namespace hakmem
+
+#endif  // HAKMEM_LEARNER_LEARN_LOG_H_

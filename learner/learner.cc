@@ -1,0 +1,451 @@
+#include "learner/learner.h"
+
+#include <math.h>
+#include <string.h>
+
+#include <atomic>
+
+#include "core/arena.h"
+#include "core/cycleclock.h"
+#include "core/learner_hooks.h"
+#include "core/options.h"
+#include "core/route_table.h"
+#include "learner/elo.h"
+#include "learner/fault_cost.h"
+#include "learner/learn_log.h"
+
+namespace hakmem {
+namespace learner {
+namespace {
+
+constexpr int kSiteBits = 12;
+constexpr uint32_t kMaxSites = 1u << kSiteBits;  // sites beyond this are not learned
+
+struct StrategyStats {
+  std::atomic<uint64_t> tries{0};       // allocations served (the trial schedule)
+  std::atomic<uint64_t> samples{0};     // allocations whose cost is complete
+  std::atomic<uint64_t> window_n{0};    // samples since this strategy's last match
+  std::atomic<uint64_t> window_cost{0};  // ns-equivalents charged since then
+  std::atomic<uint64_t> total_cost{0};   // ns-equivalents, all time
+};
+
+struct BandState {
+  StrategyStats s[kNumLearnedStrategies];
+  std::atomic<uint64_t> allocs{0};
+  std::atomic<bool> busy{false};         // the try-lock over the ratings
+  // Ratings as offsets from the initial rating, and the choice as index + 1, so that the
+  // zeroed arena memory of a new slot is already a valid, undecided band.
+  double rating_delta[kNumLearnedStrategies];  // written under busy
+  std::atomic<int> chosen_plus1{0};
+  std::atomic<int> published{0};         // the Strategy last written to the route table
+};
+
+struct Site {
+  std::atomic<uintptr_t> key{0};
+  BandState band[kNumBands];
+};
+
+constexpr uint64_t kFollowAll = 64;
+constexpr uint64_t kFollowEvery = 8;
+
+std::atomic<Site*> g_sites{nullptr};
+LearnMode g_mode = LearnMode::kOff;
+LearnParams g_params = DefaultParams();
+OsCosts g_os{1000, 2000, 2000, 100};
+
+// Shadow mode's unit costs of the strategies that do run, learned as they run (EWMA,
+// 1/16 weight): a BigCache hit and a pool allocation, in ns. Seeds are typical figures.
+std::atomic<double> g_hit_ns{300};
+std::atomic<double> g_pool_ns{50};
+
+void Ewma(std::atomic<double>& a, double x) {
+  a.store(a.load(std::memory_order_relaxed) * (15.0 / 16) + x / 16, std::memory_order_relaxed);
+}
+
+inline bool EligibleIndex(int i, int band) {
+  return Eligible(static_cast<Strategy>(i + 1), band);
+}
+
+Site* Sites() {
+  Site* s = g_sites.load(std::memory_order_acquire);
+  if (s != nullptr) return s;
+  // Zeroed arena memory is a valid empty table (see BandState).
+  Site* fresh = static_cast<Site*>(ArenaAllocate(sizeof(Site) * kMaxSites));
+  if (fresh == nullptr) return nullptr;
+  Site* expected = nullptr;
+  if (!g_sites.compare_exchange_strong(expected, fresh, std::memory_order_acq_rel)) {
+    return expected;  // another thread won; the arena keeps ours (it never frees)
+  }
+  return fresh;
+}
+
+uint32_t Hash(uintptr_t key) {
+  return static_cast<uint32_t>((key * 0x9E3779B97F4A7C15ull) >> (64 - kSiteBits));
+}
+
+// The slot of `key`, claimed if new; nullptr when the table is full or missing.
+Site* FindOrInsert(uintptr_t key, uint32_t* index) {
+  Site* table = Sites();
+  if (table == nullptr || key == 0) return nullptr;
+  uint32_t i = Hash(key);
+  for (uint32_t probe = 0; probe < kMaxSites; ++probe, i = (i + 1) & (kMaxSites - 1)) {
+    Site& s = table[i];
+    uintptr_t cur = s.key.load(std::memory_order_acquire);
+    if (cur == key) {
+      *index = i;
+      return &s;
+    }
+    if (cur == 0) {
+      if (s.key.compare_exchange_strong(cur, key, std::memory_order_acq_rel) || cur == key) {
+        *index = i;
+        return &s;
+      }
+    }
+  }
+  return nullptr;
+}
+
+Site* SiteAt(uint32_t index) {
+  Site* table = g_sites.load(std::memory_order_acquire);
+  return table != nullptr && index < kMaxSites ? &table[index] : nullptr;
+}
+
+// Handles name (site slot, band): nonzero, so 0 can mean "not followed".
+uint32_t MakeHandle(uint32_t index, int band) { return ((index + 1) << 2) | static_cast<uint32_t>(band); }
+bool SplitHandle(uint32_t h, uint32_t* index, int* band) {
+  if (h == 0) return false;
+  *index = (h >> 2) - 1;
+  *band = static_cast<int>(h & 3);
+  return *index < kMaxSites && *band < kNumBands;
+}
+
+uint64_t Ns(double x) { return x <= 0 ? 0 : static_cast<uint64_t>(x + 0.5); }
+
+void Charge(StrategyStats& st, double cost_ns) {
+  const uint64_t c = Ns(cost_ns);
+  st.window_cost.fetch_add(c, std::memory_order_relaxed);
+  st.total_cost.fetch_add(c, std::memory_order_relaxed);
+}
+
+void Complete(StrategyStats& st) {
+  st.samples.fetch_add(1, std::memory_order_relaxed);
+  st.window_n.fetch_add(1, std::memory_order_relaxed);
+}
+
+void Fill(const BandState& b, int band, TableEntry* e) {
+  for (int i = 0; i < kNumLearnedStrategies; ++i) {
+    e->eligible[i] = EligibleIndex(i, band);
+    e->rating[i] = g_params.elo_initial_rating + b.rating_delta[i];
+    e->samples[i] = b.s[i].samples.load(std::memory_order_relaxed);
+    const uint64_t n = e->samples[i];
+    e->mean_cost_ns[i] =
+        n == 0 ? 0.0 : static_cast<double>(b.s[i].total_cost.load(std::memory_order_relaxed)) / n;
+  }
+}
+
+// Every pair of eligible strategies with full windows plays one match on their windows'
+// mean cost per allocation; then the decision is re-taken. Runs under the band's try-lock.
+void RunMatches(uintptr_t key, BandState& b, int band) {
+  int ready[kNumLearnedStrategies];
+  int n = 0;
+  for (int i = 0; i < kNumLearnedStrategies; ++i) {
+    if (!EligibleIndex(i, band)) continue;
+    if (b.s[i].window_n.load(std::memory_order_relaxed) < kWindow) return;  // not yet
+    ready[n++] = i;
+  }
+  if (n < 2) return;
+  double mean[kNumLearnedStrategies] = {};
+  double rating[kNumLearnedStrategies];
+  for (int i = 0; i < kNumLearnedStrategies; ++i) {
+    rating[i] = g_params.elo_initial_rating + b.rating_delta[i];
+  }
+  for (int k = 0; k < n; ++k) {
+    StrategyStats& st = b.s[ready[k]];
+    const uint64_t wn = st.window_n.exchange(0, std::memory_order_relaxed);
+    const uint64_t wc = st.window_cost.exchange(0, std::memory_order_relaxed);
+    mean[ready[k]] = static_cast<double>(wc) / static_cast<double>(wn);
+  }
+  for (int x = 0; x < n; ++x) {
+    for (int y = x + 1; y < n; ++y) {
+      const int a = ready[x], c = ready[y];
+      UpdateRatings(&rating[a], &rating[c], MatchScore(mean[a], mean[c], g_params.draw_margin),
+                    g_params, MarginMultiplier(mean[a], mean[c]));
+    }
+  }
+  for (int i = 0; i < kNumLearnedStrategies; ++i) {
+    b.rating_delta[i] = rating[i] - g_params.elo_initial_rating;
+  }
+  TableEntry e{};
+  Fill(b, band, &e);
+  int chosen = Decide(e, g_params);
+  // A commitment stands until another strategy clears the margin: one close window must
+  // not send a decided site back to trying everything.
+  if (chosen < 0) chosen = b.chosen_plus1.load(std::memory_order_relaxed) - 1;
+  b.chosen_plus1.store(chosen + 1, std::memory_order_relaxed);
+  LogRatings(key, band, e, chosen);
+}
+
+// xorshift on the band's allocation count: exploration needs a fair coin, not a secure one.
+double Coin(uint64_t n, uintptr_t key) {
+  uint64_t x = n * 0x9E3779B97F4A7C15ull ^ key;
+  x ^= x >> 31;
+  x *= 0xBF58476D1CE4E5B9ull;
+  x ^= x >> 29;
+  return static_cast<double>(x >> 11) * (1.0 / 9007199254740992.0);
+}
+
+// Learn mode: which strategy serves this site's next allocation in `band`.
+int NextTrial(uintptr_t key, BandState& b, int band) {
+  const int chosen = b.chosen_plus1.load(std::memory_order_relaxed) - 1;
+  if (chosen < 0) {
+    // Undecided: the eligible strategy with the fewest tries, so each fills its windows.
+    int best = -1;
+    uint64_t fewest = 0;
+    for (int i = 0; i < kNumLearnedStrategies; ++i) {
+      if (!EligibleIndex(i, band)) continue;
+      const uint64_t t = b.s[i].tries.load(std::memory_order_relaxed);
+      if (best < 0 || t < fewest) best = i, fewest = t;
+    }
+    return best;
+  }
+  // Decided: explore each loser with probability explore_rate, scaled down by how much
+  // costlier it is (a strategy 1000x dearer is tried 1000x less often), so exploring
+  // costs the site at most about explore_rate of its running cost.
+  const uint64_t n = b.allocs.load(std::memory_order_relaxed);
+  const uint64_t cn = b.s[chosen].samples.load(std::memory_order_relaxed);
+  const double chosen_mean =
+      cn == 0 ? 0 : static_cast<double>(b.s[chosen].total_cost.load(std::memory_order_relaxed)) / cn;
+  double u = Coin(n, key);
+  for (int i = 0; i < kNumLearnedStrategies; ++i) {
+    if (i == chosen || !EligibleIndex(i, band)) continue;
+    const uint64_t ln = b.s[i].samples.load(std::memory_order_relaxed);
+    const double loser_mean =
+        ln == 0 ? 0 : static_cast<double>(b.s[i].total_cost.load(std::memory_order_relaxed)) / ln;
+    double p = g_params.explore_rate;
+    if (loser_mean > chosen_mean && loser_mean > 0) p *= chosen_mean / loser_mean;
+    if (u < p) return i;
+    u -= p;
+  }
+  return chosen;
+}
+
+void Publish(uintptr_t key, BandState& b, int band, int index) {
+  const int s = index + 1;
+  if (b.published.load(std::memory_order_relaxed) == s) return;
+  b.published.store(s, std::memory_order_relaxed);
+  PublishRouteDecision(key, band, static_cast<Strategy>(s));
+}
+
+void AfterSample(uintptr_t key, BandState& b, int band) {
+  bool expected = false;
+  if (b.busy.load(std::memory_order_relaxed) ||
+      !b.busy.compare_exchange_strong(expected, true, std::memory_order_acquire)) {
+    return;  // another thread is running this band's tournament: skip, never wait
+  }
+  RunMatches(key, b, band);
+  b.busy.store(false, std::memory_order_release);
+}
+
+// Shadow mode: charges the strategies that did not run with what this allocation would
+// have cost under them, from the unit costs measured at start-up and as the process
+// runs. The model: direct mapping maps and unmaps once and faults on every touched page;
+// a BigCache hit costs what measured hits cost (idle time unknown: not charged); the
+// pool costs what measured pool allocations cost.
+void ChargeCounterfactuals(uintptr_t key, BandState& b, int band, int real, uint64_t touched) {
+  for (int i = 0; i < kNumLearnedStrategies; ++i) {
+    if (i == real || !EligibleIndex(i, band)) continue;
+    double cost;
+    switch (i) {
+      case kIdxMmap:
+        cost = g_os.map_call_ns + g_os.unmap_call_ns +
+               static_cast<double>(touched) *
+                   (g_os.fault_ns * g_params.weight_faults + g_os.unmap_page_ns);
+        break;
+      case kIdxBigCache:
+        cost = g_hit_ns.load(std::memory_order_relaxed);
+        break;
+      default:
+        cost = g_pool_ns.load(std::memory_order_relaxed);
+        break;
+    }
+    StrategyStats& st = b.s[i];
+    st.tries.fetch_add(1, std::memory_order_relaxed);
+    Charge(st, cost);
+    Complete(st);
+  }
+  AfterSample(key, b, band);
+}
+
+}  // namespace
+
+LearnMode Mode() { return g_mode; }
+const LearnParams& Params() { return g_params; }
+
+void StartMeasuring(LearnMode mode) {
+  g_mode = mode;
+  g_params = DefaultParams();
+  g_os = MeasureOsCosts();
+  g_params.fault_ns = g_os.fault_ns;
+  g_learner_wants_all_pages = mode == LearnMode::kShadow;
+  g_learner_measuring = true;
+}
+
+void SetFrozenMode() { g_mode = LearnMode::kFrozen; }
+
+bool ViewSite(uintptr_t key, BandView out[kNumBands]) {
+  Site* table = g_sites.load(std::memory_order_acquire);
+  if (table == nullptr || key == 0) return false;
+  uint32_t i = Hash(key);
+  for (uint32_t probe = 0; probe < kMaxSites; ++probe, i = (i + 1) & (kMaxSites - 1)) {
+    const uintptr_t cur = table[i].key.load(std::memory_order_acquire);
+    if (cur == 0) return false;
+    if (cur != key) continue;
+    for (int band = 0; band < kNumBands; ++band) {
+      const BandState& b = table[i].band[band];
+      TableEntry e{};
+      Fill(b, band, &e);
+      BandView& v = out[band];
+      v.seen = b.allocs.load(std::memory_order_relaxed) != 0;
+      v.chosen = b.chosen_plus1.load(std::memory_order_relaxed) - 1;
+      for (int k = 0; k < kNumLearnedStrategies; ++k) {
+        v.eligible[k] = e.eligible[k];
+        v.rating[k] = e.rating[k];
+        v.samples[k] = e.samples[k];
+        v.mean_cost_ns[k] = e.mean_cost_ns[k];
+      }
+    }
+    return true;
+  }
+  return false;
+}
+
+void ForEachSite(void (*fn)(uintptr_t site, const BandView* bands, void* arg), void* arg) {
+  Site* table = g_sites.load(std::memory_order_acquire);
+  if (table == nullptr) return;
+  for (uint32_t i = 0; i < kMaxSites; ++i) {
+    const uintptr_t key = table[i].key.load(std::memory_order_acquire);
+    if (key == 0) continue;
+    BandView v[kNumBands];
+    if (ViewSite(key, v)) fn(key, v, arg);
+  }
+}
+
+void RecordForTest(uintptr_t site, int band, int strategy_index, double cost_ns) {
+  uint32_t index;
+  Site* s = FindOrInsert(site, &index);
+  if (s == nullptr) return;
+  BandState& b = s->band[band];
+  b.allocs.fetch_add(1, std::memory_order_relaxed);
+  b.s[strategy_index].tries.fetch_add(1, std::memory_order_relaxed);
+  Charge(b.s[strategy_index], cost_ns);
+  Complete(b.s[strategy_index]);
+  AfterSample(site, b, band);
+  if (g_mode == LearnMode::kLearn) {
+    const int next = NextTrial(site, b, band);
+    if (next >= 0) Publish(site, b, band, next);
+  }
+}
+
+void ResetForTest(LearnMode mode) {
+  Site* table = Sites();
+  if (table != nullptr) {
+    for (uint32_t i = 0; i < kMaxSites; ++i) {
+      Site& s = table[i];
+      if (s.key.load(std::memory_order_relaxed) == 0) continue;
+      s.key.store(0, std::memory_order_relaxed);
+      for (BandState& b : s.band) {
+        for (StrategyStats& st : b.s) {
+          st.tries = 0, st.samples = 0, st.window_n = 0, st.window_cost = 0, st.total_cost = 0;
+        }
+        b.allocs = 0;
+        b.published = 0;
+        b.chosen_plus1 = 0;
+        for (double& d : b.rating_delta) d = 0;
+      }
+    }
+  }
+  g_mode = mode;
+  g_params = DefaultParams();
+  g_params.fault_ns = 1000;
+}
+
+}  // namespace learner
+
+// ---- the core's hooks (core/learner_hooks.h) ----
+
+uint32_t LearnerOnAlloc(uintptr_t site, int band, Strategy s, size_t size, uint64_t ticks,
+                        bool fresh) {
+  using namespace learner;
+  const int idx = static_cast<int>(s) - 1;
+  if (idx < 0 || idx >= kNumLearnedStrategies || band < 0 || band >= kNumBands) return 0;
+  uint32_t index;
+  Site* st = FindOrInsert(site, &index);
+  if (st == nullptr) return 0;
+  BandState& b = st->band[band];
+  const uint64_t n = b.allocs.fetch_add(1, std::memory_order_relaxed);
+  StrategyStats& ss = b.s[idx];
+  ss.tries.fetch_add(1, std::memory_order_relaxed);
+  // Once a strategy has kFollowAll samples here, follow one mapped block in
+  // kFollowEvery: the free of a followed block may count its pages (mincore, a syscall),
+  // which a site churning big blocks should not pay every time.
+  if (s != Strategy::kPool && ss.samples.load(std::memory_order_relaxed) >= kFollowAll &&
+      n % kFollowEvery != 0) {
+    if (g_mode == LearnMode::kLearn) {
+      const int next = NextTrial(site, b, band);
+      if (next >= 0) Publish(site, b, band, next);
+    }
+    return 0;
+  }
+  const double ns = static_cast<double>(cycleclock::ToNs(ticks));
+  Charge(ss, ns * g_params.weight_time);
+  if (s == Strategy::kBigCache && !fresh) Ewma(g_hit_ns, ns);
+  // A pool block's cost is complete now (its free is not followed); a mapped block's
+  // when it is freed.
+  if (s == Strategy::kPool) {
+    Ewma(g_pool_ns, ns);
+    Complete(ss);
+    AfterSample(site, b, band);
+    // Its touched pages are unknown: a fresh mapping of it would fault on all of them.
+    if (g_mode == LearnMode::kShadow) ChargeCounterfactuals(site, b, band, idx, (size + 4095) / 4096);
+  }
+  if (g_mode == LearnMode::kLearn) {
+    const int next = NextTrial(site, b, band);
+    if (next >= 0) Publish(site, b, band, next);
+  }
+  return MakeHandle(index, band);
+}
+
+void LearnerOnFree(uint32_t handle, Strategy s, uint64_t ticks, uint64_t touched_pages,
+                   bool fresh) {
+  using namespace learner;
+  uint32_t index;
+  int band;
+  const int idx = static_cast<int>(s) - 1;
+  if (!SplitHandle(handle, &index, &band) || idx < 0 || idx >= kNumLearnedStrategies) return;
+  Site* st = SiteAt(index);
+  if (st == nullptr) return;
+  BandState& b = st->band[band];
+  StrategyStats& ss = b.s[idx];
+  // Only a fresh block's touches were faults; a reused block's pages were resident.
+  const double faults = fresh ? static_cast<double>(touched_pages) : 0.0;
+  Charge(ss, static_cast<double>(cycleclock::ToNs(ticks)) * g_params.weight_time +
+                 faults * g_params.fault_ns * g_params.weight_faults);
+  Complete(ss);
+  const uintptr_t key = st->key.load(std::memory_order_relaxed);
+  AfterSample(key, b, band);
+  if (g_mode == LearnMode::kShadow) ChargeCounterfactuals(key, b, band, idx, touched_pages);
+}
+
+void LearnerOnCacheIdle(uint32_t handle, size_t bytes, uint64_t idle_ticks) {
+  using namespace learner;
+  uint32_t index;
+  int band;
+  if (!SplitHandle(handle, &index, &band)) return;
+  Site* st = SiteAt(index);
+  if (st == nullptr) return;
+  const double mib_seconds = static_cast<double>(bytes) / (1024.0 * 1024.0) *
+                             static_cast<double>(cycleclock::ToNs(idle_ticks)) * 1e-9;
+  Charge(st->band[band].s[kIdxBigCache], mib_seconds * g_params.weight_idle_ns_per_mib_second);
+}
+
+}  // namespace hakmem

@@ -1,0 +1,173 @@
+#!/bin/bash
+# The `hakmem` command line on small tables: show, validate and freeze (a merge of two
+# learner states written with the generated Python module), a corrupt and a truncated
+# file, usage errors and exit statuses (0 ok, 1 failed, 2 usage), and an atomic --out.
+# Usage: hakmem_cli_test.sh HAKMEM MAKE_TEST_TABLE
+set -u
+hakmem="$1"
+make_table="$2"
+dir="${TEST_TMPDIR:-$(mktemp -d)}/cli"
+rm -rf "$dir" && mkdir -p "$dir"
+failures=0
+
+fail() {
+  echo "FAIL: $*"
+  failures=$((failures + 1))
+}
+
+# run EXPECTED_STATUS ARGS...: runs hakmem, keeping stdout in $out and stderr in $err.
+run() {
+  local want="$1"
+  shift
+  "$hakmem" "$@" >"$dir/out" 2>"$dir/err"
+  status=$?
+  out=$(cat "$dir/out")
+  err=$(cat "$dir/err")
+  if [[ $status -ne $want ]]; then
+    fail "hakmem $* exited $status, expected $want; stdout: $out; stderr: $err"
+  fi
+}
+
+expect_out() { grep -Fq -- "$1" <<<"$out" || fail "stdout of the last command lacks '$1': $out"; }
+expect_err() { grep -Fq -- "$1" <<<"$err" || fail "stderr of the last command lacks '$1': $err"; }
+expect_one_err_line() {
+  [[ $(printf '%s\n' "$err" | wc -l) -eq 1 && -n "$err" ]] || fail "stderr is not one line: $err"
+}
+
+"$make_table" write state_a "$dir/a.pb" || fail "make_test_table write state_a"
+"$make_table" write state_b "$dir/b.pb" || fail "make_test_table write state_b"
+
+# ---- version and help
+run 0 version
+expect_out "hakmem 0.1.0 (frozen table format 1)"
+for cmd in show validate freeze version; do
+  run 0 "$cmd" --help
+  expect_out "usage: hakmem $cmd"
+done
+run 0 --help
+expect_out "usage: hakmem <command>"
+
+# ---- usage errors: status 2, a line naming the problem
+run 2
+expect_err "usage: hakmem <command>"
+run 2 frobnicate
+expect_err "unknown command 'frobnicate'"
+run 2 validate
+expect_err "hakmem validate: missing FILE"
+run 2 show "$dir/a.pb" extra
+expect_err "unexpected argument 'extra'"
+run 2 freeze "$dir/a.pb"
+expect_err "hakmem freeze: missing --out FILE"
+run 2 freeze --out "$dir/m.pb"
+expect_err "missing STATE files"
+run 2 freeze --out "$dir/m.pb" --min-samples x "$dir/a.pb"
+expect_err "--min-samples: expected a non-negative integer, got 'x'"
+run 2 freeze --out "$dir/m.pb" --commit-margin -5 "$dir/a.pb"
+expect_err "--commit-margin: expected a non-negative number, got '-5'"
+run 2 freeze --out "$dir/m.pb" --bogus "$dir/a.pb"
+expect_err "unknown option '--bogus'"
+[[ -e "$dir/m.pb" ]] && fail "a usage error wrote $dir/m.pb"
+
+# ---- validate and show a good state
+run 0 validate "$dir/a.pb"
+[[ "$out" == "ok: 2 entries" ]] || fail "validate printed '$out'"
+run 0 show "$dir/a.pb"
+expect_out "hakmem version:  0.1.0"
+expect_out "created:         2023-11-14 22:16:40.000 UTC"
+expect_out "min_samples=16 commit_margin_points=50"
+expect_out "pid 100"
+expect_out "liba.so[aaaaaaaaaaaa]+0x10"
+expect_out "site 'decoder'"
+expect_out "1600.0 (10) 100.0ns"
+expect_out "/usr/lib/liba.so  build-id aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+expect_out "status: ok (2 entries)"
+run 0 show "$dir/b.pb"
+expect_out 'bin-\xff+0x99'  # a path that is not UTF-8, escaped
+
+# ---- bad files: status 1, one line naming file and reason
+run 1 validate "$dir/missing.pb"
+expect_err "hakmem validate: $dir/missing.pb: No such file or directory"
+expect_one_err_line
+cp "$dir/a.pb" "$dir/corrupt.pb"
+# Flip one bit in the middle of the table.
+size=$(stat -c %s "$dir/corrupt.pb")
+offset=$((size / 2))
+byte=$(od -An -tu1 -j "$offset" -N1 "$dir/corrupt.pb" | tr -d ' ')
+printf "$(printf '\\%03o' $((byte ^ 4)))" |
+  dd of="$dir/corrupt.pb" bs=1 seek="$offset" conv=notrunc status=none
+cmp -s "$dir/a.pb" "$dir/corrupt.pb" && fail "the corrupt copy is not corrupt"
+run 1 validate "$dir/corrupt.pb"
+expect_err "hakmem validate: $dir/corrupt.pb: checksum mismatch (file corrupt)"
+expect_one_err_line
+[[ -z "$out" ]] || fail "validate of a corrupt file printed '$out'"
+run 1 show "$dir/corrupt.pb"
+head -c $((size - 3)) "$dir/a.pb" >"$dir/truncated.pb"
+run 1 validate "$dir/truncated.pb"
+expect_err "truncated"
+expect_one_err_line
+echo "not a table" >"$dir/text.pb"
+run 1 validate "$dir/text.pb"
+expect_err "bad magic (not a frozen table)"
+run 1 show "$dir/text.pb"
+expect_err "hakmem show: $dir/text.pb: bad magic (not a frozen table)"
+run 1 validate "$dir"
+expect_err "is a directory"
+# Well-formed but refused by production: show still shows it, and says why.
+"$make_table" write ineligible "$dir/ineligible.pb" || fail "make_test_table write ineligible"
+run 1 validate "$dir/ineligible.pb"
+expect_err "hakmem validate: $dir/ineligible.pb: entry 0: strategy pool not eligible for band large"
+run 1 show "$dir/ineligible.pb"
+expect_out "libc.so.6+0x20"
+expect_out "status: INVALID: entry 0: strategy pool not eligible for band large"
+"$make_table" write version2 "$dir/v2.pb" || fail "make_test_table write version2"
+run 1 validate "$dir/v2.pb"
+expect_err "unsupported format version 2 (expected 1)"
+run 1 freeze --out "$dir/never.pb" "$dir/v2.pb"
+expect_err "hakmem freeze: $dir/v2.pb: unsupported format version 2 (expected 1)"
+[[ -e "$dir/never.pb" ]] && fail "a failed freeze wrote $dir/never.pb"
+
+# ---- freeze: merge two states
+run 0 freeze --out "$dir/m.pb" "$dir/a.pb" "$dir/b.pb"
+expect_out "3 entries (2 decided) from 4 entries in 2 states"
+[[ -e "$dir/m.pb.tmp" ]] && fail "freeze left $dir/m.pb.tmp behind"
+run 0 validate "$dir/m.pb"
+[[ "$out" == "ok: 3 entries" ]] || fail "validate of the merge printed '$out'"
+dump=$("$make_table" dump "$dir/m.pb") || fail "make_test_table dump failed"
+echo "$dump"
+expect_dump() { grep -Fxq -- "$1" <<<"$dump" || fail "merged table lacks the line '$1'"; }
+expect_dump "runs 100 200"
+expect_dump "params min_samples=16 commit_margin_points=50"
+# Samples summed, ratings and costs weighted by samples: pool (1600*10 + 1640*30) / 40.
+expect_dump "aaaaaaaa 0x10 SIZE_BAND_MIDDLE STRATEGY_POOL STRATEGY_POOL=1630/40/85 STRATEGY_BIGCACHE=1485/40/215 STRATEGY_MMAP=1385/40/975"
+expect_dump "decoder 0x0 SIZE_BAND_HUGE STRATEGY_MMAP STRATEGY_BIGCACHE=1450/100/7000 STRATEGY_MMAP=1550/100/5000"
+expect_dump '/opt/app/bin-\xff 0x99 SIZE_BAND_LARGE STRATEGY_NONE STRATEGY_BIGCACHE=1500/5/10'
+run 0 show "$dir/m.pb"
+expect_out "status: ok (3 entries)"
+
+# Overridden decision parameters: mmap's 100-point lead is not enough, 5 samples are.
+cp "$dir/m.pb" "$dir/m_before.pb"
+run 0 freeze --out="$dir/m.pb" --commit-margin 200 --min-samples=5 "$dir/a.pb" "$dir/b.pb"
+dump=$("$make_table" dump "$dir/m.pb")
+expect_dump "params min_samples=5 commit_margin_points=200"
+expect_dump "decoder 0x0 SIZE_BAND_HUGE STRATEGY_NONE STRATEGY_BIGCACHE=1450/100/7000 STRATEGY_MMAP=1550/100/5000"
+expect_dump '/opt/app/bin-\xff 0x99 SIZE_BAND_LARGE STRATEGY_BIGCACHE STRATEGY_BIGCACHE=1500/5/10'
+
+# A bad state fails the whole freeze and leaves --out as it was.
+cp "$dir/m.pb" "$dir/m_before.pb"
+run 1 freeze --out "$dir/m.pb" "$dir/a.pb" "$dir/corrupt.pb"
+expect_err "hakmem freeze: $dir/corrupt.pb: checksum mismatch (file corrupt)"
+expect_one_err_line
+cmp -s "$dir/m.pb" "$dir/m_before.pb" || fail "a failed freeze changed $dir/m.pb"
+[[ -e "$dir/m.pb.tmp" ]] && fail "a failed freeze left $dir/m.pb.tmp behind"
+# An unwritable destination: status 1, nothing left behind.
+run 1 freeze --out "$dir/no/such/dir/m.pb" "$dir/a.pb"
+expect_err "hakmem freeze: $dir/no/such/dir/m.pb: $dir/no/such/dir/m.pb.tmp: No such file or directory"
+# A frozen table is a valid state too; its own parameters apply (margin 200, 5 samples).
+run 0 freeze --out "$dir/m2.pb" "$dir/m.pb"
+expect_out "3 entries (1 decided) from 3 entries in 1 states"
+
+if [[ $failures -ne 0 ]]; then
+  echo "$failures check(s) failed"
+  exit 1
+fi
+echo "PASS"

@@ -1,0 +1,132 @@
+#include "tools/merge.h"
+
+#include <string.h>
+
+#include <algorithm>
+#include <map>
+#include <tuple>
+
+#include "core/version.h"
+#include "learner/elo.h"
+
+namespace hakmem {
+namespace tools {
+namespace {
+
+using learner::kNumLearnedStrategies;
+using learner::RunInfo;
+using learner::TableEntry;
+
+// A module with a build-id is that build wherever it is installed; one without is its path.
+using Key = std::tuple<std::string, uint64_t, std::string, int>;
+
+Key KeyOf(const TableEntry& e) {
+  std::string module = e.build_id_hex[0] != '\0' ? std::string("build-id:") + e.build_id_hex
+                                                  : std::string("path:") + e.module_path;
+  return Key(std::move(module), e.offset, e.site_name, e.band);
+}
+
+// Running sums for one strategy of one merged entry.
+struct Sums {
+  bool measured = false;
+  uint64_t samples = 0;
+  double weighted_rating = 0, weighted_cost = 0;  // sum of value * samples
+  int inputs = 0;
+  double plain_rating = 0, plain_cost = 0;  // sum of values
+};
+
+struct Merged {
+  TableEntry entry;  // key fields from the first input
+  Sums sums[kNumLearnedStrategies];
+};
+
+uint64_t SaturatingAdd(uint64_t a, uint64_t b) { return a + b < a ? UINT64_MAX : a + b; }
+
+}  // namespace
+
+bool RatingsComparable(const learner::LearnParams& a, const learner::LearnParams& b) {
+  return a.elo_initial_rating == b.elo_initial_rating && a.elo_k_factor == b.elo_k_factor &&
+         a.elo_scale == b.elo_scale && a.draw_margin == b.draw_margin &&
+         a.weight_time == b.weight_time && a.weight_faults == b.weight_faults &&
+         a.weight_idle_ns_per_mib_second == b.weight_idle_ns_per_mib_second;
+}
+
+std::unique_ptr<Table> MergeTables(const std::vector<const Table*>& inputs,
+                                   const learner::LearnParams& params, uint64_t now_unix_ms) {
+  std::vector<Merged> merged;
+  std::map<Key, size_t> index;
+  std::vector<RunInfo> runs;
+  for (const Table* in : inputs) {
+    for (uint32_t r = 0; r < in->meta.num_runs; ++r) runs.push_back(in->meta.runs[r]);
+    for (const TableEntry& e : in->entries) {
+      auto [it, fresh] = index.emplace(KeyOf(e), merged.size());
+      if (fresh) {
+        merged.emplace_back();
+        memcpy(&merged.back().entry, &e, sizeof(e));
+      }
+      Merged& m = merged[it->second];
+      for (int k = 0; k < kNumLearnedStrategies; ++k) {
+        if (!e.eligible[k]) continue;
+        Sums& s = m.sums[k];
+        s.measured = true;
+        s.samples = SaturatingAdd(s.samples, e.samples[k]);
+        const double w = static_cast<double>(e.samples[k]);
+        s.weighted_rating += e.rating[k] * w;
+        s.weighted_cost += e.mean_cost_ns[k] * w;
+        ++s.inputs;
+        s.plain_rating += e.rating[k];
+        s.plain_cost += e.mean_cost_ns[k];
+      }
+    }
+  }
+
+  auto out = std::make_unique<Table>();
+  memset(&out->meta, 0, sizeof(out->meta));
+  strncpy(out->meta.hakmem_version, kVersion, sizeof(out->meta.hakmem_version) - 1);
+  out->meta.created_unix_ms = now_unix_ms;
+  out->meta.params = params;
+
+  // Runs: oldest first, one record per run, the newest kMaxRuns.
+  std::stable_sort(runs.begin(), runs.end(), [](const RunInfo& a, const RunInfo& b) {
+    return a.start_unix_ms < b.start_unix_ms;
+  });
+  auto same_run = [](const RunInfo& a, const RunInfo& b) {
+    return a.pid == b.pid && a.start_unix_ms == b.start_unix_ms &&
+           a.duration_ms == b.duration_ms && strcmp(a.program, b.program) == 0;
+  };
+  std::vector<RunInfo> unique;
+  for (const RunInfo& r : runs) {
+    if (std::none_of(unique.begin(), unique.end(),
+                     [&](const RunInfo& u) { return same_run(u, r); })) {
+      unique.push_back(r);
+    }
+  }
+  const size_t first = unique.size() > learner::kMaxRuns ? unique.size() - learner::kMaxRuns : 0;
+  for (size_t i = first; i < unique.size(); ++i) out->meta.runs[out->meta.num_runs++] = unique[i];
+
+  out->entries.reserve(merged.size());
+  for (Merged& m : merged) {
+    TableEntry& e = m.entry;
+    for (int k = 0; k < kNumLearnedStrategies; ++k) {
+      const Sums& s = m.sums[k];
+      e.eligible[k] = s.measured;
+      e.samples[k] = s.samples;
+      e.rating[k] = e.mean_cost_ns[k] = 0;
+      if (!s.measured) continue;
+      if (s.samples > 0) {
+        const double w = static_cast<double>(s.samples);
+        e.rating[k] = s.weighted_rating / w;
+        e.mean_cost_ns[k] = s.weighted_cost / w;
+      } else {
+        e.rating[k] = s.plain_rating / s.inputs;
+        e.mean_cost_ns[k] = s.plain_cost / s.inputs;
+      }
+    }
+    e.strategy = learner::Decide(e, params);
+    out->entries.push_back(e);
+  }
+  return out;
+}
+
+}  // namespace tools
+}  // namespace hakmem
