@@ -11,8 +11,34 @@
 namespace hakmem {
 namespace learner {
 
-// The defaults, documented in learner/README.md and stored in every table.
-LearnParams DefaultParams();
+// The defaults, documented in learner/README.md and stored in every table. constexpr:
+// the learner's globals must be constant-initialized, since the allocator may start the
+// learner before any dynamic initializer of the library has run.
+constexpr LearnParams DefaultParams() {
+  LearnParams p{};
+  p.elo_initial_rating = 1500;
+  // K = 24: a match between equals moves each by 12 points, so with commit_margin = 50 a
+  // strategy that keeps winning by a little commits after 3 matches, one that is far
+  // cheaper after 1 (MarginMultiplier), and one surprise result cannot undo a commitment.
+  p.elo_k_factor = 24;
+  p.elo_scale = 400;
+  // Costs within 5% are a draw: below the run-to-run noise of a wall-clock measurement.
+  p.draw_margin = 0.05;
+  // One full 8-allocation window per strategy before committing.
+  p.min_samples = 8;
+  p.commit_margin = 50;
+  // While undecided every eligible strategy is tried in turn; after a commitment a loser
+  // is explored at most this often, and less when it is costly (see learner.cc).
+  p.explore_rate = 1.0 / 64;
+  p.weight_time = 1.0;
+  p.weight_faults = 1.0;
+  // 1 ms per MiB-second: holding 100 MiB idle for a second weighs as much as 100 ms of
+  // allocator time. Below this a cache that never hands its blocks back looks free.
+  p.weight_idle_ns_per_mib_second = 1e6;
+  p.fault_ns = 0;  // measured at start-up
+  return p;
+}
+
 
 // Expected score of a player rated `a` against one rated `b`: 1 / (1 + 10^((b - a) / scale)).
 double ExpectedScore(double a, double b, double scale);

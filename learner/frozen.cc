@@ -31,9 +31,10 @@ uint64_t UnixMs() {
   return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
 }
 
-// Realtime and monotonic clocks at start-up, for the run record.
-uint64_t g_start_unix_ms = UnixMs();
-uint64_t g_start_ns = os::NowNs();
+// Realtime and monotonic clocks at start-up, for the run record (set by MarkRunStart;
+// constant-initialized, see elo.h).
+uint64_t g_start_unix_ms = 0;
+uint64_t g_start_ns = 0;
 
 void Say(const char* what, const char* path, const char* why, const char* then) {
   char buf[900];
@@ -151,6 +152,11 @@ void CountSite(uintptr_t, const BandView* bands, void* arg) {
 }
 
 }  // namespace
+
+void MarkRunStart() {
+  g_start_unix_ms = UnixMs();
+  g_start_ns = os::NowNs();
+}
 
 size_t StartFrozen(const char* path) {
   SetFrozenMode();

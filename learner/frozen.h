@@ -10,6 +10,9 @@
 namespace hakmem {
 namespace learner {
 
+// Records when this run started (for the run record a frozen table carries).
+void MarkRunStart();
+
 // Loads `path`, validates all of it, and publishes each decided entry whose module is
 // loaded to the route table. Any problem (no path, unreadable, truncated, corrupt, wrong
 // version, or no entry matching this program's modules) prints one line on stderr and

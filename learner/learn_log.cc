@@ -31,7 +31,7 @@ struct Record {
 
 std::atomic<Record*> g_records{nullptr};
 std::atomic<uint64_t> g_next{0};
-uint64_t g_start_ns = os::NowNs();
+uint64_t g_start_ns = 0;  // set by MarkLogStart (constant-initialized: see elo.h)
 
 Record* Records() {
   Record* r = g_records.load(std::memory_order_acquire);
@@ -47,6 +47,8 @@ const char* const kNames[kNumLearnedStrategies] = {"pool", "bigcache", "mmap"};
 const char* const kBands[] = {"middle", "large", "huge"};
 
 }  // namespace
+
+void MarkLogStart() { g_start_ns = os::NowNs(); }
 
 void LogRatings(uintptr_t site, int band, const TableEntry& e, int chosen) {
   Record* recs = Records();

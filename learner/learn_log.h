@@ -15,6 +15,9 @@
 namespace hakmem {
 namespace learner {
 
+// The log's time origin (t_ms = 0): the learner's start.
+void MarkLogStart();
+
 // Records one change (called under the band's try-lock). Drops records past the log's
 // capacity (1M changes) and counts them.
 void LogRatings(uintptr_t site, int band, const TableEntry& e, int chosen);

@@ -14,6 +14,8 @@
 namespace hakmem {
 
 void LearnerInit() {
+  learner::MarkRunStart();
+  learner::MarkLogStart();
   const auto mode = static_cast<LearnMode>(GetOption(Option::kMode));
   switch (mode) {
     case LearnMode::kLearn:
