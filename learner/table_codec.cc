@@ -1,5 +1,7 @@
 #include "learner/table_codec.h"
 
+#include "core/format.h"
+
 #include <string.h>
 
 namespace hakmem {
@@ -232,45 +234,26 @@ size_t WriteFile(const TableMeta& meta, const TableEntry* entries, size_t n, uin
 // only at load time.
 char g_reason[256];
 
-// Builds a reason into a buffer; truncates, never fails.
+// Builds a reason into g_reason (core/format.h's Formatter: truncates, never fails).
 class Reason {
  public:
-  explicit Reason(char* buf = g_reason, size_t cap = sizeof(g_reason)) : buf_(buf), cap_(cap) {
-    buf_[0] = '\0';
-  }
+  Reason() : f_(g_reason, sizeof(g_reason)) {}
   Reason& S(const char* s) {
-    while (*s != '\0') Put(*s++);
+    f_.Str(s);
     return *this;
   }
   Reason& U(uint64_t v) {
-    char tmp[24];
-    int n = 0;
-    do {
-      tmp[n++] = static_cast<char>('0' + v % 10);
-      v /= 10;
-    } while (v != 0);
-    while (n > 0) Put(tmp[--n]);
+    f_.Uint(v);
     return *this;
   }
   Reason& I(int64_t v) {
-    if (v < 0) {
-      Put('-');
-      return U(static_cast<uint64_t>(-(v + 1)) + 1);
-    }
-    return U(static_cast<uint64_t>(v));
+    f_.Int(v);
+    return *this;
   }
-  const char* str() const { return buf_; }
+  const char* str() const { return f_.data(); }
 
  private:
-  void Put(char c) {
-    if (len_ + 1 < cap_) {
-      buf_[len_++] = c;
-      buf_[len_] = '\0';
-    }
-  }
-  char* buf_;
-  size_t cap_;
-  size_t len_ = 0;
+  Formatter f_;
 };
 
 // "<what> <index>: <reason>". `reason` may be g_reason itself.
