@@ -53,10 +53,16 @@ PEERS = {
 # hakmem-mmap: every request of 64 KiB and up mapped and unmapped directly, to show what
 # reuse (BigCache, the pool) saves. hakmem-baseline: another build (--hakmem-baseline),
 # for A/B comparisons of two versions in one run.
-ALLOCATOR_ORDER = ["hakmem", "hakmem-noprof", "hakmem-mmap", "hakmem-baseline", "glibc",
-                   "mimalloc", "jemalloc", "tcmalloc"]
+# hakmem-learn / hakmem-frozen (only when asked for with --allocators): the learner in
+# learn mode, and frozen mode with --frozen-table (or, without it, a table learned by a
+# learn-mode run of bench_random_mixed made before the measurements).
+ALLOCATOR_ORDER = ["hakmem", "hakmem-noprof", "hakmem-mmap", "hakmem-learn", "hakmem-frozen",
+                   "hakmem-baseline", "glibc", "mimalloc", "jemalloc", "tcmalloc"]
+DEFAULT_ALLOCATORS = [n for n in ALLOCATOR_ORDER if n not in ("hakmem-learn", "hakmem-frozen")]
 HAKMEM_VARIANTS = {"hakmem": {}, "hakmem-noprof": {"HAKMEM_PROFILE_SITES": "0"},
-                   "hakmem-mmap": {"HAKMEM_STRATEGY": "mmap"}, "hakmem-baseline": {}}
+                   "hakmem-mmap": {"HAKMEM_STRATEGY": "mmap"},
+                   "hakmem-learn": {"HAKMEM_MODE": "learn"},
+                   "hakmem-frozen": {"HAKMEM_MODE": "frozen"}, "hakmem-baseline": {}}
 BENCH_ORDER = ["random_mixed", "large", "larson", "sqlite", "python", "redis"]
 HAKMEM_EXIT_RE = re.compile(r"^hakmem: exit pid=[0-9]+ .*bytes_from_os=[1-9]", re.M)
 GLIBC_NAME_RE = re.compile(r"^libc(\.so\.6|-[0-9.]+\.so)$")
@@ -487,6 +493,8 @@ def parse_args():
                     help="comma-separated subset of: " + ",".join(ALLOCATOR_ORDER))
     ap.add_argument("--quick", action="store_true",
                     help="smaller workloads and 1 rep (CI smoke test, not for numbers)")
+    ap.add_argument("--frozen-table", default=None,
+                    help="the table hakmem-frozen loads (default: learn one first)")
     ap.add_argument("--hakmem-baseline", default=None,
                     help="another hakmem build to run side by side as 'hakmem-baseline'")
     ap.add_argument("--json", default=os.path.join(HERE, "results/latest.json"),
@@ -506,7 +514,12 @@ def parse_args():
     if a.reps < 1:
         die("--reps must be >= 1, got %d" % a.reps)
     a.only = split_list(a.only, BENCH_ORDER, "--only")
-    a.allocators = split_list(a.allocators, ALLOCATOR_ORDER, "--allocators")
+    if a.allocators is None:
+        a.allocators = list(DEFAULT_ALLOCATORS)
+    else:
+        a.allocators = split_list(a.allocators, ALLOCATOR_ORDER, "--allocators")
+    if a.frozen_table is not None and not os.path.isfile(a.frozen_table):
+        die("--frozen-table %s does not exist" % a.frozen_table)
     return a
 
 
@@ -553,6 +566,20 @@ def split_list(value, allowed, flag):
     return [v for v in allowed if v in items]
 
 
+def learn_table(a):
+    """A frozen table from a learn-mode run of bench_random_mixed, for hakmem-frozen."""
+    out = os.path.join(tempfile.mkdtemp(prefix="hakmem-frozen-"), "random_mixed.pb")
+    bench = os.path.join(a.bench_dir, "bench_random_mixed")
+    env = dict(os.environ, LD_PRELOAD=os.path.abspath(a.hakmem), HAKMEM_MODE="learn",
+               HAKMEM_FREEZE_TO=out)
+    r = subprocess.run([bench, "--steps", "2000000"], env=env, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE, text=True)
+    if r.returncode != 0 or not os.path.isfile(out):
+        die("could not learn a table for hakmem-frozen (%s): %s"
+            % (bench, r.stderr.strip().splitlines()[-1:] or "no table written"))
+    return out
+
+
 def build_allocators(a):
     allocs = []
     for name in a.allocators:
@@ -569,7 +596,10 @@ def build_allocators(a):
                 warn("hakmem library %s not found; skipping %s "
                      "(build it: bazel build -c opt //core:libhakmem.so)" % (a.hakmem, name))
                 continue
-            allocs.append(Allocator(name, os.path.abspath(a.hakmem), HAKMEM_VARIANTS[name]))
+            extra = dict(HAKMEM_VARIANTS[name])
+            if name == "hakmem-frozen":
+                extra["HAKMEM_FROZEN_TABLE"] = os.path.abspath(a.frozen_table or learn_table(a))
+            allocs.append(Allocator(name, os.path.abspath(a.hakmem), extra))
         elif name == "glibc":
             allocs.append(Allocator("glibc", None))
         else:

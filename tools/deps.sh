@@ -8,7 +8,7 @@ build_pkgs=(
   bazel-bootstrap g++ binutils        # Bazel 4.2.3, the compiler, nm/readelf for tests
   libabsl-dev libgtest-dev            # Abseil headers (core), GoogleTest
   libdw-dev                           # elfutils headers: site reports dlopen libdw to symbolize
-  libprotobuf-dev protobuf-compiler   # telemetry (later layers)
+  libprotobuf-dev protobuf-compiler   # the frozen table's tools (tools/hakmem), telemetry
   pybind11-dev python3-dev            # the Python module (later layers)
   python3 python3-protobuf            # Debian's /usr/bin/python3 runs tests and tools
   sqlite3 lua5.4                      # real programs in the whole-process tests
@@ -17,6 +17,7 @@ bench_pkgs=(
   libmimalloc2.0 libjemalloc2 libtcmalloc-minimal4   # the peers we measure against
   redis-server redis-tools                           # redis-benchmark workload
   time                                               # /usr/bin/time for peak RSS checks
+  python3-matplotlib                                 # learner_experiment.py --plot
 )
 
 want=("${build_pkgs[@]}")
