@@ -12,6 +12,7 @@
 #include "callsite/symbolizer.h"
 #include "core/arena.h"
 #include "core/format.h"
+#include "core/options.h"
 #include "core/os.h"
 
 namespace hakmem {
@@ -48,10 +49,14 @@ const char* const kBands[] = {"middle", "large", "huge"};
 
 }  // namespace
 
-void MarkLogStart() { g_start_ns = os::NowNs(); }
+void MarkLogStart() {
+  g_start_ns = os::NowNs();
+  if (GetStringOption(Option::kLearnLog) != nullptr) Records();  // mapped now, not mid-run
+}
 
 void LogRatings(uintptr_t site, int band, const TableEntry& e, int chosen) {
-  Record* recs = Records();
+  // Mapped at start-up when HAKMEM_LEARN_LOG is set; nothing to record into otherwise.
+  Record* recs = g_records.load(std::memory_order_acquire);
   if (recs == nullptr) return;
   const uint64_t i = g_next.fetch_add(1, std::memory_order_relaxed);
   if (i >= kCapacity) return;  // counted by g_next; reported when written

@@ -287,6 +287,9 @@ void StartMeasuring(LearnMode mode) {
   g_os = MeasureOsCosts();
   g_params.fault_ns = g_os.fault_ns;
   g_learner_wants_all_pages = mode == LearnMode::kShadow;
+  // The site table's memory now, not on the first routed request: shadow mode must not
+  // change what the program sees, not even one mmap in the middle of its run.
+  Sites();
   g_learner_measuring = true;
 }
 
