@@ -183,6 +183,9 @@ void* LargeRealloc(void* p, size_t size) {
   // strategy; the rest of the header moved with the mapping.
   LargeHeader* nh = Stamp(m, need, reinterpret_cast<uintptr_t>(m) + offset, strategy);
   nh->requested_size = size;
+  // Grown pages are fresh whatever the block was: its touched-page count at free is then
+  // an upper bound on its faults, which is how mremap'd memory behaves.
+  nh->fresh = nh->fresh || need > old_size;
   NoteLive(static_cast<int64_t>(need) - static_cast<int64_t>(old_size));
   return nh + 1;
 }

@@ -37,6 +37,8 @@ uint32_t LearnerOnAlloc(uintptr_t site, int band, Strategy s, size_t size, uint6
 // blocks when g_learner_wants_all_pages; else 0).
 void LearnerOnFree(uint32_t handle, Strategy s, uint64_t ticks, uint64_t touched_pages,
                    bool fresh) __attribute__((weak));
+// A followed mapped block was resized in place (mremap) in `ticks` of allocator time.
+void LearnerOnResize(uint32_t handle, Strategy s, uint64_t ticks) __attribute__((weak));
 // A followed block's mapping waited `idle_ticks` in BigCache holding `bytes`, until it was
 // reused or evicted.
 void LearnerOnCacheIdle(uint32_t handle, size_t bytes, uint64_t idle_ticks) __attribute__((weak));

@@ -136,8 +136,15 @@ bool RouteReallocateInPlace(void* p, size_t size, uintptr_t site, void** out) {
       RouteChoose(size, site) == Strategy::kPool) {
     return false;
   }
-  *out = LargeRealloc(p, size);
-  if (*out == nullptr) errno = ENOMEM;
+  const uint32_t handle = g_learner_measuring && LearnerLinked() ? h->learn_handle : 0;
+  const Strategy s = h->strategy;
+  const uint64_t t0 = handle != 0 ? cycleclock::Now() : 0;
+  *out = LargeRealloc(p, size);  // h may be gone after this (mremap moves the mapping)
+  if (*out == nullptr) {
+    errno = ENOMEM;
+  } else if (handle != 0) {
+    LearnerOnResize(handle, s, cycleclock::Now() - t0);
+  }
   return true;
 }
 

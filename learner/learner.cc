@@ -439,6 +439,18 @@ void LearnerOnFree(uint32_t handle, Strategy s, uint64_t ticks, uint64_t touched
   if (g_mode == LearnMode::kShadow) ChargeCounterfactuals(key, b, band, idx, touched_pages);
 }
 
+void LearnerOnResize(uint32_t handle, Strategy s, uint64_t ticks) {
+  using namespace learner;
+  uint32_t index;
+  int band;
+  const int idx = static_cast<int>(s) - 1;
+  if (!SplitHandle(handle, &index, &band) || idx < 0 || idx >= kNumLearnedStrategies) return;
+  Site* st = SiteAt(index);
+  if (st == nullptr) return;
+  // Part of the allocation's cost: charged, not counted as a sample of its own.
+  Charge(st->band[band].s[idx], static_cast<double>(cycleclock::ToNs(ticks)) * g_params.weight_time);
+}
+
 void LearnerOnCacheIdle(uint32_t handle, size_t bytes, uint64_t idle_ticks) {
   using namespace learner;
   uint32_t index;
