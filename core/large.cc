@@ -157,7 +157,7 @@ void LargeFree(void* p) {
   }
   if (!cached) os::Unmap(mapping, size);
   if (handle != 0 && LearnerLinked()) {
-    LearnerOnFree(handle, strategy, cycleclock::Now() - t0, touched, fresh);
+    LearnerOnFree(handle, strategy, cycleclock::Now() - t0, touched, fresh, cached);
   }
 }
 

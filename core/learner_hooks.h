@@ -34,9 +34,10 @@ uint32_t LearnerOnAlloc(uintptr_t site, int band, Strategy s, size_t size, uint6
                         bool fresh) __attribute__((weak));
 // The free of a followed mapped block: `ticks` of allocator time, and the pages the
 // program touched (counted for fresh blocks, whose every touch was a fault, and for all
-// blocks when g_learner_wants_all_pages; else 0).
+// blocks when g_learner_wants_all_pages; else 0). `cached`: the mapping went into
+// BigCache, so its cost is complete only when LearnerOnCacheIdle closes its idle time.
 void LearnerOnFree(uint32_t handle, Strategy s, uint64_t ticks, uint64_t touched_pages,
-                   bool fresh) __attribute__((weak));
+                   bool fresh, bool cached) __attribute__((weak));
 // A followed mapped block was resized in place (mremap) in `ticks` of allocator time.
 void LearnerOnResize(uint32_t handle, Strategy s, uint64_t ticks) __attribute__((weak));
 // A followed block's mapping waited `idle_ticks` in BigCache holding `bytes`, until it was

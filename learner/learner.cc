@@ -419,7 +419,7 @@ uint32_t LearnerOnAlloc(uintptr_t site, int band, Strategy s, size_t size, uint6
 }
 
 void LearnerOnFree(uint32_t handle, Strategy s, uint64_t ticks, uint64_t touched_pages,
-                   bool fresh) {
+                   bool fresh, bool cached) {
   using namespace learner;
   uint32_t index;
   int band;
@@ -433,9 +433,13 @@ void LearnerOnFree(uint32_t handle, Strategy s, uint64_t ticks, uint64_t touched
   const double faults = fresh ? static_cast<double>(touched_pages) : 0.0;
   Charge(ss, static_cast<double>(cycleclock::ToNs(ticks)) * g_params.weight_time +
                  faults * g_params.fault_ns * g_params.weight_faults);
-  Complete(ss);
   const uintptr_t key = st->key.load(std::memory_order_relaxed);
-  AfterSample(key, b, band);
+  // A block waiting in BigCache has a cost still running (the memory it holds idle): it
+  // counts as a sample when that ends, so no window compares BigCache without it.
+  if (!cached) {
+    Complete(ss);
+    AfterSample(key, b, band);
+  }
   if (g_mode == LearnMode::kShadow) ChargeCounterfactuals(key, b, band, idx, touched_pages);
 }
 
@@ -460,7 +464,10 @@ void LearnerOnCacheIdle(uint32_t handle, size_t bytes, uint64_t idle_ticks) {
   if (st == nullptr) return;
   const double mib_seconds = static_cast<double>(bytes) / (1024.0 * 1024.0) *
                              static_cast<double>(cycleclock::ToNs(idle_ticks)) * 1e-9;
-  Charge(st->band[band].s[kIdxBigCache], mib_seconds * g_params.weight_idle_ns_per_mib_second);
+  BandState& b = st->band[band];
+  Charge(b.s[kIdxBigCache], mib_seconds * g_params.weight_idle_ns_per_mib_second);
+  Complete(b.s[kIdxBigCache]);  // the block's cost is whole now (see LearnerOnFree)
+  AfterSample(st->key.load(std::memory_order_relaxed), b, band);
 }
 
 }  // namespace hakmem
