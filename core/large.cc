@@ -1,5 +1,7 @@
 #include "core/large.h"
 
+#include <stdint.h>
+
 #include <atomic>
 
 #include "core/base.h"
@@ -47,7 +49,7 @@ LargeHeader* Stamp(char* mapping, size_t mapping_size, uintptr_t p, Strategy s) 
 struct CacheStamp {
   uint64_t magic;       // kCacheStampMagic ^ mapping address
   uint32_t handle;      // the learner's handle of the freed block
-  uint32_t unused;
+  uint32_t requested_kib;  // the freed block's requested size, KiB (rounded up)
   uint64_t put_ticks;   // cycleclock at the free
 };
 constexpr uint64_t kCacheStampMagic = 0x68616b6d656d4353ull;  // "hakmemCS"
@@ -58,10 +60,12 @@ CacheStamp* StampOf(char* mapping) {
   return reinterpret_cast<CacheStamp*>(mapping + kCacheStampOffset);
 }
 
-void StampForCache(char* mapping, uint32_t handle, uint64_t now) {
+void StampForCache(char* mapping, uint32_t handle, size_t requested, uint64_t now) {
   CacheStamp* s = StampOf(mapping);
   s->magic = kCacheStampMagic ^ reinterpret_cast<uintptr_t>(mapping);
   s->handle = handle;
+  const uint64_t kib = (requested + 1023) >> 10;
+  s->requested_kib = kib > UINT32_MAX ? UINT32_MAX : static_cast<uint32_t>(kib);
   s->put_ticks = now;
 }
 
@@ -72,7 +76,8 @@ void CloseCacheStamp(char* mapping, size_t mapping_size) {
   s->magic = 0;
   if (!g_learner_measuring || !LearnerLinked()) return;
   const uint64_t now = cycleclock::Now();
-  LearnerOnCacheIdle(s->handle, mapping_size, now > s->put_ticks ? now - s->put_ticks : 0);
+  LearnerOnCacheIdle(s->handle, mapping_size, size_t{s->requested_kib} << 10,
+                     now > s->put_ticks ? now - s->put_ticks : 0);
 }
 
 }  // namespace
@@ -143,6 +148,7 @@ void LargeFree(void* p) {
   // For the learner: pages of a fresh block the program touched each cost it a fault.
   // Counted before the clock starts: mincore is the learner's cost, not the strategy's.
   const bool fresh = h->fresh;
+  const size_t requested = h->requested_size;
   const size_t touched = handle != 0 && (fresh || g_learner_wants_all_pages)
                              ? os::ResidentPages(p, h->requested_size)
                              : 0;
@@ -151,13 +157,13 @@ void LargeFree(void* p) {
   NoteLive(-static_cast<int64_t>(size));
   bool cached = false;
   if (strategy == Strategy::kBigCache && BigCacheLinked()) {
-    if (handle != 0) StampForCache(mapping, handle, t0);
+    if (handle != 0) StampForCache(mapping, handle, requested, t0);
     cached = BigCachePut(mapping, size);
     if (!cached) StampOf(mapping)->magic = 0;
   }
   if (!cached) os::Unmap(mapping, size);
   if (handle != 0 && LearnerLinked()) {
-    LearnerOnFree(handle, strategy, cycleclock::Now() - t0, touched, fresh, cached);
+    LearnerOnFree(handle, strategy, requested, cycleclock::Now() - t0, touched, fresh, cached);
   }
 }
 

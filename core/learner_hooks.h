@@ -36,13 +36,15 @@ uint32_t LearnerOnAlloc(uintptr_t site, int band, Strategy s, size_t size, uint6
 // program touched (counted for fresh blocks, whose every touch was a fault, and for all
 // blocks when g_learner_wants_all_pages; else 0). `cached`: the mapping went into
 // BigCache, so its cost is complete only when LearnerOnCacheIdle closes its idle time.
-void LearnerOnFree(uint32_t handle, Strategy s, uint64_t ticks, uint64_t touched_pages,
-                   bool fresh, bool cached) __attribute__((weak));
+// `requested` is the block's size as the program asked for it.
+void LearnerOnFree(uint32_t handle, Strategy s, size_t requested, uint64_t ticks,
+                   uint64_t touched_pages, bool fresh, bool cached) __attribute__((weak));
 // A followed mapped block was resized in place (mremap) in `ticks` of allocator time.
 void LearnerOnResize(uint32_t handle, Strategy s, uint64_t ticks) __attribute__((weak));
 // A followed block's mapping waited `idle_ticks` in BigCache holding `bytes`, until it was
-// reused or evicted.
-void LearnerOnCacheIdle(uint32_t handle, size_t bytes, uint64_t idle_ticks) __attribute__((weak));
+// reused or evicted; `requested` was the block's size.
+void LearnerOnCacheIdle(uint32_t handle, size_t bytes, size_t requested, uint64_t idle_ticks)
+    __attribute__((weak));
 
 // For the site report: writes `"strategy": ..., "ratings": {...}, "samples": {...}` (JSON
 // members, no braces) about `site` into buf; returns the length, 0 if nothing is known.

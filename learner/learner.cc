@@ -26,6 +26,7 @@ struct StrategyStats {
   std::atomic<uint64_t> samples{0};     // allocations whose cost is complete
   std::atomic<uint64_t> window_n{0};    // samples since this strategy's last match
   std::atomic<uint64_t> window_cost{0};  // ns-equivalents charged since then
+  std::atomic<uint64_t> window_bytes{0};  // bytes requested by those samples
   std::atomic<uint64_t> total_cost{0};   // ns-equivalents, all time
 };
 
@@ -127,8 +128,10 @@ void Charge(StrategyStats& st, double cost_ns) {
   st.total_cost.fetch_add(c, std::memory_order_relaxed);
 }
 
-void Complete(StrategyStats& st) {
+// One allocation's cost is whole: it counts in the window, with its size.
+void Complete(StrategyStats& st, size_t bytes) {
   st.samples.fetch_add(1, std::memory_order_relaxed);
+  st.window_bytes.fetch_add(bytes == 0 ? 1 : bytes, std::memory_order_relaxed);
   st.window_n.fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -154,6 +157,9 @@ void RunMatches(uintptr_t key, BandState& b, int band) {
     ready[n++] = i;
   }
   if (n < 2) return;
+  // Matches compare cost per byte requested, not per allocation: at a site whose sizes
+  // vary (4-13 MiB snapshots), faults grow with size, and a window that happened to draw
+  // big blocks would otherwise lose for its sizes, not its strategy.
   double mean[kNumLearnedStrategies] = {};
   double rating[kNumLearnedStrategies];
   for (int i = 0; i < kNumLearnedStrategies; ++i) {
@@ -161,9 +167,10 @@ void RunMatches(uintptr_t key, BandState& b, int band) {
   }
   for (int k = 0; k < n; ++k) {
     StrategyStats& st = b.s[ready[k]];
-    const uint64_t wn = st.window_n.exchange(0, std::memory_order_relaxed);
+    st.window_n.store(0, std::memory_order_relaxed);
     const uint64_t wc = st.window_cost.exchange(0, std::memory_order_relaxed);
-    mean[ready[k]] = static_cast<double>(wc) / static_cast<double>(wn);
+    const uint64_t wb = st.window_bytes.exchange(0, std::memory_order_relaxed);
+    mean[ready[k]] = static_cast<double>(wc) / static_cast<double>(wb == 0 ? 1 : wb);
   }
   for (int x = 0; x < n; ++x) {
     for (int y = x + 1; y < n; ++y) {
@@ -251,7 +258,8 @@ void AfterSample(uintptr_t key, BandState& b, int band) {
 // runs. The model: direct mapping maps and unmaps once and faults on every touched page;
 // a BigCache hit costs what measured hits cost (idle time unknown: not charged); the
 // pool costs what measured pool allocations cost.
-void ChargeCounterfactuals(uintptr_t key, BandState& b, int band, int real, uint64_t touched) {
+void ChargeCounterfactuals(uintptr_t key, BandState& b, int band, int real, size_t bytes,
+                           uint64_t touched) {
   for (int i = 0; i < kNumLearnedStrategies; ++i) {
     if (i == real || !EligibleIndex(i, band)) continue;
     double cost;
@@ -271,7 +279,7 @@ void ChargeCounterfactuals(uintptr_t key, BandState& b, int band, int real, uint
     StrategyStats& st = b.s[i];
     st.tries.fetch_add(1, std::memory_order_relaxed);
     Charge(st, cost);
-    Complete(st);
+    Complete(st, bytes);
   }
   AfterSample(key, b, band);
 }
@@ -341,7 +349,7 @@ void RecordForTest(uintptr_t site, int band, int strategy_index, double cost_ns)
   b.allocs.fetch_add(1, std::memory_order_relaxed);
   b.s[strategy_index].tries.fetch_add(1, std::memory_order_relaxed);
   Charge(b.s[strategy_index], cost_ns);
-  Complete(b.s[strategy_index]);
+  Complete(b.s[strategy_index], 1 << 20);
   AfterSample(site, b, band);
   if (g_mode == LearnMode::kLearn) {
     const int next = NextTrial(site, b, band);
@@ -359,6 +367,7 @@ void ResetForTest(LearnMode mode) {
       for (BandState& b : s.band) {
         for (StrategyStats& st : b.s) {
           st.tries = 0, st.samples = 0, st.window_n = 0, st.window_cost = 0, st.total_cost = 0;
+          st.window_bytes = 0;
         }
         b.allocs = 0;
         b.published = 0;
@@ -406,10 +415,12 @@ uint32_t LearnerOnAlloc(uintptr_t site, int band, Strategy s, size_t size, uint6
   // when it is freed.
   if (s == Strategy::kPool) {
     Ewma(g_pool_ns, ns);
-    Complete(ss);
+    Complete(ss, size);
     AfterSample(site, b, band);
     // Its touched pages are unknown: a fresh mapping of it would fault on all of them.
-    if (g_mode == LearnMode::kShadow) ChargeCounterfactuals(site, b, band, idx, (size + 4095) / 4096);
+    if (g_mode == LearnMode::kShadow) {
+      ChargeCounterfactuals(site, b, band, idx, size, (size + 4095) / 4096);
+    }
   }
   if (g_mode == LearnMode::kLearn) {
     const int next = NextTrial(site, b, band);
@@ -418,8 +429,8 @@ uint32_t LearnerOnAlloc(uintptr_t site, int band, Strategy s, size_t size, uint6
   return MakeHandle(index, band);
 }
 
-void LearnerOnFree(uint32_t handle, Strategy s, uint64_t ticks, uint64_t touched_pages,
-                   bool fresh, bool cached) {
+void LearnerOnFree(uint32_t handle, Strategy s, size_t requested, uint64_t ticks,
+                   uint64_t touched_pages, bool fresh, bool cached) {
   using namespace learner;
   uint32_t index;
   int band;
@@ -437,10 +448,12 @@ void LearnerOnFree(uint32_t handle, Strategy s, uint64_t ticks, uint64_t touched
   // A block waiting in BigCache has a cost still running (the memory it holds idle): it
   // counts as a sample when that ends, so no window compares BigCache without it.
   if (!cached) {
-    Complete(ss);
+    Complete(ss, requested);
     AfterSample(key, b, band);
   }
-  if (g_mode == LearnMode::kShadow) ChargeCounterfactuals(key, b, band, idx, touched_pages);
+  if (g_mode == LearnMode::kShadow) {
+    ChargeCounterfactuals(key, b, band, idx, requested, touched_pages);
+  }
 }
 
 void LearnerOnResize(uint32_t handle, Strategy s, uint64_t ticks) {
@@ -455,7 +468,7 @@ void LearnerOnResize(uint32_t handle, Strategy s, uint64_t ticks) {
   Charge(st->band[band].s[idx], static_cast<double>(cycleclock::ToNs(ticks)) * g_params.weight_time);
 }
 
-void LearnerOnCacheIdle(uint32_t handle, size_t bytes, uint64_t idle_ticks) {
+void LearnerOnCacheIdle(uint32_t handle, size_t bytes, size_t requested, uint64_t idle_ticks) {
   using namespace learner;
   uint32_t index;
   int band;
@@ -466,7 +479,7 @@ void LearnerOnCacheIdle(uint32_t handle, size_t bytes, uint64_t idle_ticks) {
                              static_cast<double>(cycleclock::ToNs(idle_ticks)) * 1e-9;
   BandState& b = st->band[band];
   Charge(b.s[kIdxBigCache], mib_seconds * g_params.weight_idle_ns_per_mib_second);
-  Complete(b.s[kIdxBigCache]);  // the block's cost is whole now (see LearnerOnFree)
+  Complete(b.s[kIdxBigCache], requested);  // the block's cost is whole now (see LearnerOnFree)
   AfterSample(st->key.load(std::memory_order_relaxed), b, band);
 }
 
