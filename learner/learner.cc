@@ -253,6 +253,23 @@ void AfterSample(uintptr_t key, BandState& b, int band) {
   b.busy.store(false, std::memory_order_release);
 }
 
+// The band a handle names, its site's key, and the strategy index; nullptr for a
+// handle or strategy that names nothing.
+struct Followed {
+  BandState* band_state;
+  int band;
+  uintptr_t key;
+};
+bool Lookup(uint32_t handle, Followed* out) {
+  uint32_t index;
+  if (!SplitHandle(handle, &index, &out->band)) return false;
+  Site* st = SiteAt(index);
+  if (st == nullptr) return false;
+  out->band_state = &st->band[out->band];
+  out->key = st->key.load(std::memory_order_relaxed);
+  return true;
+}
+
 // Shadow mode: charges the strategies that did not run with what this allocation would
 // have cost under them, from the unit costs measured at start-up and as the process
 // runs. The model: direct mapping maps and unmaps once and faults on every touched page;
@@ -432,19 +449,17 @@ uint32_t LearnerOnAlloc(uintptr_t site, int band, Strategy s, size_t size, uint6
 void LearnerOnFree(uint32_t handle, Strategy s, size_t requested, uint64_t ticks,
                    uint64_t touched_pages, bool fresh, bool cached) {
   using namespace learner;
-  uint32_t index;
-  int band;
   const int idx = static_cast<int>(s) - 1;
-  if (!SplitHandle(handle, &index, &band) || idx < 0 || idx >= kNumLearnedStrategies) return;
-  Site* st = SiteAt(index);
-  if (st == nullptr) return;
-  BandState& b = st->band[band];
+  Followed f;
+  if (idx < 0 || idx >= kNumLearnedStrategies || !Lookup(handle, &f)) return;
+  BandState& b = *f.band_state;
+  const int band = f.band;
+  const uintptr_t key = f.key;
   StrategyStats& ss = b.s[idx];
   // Only a fresh block's touches were faults; a reused block's pages were resident.
   const double faults = fresh ? static_cast<double>(touched_pages) : 0.0;
   Charge(ss, static_cast<double>(cycleclock::ToNs(ticks)) * g_params.weight_time +
                  faults * g_params.fault_ns * g_params.weight_faults);
-  const uintptr_t key = st->key.load(std::memory_order_relaxed);
   // A block waiting in BigCache has a cost still running (the memory it holds idle): it
   // counts as a sample when that ends, so no window compares BigCache without it.
   if (!cached) {
@@ -458,29 +473,23 @@ void LearnerOnFree(uint32_t handle, Strategy s, size_t requested, uint64_t ticks
 
 void LearnerOnResize(uint32_t handle, Strategy s, uint64_t ticks) {
   using namespace learner;
-  uint32_t index;
-  int band;
   const int idx = static_cast<int>(s) - 1;
-  if (!SplitHandle(handle, &index, &band) || idx < 0 || idx >= kNumLearnedStrategies) return;
-  Site* st = SiteAt(index);
-  if (st == nullptr) return;
+  Followed f;
+  if (idx < 0 || idx >= kNumLearnedStrategies || !Lookup(handle, &f)) return;
   // Part of the allocation's cost: charged, not counted as a sample of its own.
-  Charge(st->band[band].s[idx], static_cast<double>(cycleclock::ToNs(ticks)) * g_params.weight_time);
+  Charge(f.band_state->s[idx], static_cast<double>(cycleclock::ToNs(ticks)) * g_params.weight_time);
 }
 
 void LearnerOnCacheIdle(uint32_t handle, size_t bytes, size_t requested, uint64_t idle_ticks) {
   using namespace learner;
-  uint32_t index;
-  int band;
-  if (!SplitHandle(handle, &index, &band)) return;
-  Site* st = SiteAt(index);
-  if (st == nullptr) return;
+  Followed f;
+  if (!Lookup(handle, &f)) return;
   const double mib_seconds = static_cast<double>(bytes) / (1024.0 * 1024.0) *
                              static_cast<double>(cycleclock::ToNs(idle_ticks)) * 1e-9;
-  BandState& b = st->band[band];
+  BandState& b = *f.band_state;
   Charge(b.s[kIdxBigCache], mib_seconds * g_params.weight_idle_ns_per_mib_second);
   Complete(b.s[kIdxBigCache], requested);  // the block's cost is whole now (see LearnerOnFree)
-  AfterSample(st->key.load(std::memory_order_relaxed), b, band);
+  AfterSample(f.key, b, f.band);
 }
 
 }  // namespace hakmem
