@@ -2,15 +2,10 @@
 
 #include <string.h>
 
-#include "core/lock.h"
 
 namespace hakmem {
 
 RouteSlot g_route_table[1 << kRouteTableBits];
-
-namespace {
-SpinLock g_writer;  // writers are rare (a learner tick, a table load): one at a time
-}  // namespace
 
 Strategy ParseStrategy(const char* name) {
   if (name == nullptr) return Strategy::kNone;
@@ -37,8 +32,8 @@ bool PublishRouteDecision(uintptr_t site, int band, Strategy s) {
       return true;
     }
   }
-  SpinLockHolder h(&g_writer);
-  RouteSlot& slot = g_route_table[RouteIndex(site)];
+  RouteSlot& slot = own;
+  SpinLockHolder h(&slot.writer);
   const uintptr_t cur = slot.key.load(std::memory_order_relaxed);
   if (cur != site) {
     bool other_has_decisions = false;

@@ -11,6 +11,7 @@
 #include <atomic>
 
 #include "core/base.h"
+#include "core/lock.h"
 #include "core/strategy.h"
 
 namespace hakmem {
@@ -20,7 +21,12 @@ inline constexpr int kRouteTableBits = 12;
 struct RouteSlot {
   std::atomic<uintptr_t> key;
   std::atomic<uint8_t> decision[kNumBands];
+  // Serializes the slot's writers (a learner's first decision for a site, a frozen table,
+  // hak_route_set). Per slot, not global: writers of different sites never wait on each
+  // other, and readers never take it.
+  SpinLock writer;
 };
+static_assert(sizeof(RouteSlot) == 16, "route slots pack four to a cache line");
 
 extern RouteSlot g_route_table[1 << kRouteTableBits];
 
