@@ -130,13 +130,13 @@ Sample MakeSample() {
 
 // ---- the same table through libprotobuf ----------------------------------------------
 
-::hakmem::Strategy ProtoStrategy(int idx) { return static_cast<::hakmem::Strategy>(idx + 1); }
+::hakmem::table::Strategy ProtoStrategy(int idx) { return static_cast<::hakmem::table::Strategy>(idx + 1); }
 
-::hakmem::FrozenTable ToProto(const TableMeta& m, const std::vector<TableEntry>& entries) {
-  ::hakmem::FrozenTable t;
+::hakmem::table::FrozenTable ToProto(const TableMeta& m, const std::vector<TableEntry>& entries) {
+  ::hakmem::table::FrozenTable t;
   t.set_hakmem_version(m.hakmem_version);
   t.set_created_unix_ms(m.created_unix_ms);
-  ::hakmem::LearnParams* p = t.mutable_params();
+  ::hakmem::table::LearnParams* p = t.mutable_params();
   p->set_elo_initial_rating(m.params.elo_initial_rating);
   p->set_elo_k_factor(m.params.elo_k_factor);
   p->set_elo_scale_points(m.params.elo_scale);
@@ -149,23 +149,23 @@ Sample MakeSample() {
   p->set_weight_idle_ns_per_mib_second(m.params.weight_idle_ns_per_mib_second);
   p->set_fault_cost_ns(m.params.fault_ns);
   for (uint32_t i = 0; i < m.num_runs; ++i) {
-    ::hakmem::RunInfo* r = t.add_runs();
+    ::hakmem::table::RunInfo* r = t.add_runs();
     r->set_program_path(m.runs[i].program);
     r->set_pid(m.runs[i].pid);
     r->set_start_unix_ms(m.runs[i].start_unix_ms);
     r->set_duration_ms(m.runs[i].duration_ms);
   }
   for (const TableEntry& e : entries) {
-    ::hakmem::Entry* pe = t.add_entries();
+    ::hakmem::table::Entry* pe = t.add_entries();
     pe->set_module_build_id_hex(e.build_id_hex);
     pe->set_module_path(e.module_path);
     pe->set_offset_bytes(e.offset);
     pe->set_site_name(e.site_name);
-    pe->set_size_band(static_cast<::hakmem::SizeBand>(e.band));
+    pe->set_size_band(static_cast<::hakmem::table::SizeBand>(e.band));
     pe->set_strategy(ProtoStrategy(e.strategy));
     for (int i = 0; i < kNumLearnedStrategies; ++i) {
       if (!e.eligible[i]) continue;
-      ::hakmem::StrategyStats* st = pe->add_stats();
+      ::hakmem::table::StrategyStats* st = pe->add_stats();
       st->set_strategy(ProtoStrategy(i));
       st->set_rating_elo(e.rating[i]);
       st->set_samples(e.samples[i]);
@@ -177,7 +177,7 @@ Sample MakeSample() {
 
 std::string Wrap(const std::string& table, uint32_t version = kTableFormatVersion,
                  uint32_t magic = kTableMagic) {
-  ::hakmem::FrozenTableFile f;
+  ::hakmem::table::FrozenTableFile f;
   f.set_magic(magic);
   f.set_format_version(version);
   f.set_table(table);
@@ -185,15 +185,15 @@ std::string Wrap(const std::string& table, uint32_t version = kTableFormatVersio
   return f.SerializeAsString();
 }
 
-std::string Wrap(const ::hakmem::FrozenTable& t) { return Wrap(t.SerializeAsString()); }
+std::string Wrap(const ::hakmem::table::FrozenTable& t) { return Wrap(t.SerializeAsString()); }
 
 // Every field of the libprotobuf message against the structs it was encoded from.
-void ExpectProtoMatches(const ::hakmem::FrozenTable& t, const TableMeta& m,
+void ExpectProtoMatches(const ::hakmem::table::FrozenTable& t, const TableMeta& m,
                         const std::vector<TableEntry>& entries) {
   EXPECT_EQ(t.hakmem_version(), m.hakmem_version);
   EXPECT_EQ(t.created_unix_ms(), m.created_unix_ms);
   ASSERT_TRUE(t.has_params());
-  const ::hakmem::LearnParams& p = t.params();
+  const ::hakmem::table::LearnParams& p = t.params();
   EXPECT_EQ(Bits(p.elo_initial_rating()), Bits(m.params.elo_initial_rating));
   EXPECT_EQ(Bits(p.elo_k_factor()), Bits(m.params.elo_k_factor));
   EXPECT_EQ(Bits(p.elo_scale_points()), Bits(m.params.elo_scale));
@@ -216,7 +216,7 @@ void ExpectProtoMatches(const ::hakmem::FrozenTable& t, const TableMeta& m,
   ASSERT_EQ(static_cast<size_t>(t.entries_size()), entries.size());
   for (size_t i = 0; i < entries.size(); ++i) {
     SCOPED_TRACE(i);
-    const ::hakmem::Entry& pe = t.entries(i);
+    const ::hakmem::table::Entry& pe = t.entries(i);
     const TableEntry& e = entries[i];
     EXPECT_EQ(pe.module_build_id_hex(), e.build_id_hex);
     EXPECT_EQ(pe.module_path(), e.module_path);
@@ -228,7 +228,7 @@ void ExpectProtoMatches(const ::hakmem::FrozenTable& t, const TableMeta& m,
     for (int s = 0; s < kNumLearnedStrategies; ++s) {
       if (!e.eligible[s]) continue;
       ASSERT_LT(k, pe.stats_size());
-      const ::hakmem::StrategyStats& st = pe.stats(k++);
+      const ::hakmem::table::StrategyStats& st = pe.stats(k++);
       EXPECT_EQ(static_cast<int>(st.strategy()), s + 1);
       EXPECT_EQ(Bits(st.rating_elo()), Bits(e.rating[s]));
       EXPECT_EQ(st.samples(), e.samples[s]);
@@ -330,12 +330,12 @@ TEST(TableCodec, EncodedFileParsesWithLibprotobuf) {
   const std::string file = Encode(*s.meta, s.entries);
   ASSERT_GE(file.size(), 5u);
   EXPECT_EQ(file.substr(0, 5), std::string("\x0d" "HAKM"));
-  ::hakmem::FrozenTableFile f;
+  ::hakmem::table::FrozenTableFile f;
   ASSERT_TRUE(f.ParseFromString(file));
   EXPECT_EQ(f.magic(), 0x4d4b4148u);
   EXPECT_EQ(f.format_version(), 1u);
   EXPECT_EQ(f.table_fnv1a64(), RefFnv1a64(f.table()));
-  ::hakmem::FrozenTable t;
+  ::hakmem::table::FrozenTable t;
   ASSERT_TRUE(t.ParseFromString(f.table()));
   EXPECT_TRUE(t.GetReflection()->GetUnknownFields(t).empty());
   ExpectProtoMatches(t, *s.meta, s.entries);
@@ -461,7 +461,7 @@ TEST(TableCodec, UnsupportedVersion) {
 }
 
 TEST(TableCodec, ChecksumMismatch) {
-  ::hakmem::FrozenTableFile f;
+  ::hakmem::table::FrozenTableFile f;
   ASSERT_TRUE(f.ParseFromString(SmallFile()));
   f.set_table_fnv1a64(f.table_fnv1a64() + 1);
   EXPECT_EQ(Decode(f.SerializeAsString()).error, "checksum mismatch (file corrupt)");
@@ -492,115 +492,115 @@ TEST(TableCodec, EnvelopeIsClosed) {
 template <typename Edit>
 std::string EntryError(Edit edit) {
   const Sample s = MakeSample();
-  ::hakmem::FrozenTable t = ToProto(*s.meta, {s.entries[0]});
+  ::hakmem::table::FrozenTable t = ToProto(*s.meta, {s.entries[0]});
   edit(t.mutable_entries(0));
   return Decode(Wrap(t)).error;
 }
 
 TEST(TableCodec, StrategyMustBeEligibleForTheBand) {
-  EXPECT_EQ(EntryError([](::hakmem::Entry* e) {
-              e->set_size_band(::hakmem::SIZE_BAND_LARGE);
-              e->set_strategy(::hakmem::STRATEGY_NONE);
+  EXPECT_EQ(EntryError([](::hakmem::table::Entry* e) {
+              e->set_size_band(::hakmem::table::SIZE_BAND_LARGE);
+              e->set_strategy(::hakmem::table::STRATEGY_NONE);
               e->clear_stats();
-              e->add_stats()->set_strategy(::hakmem::STRATEGY_POOL);
+              e->add_stats()->set_strategy(::hakmem::table::STRATEGY_POOL);
             }),
             "entry 0: stats for strategy pool, which is not eligible for band large");
-  EXPECT_EQ(EntryError([](::hakmem::Entry* e) {
-              e->set_size_band(::hakmem::SIZE_BAND_HUGE);
+  EXPECT_EQ(EntryError([](::hakmem::table::Entry* e) {
+              e->set_size_band(::hakmem::table::SIZE_BAND_HUGE);
               e->clear_stats();
-              e->add_stats()->set_strategy(::hakmem::STRATEGY_MMAP);
-              e->set_strategy(::hakmem::STRATEGY_POOL);
+              e->add_stats()->set_strategy(::hakmem::table::STRATEGY_MMAP);
+              e->set_strategy(::hakmem::table::STRATEGY_POOL);
             }),
             "entry 0: strategy pool not eligible for band huge");
   // Both wrong: the choice is named.
-  EXPECT_EQ(EntryError([](::hakmem::Entry* e) { e->set_size_band(::hakmem::SIZE_BAND_LARGE); }),
+  EXPECT_EQ(EntryError([](::hakmem::table::Entry* e) { e->set_size_band(::hakmem::table::SIZE_BAND_LARGE); }),
             "entry 0: strategy pool not eligible for band large");
   // The same entry with its pool stats removed is fine in the large band.
-  EXPECT_EQ(EntryError([](::hakmem::Entry* e) {
-              e->set_size_band(::hakmem::SIZE_BAND_LARGE);
+  EXPECT_EQ(EntryError([](::hakmem::table::Entry* e) {
+              e->set_size_band(::hakmem::table::SIZE_BAND_LARGE);
               e->mutable_stats()->DeleteSubrange(0, 1);
-              e->set_strategy(::hakmem::STRATEGY_MMAP);
+              e->set_strategy(::hakmem::table::STRATEGY_MMAP);
             }),
             "");
 }
 
 TEST(TableCodec, ChosenStrategyNeedsStats) {
-  EXPECT_EQ(EntryError([](::hakmem::Entry* e) {
+  EXPECT_EQ(EntryError([](::hakmem::table::Entry* e) {
               e->mutable_stats()->DeleteSubrange(0, 1);  // pool's
             }),
             "entry 0: strategy pool has no stats");
-  EXPECT_EQ(EntryError([](::hakmem::Entry* e) {
+  EXPECT_EQ(EntryError([](::hakmem::table::Entry* e) {
               e->clear_stats();
-              e->set_strategy(::hakmem::STRATEGY_NONE);
+              e->set_strategy(::hakmem::table::STRATEGY_NONE);
             }),
             "");
 }
 
 TEST(TableCodec, StatsRules) {
-  EXPECT_EQ(EntryError([](::hakmem::Entry* e) { *e->add_stats() = e->stats(1); }),
+  EXPECT_EQ(EntryError([](::hakmem::table::Entry* e) { *e->add_stats() = e->stats(1); }),
             "entry 0: two stats for strategy bigcache");
-  EXPECT_EQ(EntryError([](::hakmem::Entry* e) { e->mutable_stats(2)->clear_strategy(); }),
+  EXPECT_EQ(EntryError([](::hakmem::table::Entry* e) { e->mutable_stats(2)->clear_strategy(); }),
             "entry 0: stats without a strategy");
-  EXPECT_EQ(EntryError([](::hakmem::Entry* e) {
+  EXPECT_EQ(EntryError([](::hakmem::table::Entry* e) {
               e->mutable_stats(0)->set_rating_elo(std::numeric_limits<double>::infinity());
             }),
             "entry 0: pool rating is not finite");
-  EXPECT_EQ(EntryError([](::hakmem::Entry* e) { e->mutable_stats(1)->set_mean_cost_ns(NAN); }),
+  EXPECT_EQ(EntryError([](::hakmem::table::Entry* e) { e->mutable_stats(1)->set_mean_cost_ns(NAN); }),
             "entry 0: bigcache mean cost is not finite");
-  EXPECT_EQ(EntryError([](::hakmem::Entry* e) { e->mutable_stats(2)->set_mean_cost_ns(-1); }),
+  EXPECT_EQ(EntryError([](::hakmem::table::Entry* e) { e->mutable_stats(2)->set_mean_cost_ns(-1); }),
             "entry 0: mmap mean cost is negative");
 }
 
 TEST(TableCodec, UnknownEnumValues) {
-  EXPECT_EQ(EntryError([](::hakmem::Entry* e) {
-              e->set_size_band(static_cast<::hakmem::SizeBand>(3));
+  EXPECT_EQ(EntryError([](::hakmem::table::Entry* e) {
+              e->set_size_band(static_cast<::hakmem::table::SizeBand>(3));
             }),
             "entry 0: unknown size band 3");
-  EXPECT_EQ(EntryError([](::hakmem::Entry* e) {
-              e->set_strategy(static_cast<::hakmem::Strategy>(4));
+  EXPECT_EQ(EntryError([](::hakmem::table::Entry* e) {
+              e->set_strategy(static_cast<::hakmem::table::Strategy>(4));
             }),
             "entry 0: unknown strategy 4");
-  EXPECT_EQ(EntryError([](::hakmem::Entry* e) {
-              e->set_strategy(static_cast<::hakmem::Strategy>(-1));
+  EXPECT_EQ(EntryError([](::hakmem::table::Entry* e) {
+              e->set_strategy(static_cast<::hakmem::table::Strategy>(-1));
             }),
             "entry 0: unknown strategy -1");
-  EXPECT_EQ(EntryError([](::hakmem::Entry* e) {
-              e->mutable_stats(0)->set_strategy(static_cast<::hakmem::Strategy>(9));
+  EXPECT_EQ(EntryError([](::hakmem::table::Entry* e) {
+              e->mutable_stats(0)->set_strategy(static_cast<::hakmem::table::Strategy>(9));
             }),
             "entry 0: unknown strategy 9");
 }
 
 TEST(TableCodec, SiteKeyRules) {
-  EXPECT_EQ(EntryError([](::hakmem::Entry* e) {
+  EXPECT_EQ(EntryError([](::hakmem::table::Entry* e) {
               e->clear_module_build_id_hex();
               e->clear_module_path();
             }),
             "entry 0: no site key (module build-id, module path or site name)");
-  EXPECT_EQ(EntryError([](::hakmem::Entry* e) { e->set_site_name("x"); }),
+  EXPECT_EQ(EntryError([](::hakmem::table::Entry* e) { e->set_site_name("x"); }),
             "entry 0: both a site name and a module");
-  EXPECT_EQ(EntryError([](::hakmem::Entry* e) { e->set_module_build_id_hex("ABCD"); }),
+  EXPECT_EQ(EntryError([](::hakmem::table::Entry* e) { e->set_module_build_id_hex("ABCD"); }),
             "entry 0: module_build_id_hex is not lowercase hex");
-  EXPECT_EQ(EntryError([](::hakmem::Entry* e) { e->set_module_path(std::string("a\0b", 3)); }),
+  EXPECT_EQ(EntryError([](::hakmem::table::Entry* e) { e->set_module_path(std::string("a\0b", 3)); }),
             "entry 0: module_path contains a NUL byte");
 }
 
 TEST(TableCodec, OverlongStringsAreRejected) {
-  EXPECT_EQ(EntryError([](::hakmem::Entry* e) {
+  EXPECT_EQ(EntryError([](::hakmem::table::Entry* e) {
               e->set_module_build_id_hex(std::string(kMaxBuildIdHex, 'a'));
             }),
             "entry 0: module_build_id_hex is 65 bytes, longer than 64");
-  EXPECT_EQ(EntryError([](::hakmem::Entry* e) {
+  EXPECT_EQ(EntryError([](::hakmem::table::Entry* e) {
               e->set_module_path(std::string(kMaxPathBytes, 'p'));
             }),
             "entry 0: module_path is 512 bytes, longer than 511");
-  EXPECT_EQ(EntryError([](::hakmem::Entry* e) {
+  EXPECT_EQ(EntryError([](::hakmem::table::Entry* e) {
               e->clear_module_build_id_hex();
               e->clear_module_path();
               e->set_site_name(std::string(kMaxNameBytes, 'n'));
             }),
             "entry 0: site_name is 64 bytes, longer than 63");
   const Sample s = MakeSample();
-  ::hakmem::FrozenTable t = ToProto(*s.meta, s.entries);
+  ::hakmem::table::FrozenTable t = ToProto(*s.meta, s.entries);
   t.set_hakmem_version(std::string(32, 'v'));
   EXPECT_EQ(Decode(Wrap(t)).error, "hakmem_version is 32 bytes, longer than 31");
   t = ToProto(*s.meta, s.entries);
@@ -614,7 +614,7 @@ TEST(TableCodec, OverlongStringsAreRejected) {
 
 TEST(TableCodec, TooManyRuns) {
   const Sample s = MakeSample();
-  ::hakmem::FrozenTable t = ToProto(*s.meta, s.entries);
+  ::hakmem::table::FrozenTable t = ToProto(*s.meta, s.entries);
   while (t.runs_size() < static_cast<int>(kMaxRuns)) *t.add_runs() = t.runs(0);
   Decoded d = Decode(Wrap(t));
   ASSERT_EQ(d.error, "");
@@ -625,7 +625,7 @@ TEST(TableCodec, TooManyRuns) {
 
 TEST(TableCodec, NonFiniteParamsAreRejected) {
   const Sample s = MakeSample();
-  ::hakmem::FrozenTable t = ToProto(*s.meta, s.entries);
+  ::hakmem::table::FrozenTable t = ToProto(*s.meta, s.entries);
   t.mutable_params()->set_elo_k_factor(NAN);
   EXPECT_EQ(Decode(Wrap(t)).error, "params field 2 is not finite");
 }
@@ -664,8 +664,8 @@ std::string UnknownFields() {
 
 TEST(TableCodec, UnknownFieldsAreSkipped) {
   const Sample s = MakeSample();
-  ::hakmem::FrozenTable t = ToProto(*s.meta, s.entries);
-  ::hakmem::Entry* e = t.mutable_entries(0);
+  ::hakmem::table::FrozenTable t = ToProto(*s.meta, s.entries);
+  ::hakmem::table::Entry* e = t.mutable_entries(0);
   const std::string stats = e->stats(0).SerializeAsString() + UnknownFields();
   ASSERT_TRUE(e->mutable_stats(0)->ParseFromString(stats));
   const std::string entry = e->SerializeAsString() + UnknownFields();
@@ -745,7 +745,7 @@ TEST(TableCodec, FuzzedTablesAreRejectedOrAgreeWithLibprotobuf) {
     if (!d.error.empty()) continue;
     ++accepted;
     SCOPED_TRACE(iter);
-    ::hakmem::FrozenTable p;
+    ::hakmem::table::FrozenTable p;
     ASSERT_TRUE(p.ParseFromString(t));
     EXPECT_EQ(p.hakmem_version(), d.meta->hakmem_version);
     EXPECT_EQ(p.created_unix_ms(), d.meta->created_unix_ms);
@@ -759,7 +759,7 @@ TEST(TableCodec, FuzzedTablesAreRejectedOrAgreeWithLibprotobuf) {
     EXPECT_EQ(Bits(p.params().fault_cost_ns()), Bits(d.meta->params.fault_ns));
     ASSERT_EQ(static_cast<size_t>(p.entries_size()), d.entries.size());
     for (size_t i = 0; i < d.entries.size(); ++i) {
-      const ::hakmem::Entry& pe = p.entries(static_cast<int>(i));
+      const ::hakmem::table::Entry& pe = p.entries(static_cast<int>(i));
       const TableEntry& e = d.entries[i];
       EXPECT_EQ(pe.module_build_id_hex(), e.build_id_hex);
       EXPECT_EQ(pe.module_path(), e.module_path);
@@ -770,7 +770,7 @@ TEST(TableCodec, FuzzedTablesAreRejectedOrAgreeWithLibprotobuf) {
       int eligible = 0;
       for (int k = 0; k < kNumLearnedStrategies; ++k) eligible += e.eligible[k];
       ASSERT_EQ(pe.stats_size(), eligible);
-      for (const ::hakmem::StrategyStats& st : pe.stats()) {
+      for (const ::hakmem::table::StrategyStats& st : pe.stats()) {
         const int k = static_cast<int>(st.strategy()) - 1;
         ASSERT_TRUE(k >= 0 && k < kNumLearnedStrategies && e.eligible[k]);
         EXPECT_EQ(Bits(st.rating_elo()), Bits(e.rating[k]));

@@ -14,6 +14,8 @@ namespace hakmem {
 namespace tools {
 namespace {
 
+using namespace ::hakmem::table;  // the generated messages and enums
+
 // Bytes fields (paths, names) need not be UTF-8: escape what is not printable ASCII.
 std::string Printable(const std::string& s) {
   std::string out;
