@@ -47,7 +47,21 @@ constexpr OptionInfo kOptions[kNumOptions] = {
     {"HAKMEM_FREEZE_TO", 0, 0, 0, "path",
      "in learn or shadow mode, write what was learned to this file at exit (a frozen table)"},
     {"HAKMEM_LEARN_LOG", 0, 0, 0, "path",
-     "in learn or shadow mode, append every rating change to this CSV file"},
+     "in learn or shadow mode, write every rating change to this CSV file at exit"},
+    // The learner's parameters (learner/elo.h documents why each default). They are
+    // stored in every frozen table, so a table says how it was learned.
+    {"HAKMEM_LEARN_K", 24, 1, 1000, "points",
+     "Elo K factor: how far one match moves two ratings (times a margin-of-victory "
+     "factor of up to 4)"},
+    {"HAKMEM_LEARN_MIN_SAMPLES", 8, 1, 1000000, "count",
+     "measured allocations every strategy of a (site, band) needs before it can commit"},
+    {"HAKMEM_LEARN_COMMIT_MARGIN", 50, 0, 1000, "points",
+     "rating lead over every other strategy a (site, band) needs to commit"},
+    {"HAKMEM_LEARN_EXPLORE_EVERY", 64, 0, int64_t{1} << 40, "count",
+     "after committing, try a losing strategy at most once per this many allocations "
+     "(less often the costlier it is); 0: never"},
+    {"HAKMEM_LEARN_IDLE_NS_PER_MIB_S", 1000000, 0, int64_t{1} << 40, "ns",
+     "what holding 1 MiB idle in BigCache for a second costs, in ns of allocator time"},
 };
 
 // Constant-initialized from the table, so options read before LoadOptions are defaults.

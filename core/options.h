@@ -21,6 +21,11 @@ enum class Option : int {
   kFrozenTable,      // HAKMEM_FROZEN_TABLE (a path)
   kFreezeTo,         // HAKMEM_FREEZE_TO (a path)
   kLearnLog,         // HAKMEM_LEARN_LOG (a path)
+  kLearnK,           // HAKMEM_LEARN_K
+  kLearnMinSamples,  // HAKMEM_LEARN_MIN_SAMPLES
+  kLearnCommitMargin,  // HAKMEM_LEARN_COMMIT_MARGIN
+  kLearnExploreEvery,  // HAKMEM_LEARN_EXPLORE_EVERY
+  kLearnIdleCost,    // HAKMEM_LEARN_IDLE_NS_PER_MIB_S
   kCount,
 };
 

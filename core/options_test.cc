@@ -40,6 +40,25 @@ TEST(Options, RejectsGarbageOutOfRangeAndSuffixesOnNonByteOptions) {
   EXPECT_EQ(v, 7);  // untouched on failure
 }
 
+TEST(Options, ModesByNameAndLearnerParametersInRange) {
+  int64_t v = -1;
+  const char* const modes[] = {"off", "learn", "shadow", "frozen"};
+  for (int m = 0; m < 4; ++m) {
+    ASSERT_TRUE(ParseOptionValue(Option::kMode, modes[m], &v)) << modes[m];
+    EXPECT_EQ(v, static_cast<int64_t>(m));
+  }
+  v = 9;
+  for (const char* bad : {"Learn", "on", "1", "frozen ", ""}) {
+    EXPECT_FALSE(ParseOptionValue(Option::kMode, bad, &v)) << bad;
+  }
+  EXPECT_EQ(v, 9);
+  EXPECT_FALSE(ParseOptionValue(Option::kLearnK, "0", &v));  // a K of 0 never learns
+  EXPECT_TRUE(ParseOptionValue(Option::kLearnExploreEvery, "0", &v));  // never explore
+  EXPECT_EQ(v, 0);
+  EXPECT_TRUE(ParseOptionValue(Option::kLearnMinSamples, "32", &v));
+  EXPECT_EQ(v, 32);
+}
+
 TEST(Options, DefaultsAreInRangeAndNamed) {
   for (int i = 0; i < static_cast<int>(Option::kCount); ++i) {
     const OptionInfo& info = GetOptionInfo(static_cast<Option>(i));

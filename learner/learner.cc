@@ -309,6 +309,12 @@ const LearnParams& Params() { return g_params; }
 void StartMeasuring(LearnMode mode) {
   g_mode = mode;
   g_params = DefaultParams();
+  g_params.elo_k_factor = static_cast<double>(GetOption(Option::kLearnK));
+  g_params.min_samples = static_cast<uint64_t>(GetOption(Option::kLearnMinSamples));
+  g_params.commit_margin = static_cast<double>(GetOption(Option::kLearnCommitMargin));
+  const int64_t every = GetOption(Option::kLearnExploreEvery);
+  g_params.explore_rate = every == 0 ? 0.0 : 1.0 / static_cast<double>(every);
+  g_params.weight_idle_ns_per_mib_second = static_cast<double>(GetOption(Option::kLearnIdleCost));
   g_os = MeasureOsCosts();
   g_params.fault_ns = g_os.fault_ns;
   g_learner_wants_all_pages = mode == LearnMode::kShadow;
