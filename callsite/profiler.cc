@@ -61,6 +61,14 @@ namespace callsite {
 ScopedNoProfiling::ScopedNoProfiling() : was_(tl_in_profiler) { tl_in_profiler = true; }
 ScopedNoProfiling::~ScopedNoProfiling() { tl_in_profiler = was_; }
 
+uintptr_t NamedSiteKey(const char* name) {
+  uint64_t h = 1469598103934665603ull;  // FNV-1a (this basis: keys must not change)
+  for (const char* p = name; *p != '\0'; ++p) {
+    h = (h ^ static_cast<unsigned char>(*p)) * 1099511628211ull;
+  }
+  return kNamedSiteBit | (h >> 1);
+}
+
 uint64_t DroppedSites() { return Sites().dropped_sites(); }
 
 void Snapshot(uint32_t id, Site* s, SiteSnapshot* out) {
@@ -109,14 +117,8 @@ void Snapshot(uint32_t id, Site* s, SiteSnapshot* out) {
 // ---- explicit sites ----
 
 extern "C" __attribute__((visibility("default"))) hak_site_t hak_site_register(const char* name) {
-  using hakmem::callsite::kNamedSiteBit;
   if (name == nullptr || name[0] == '\0') return 0;
-  // The key is a hash of the name, so the same name gives the same site in every run.
-  uint64_t h = 1469598103934665603ull;  // FNV-1a
-  for (const char* p = name; *p != '\0'; ++p) {
-    h = (h ^ static_cast<unsigned char>(*p)) * 1099511628211ull;
-  }
-  const uintptr_t key = kNamedSiteBit | (h >> 1);
+  const uintptr_t key = hakmem::callsite::NamedSiteKey(name);
   // With profiling off the key is all a caller needs; nothing is recorded.
   hakmem::EnsureInitialized();
   if (!hakmem::ProfilingEnabled()) return key;

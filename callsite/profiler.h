@@ -31,6 +31,10 @@ struct SiteSnapshot {
   double lifetime_histogram[kLifetimeBuckets];
 };
 
+// The key of the explicit site named `name` (hak_site_register): a hash of the name, so
+// the same name gives the same site in every run.
+uintptr_t NamedSiteKey(const char* name);
+
 // Calls fn(const SiteSnapshot&) for every site, the overflow bucket last.
 template <typename Fn>
 void ForEachSite(Fn fn);

@@ -27,8 +27,8 @@ HAK_INLINE void* TryAllocateFast(size_t size) {
   return nullptr;
 }
 
-// Everything TryAllocateFast left: samples, refills, and the route. `site` is the call site: the caller's return address, or an
-// explicit site token.
+// Everything TryAllocateFast left: samples, refills, and the route. `site` is the call
+// site: the caller's return address, or an explicit site token.
 void* AllocateSlow(size_t size, uintptr_t site);
 
 HAK_INLINE void* Allocate(size_t size, uintptr_t site) {

@@ -150,7 +150,7 @@ void LargeFree(void* p) {
   const bool fresh = h->fresh;
   const size_t requested = h->requested_size;
   const size_t touched = handle != 0 && (fresh || g_learner_wants_all_pages)
-                             ? os::ResidentPages(p, h->requested_size)
+                             ? os::ResidentPages(p, requested)
                              : 0;
   const uint64_t t0 = handle != 0 ? cycleclock::Now() : 0;
   g_frees.fetch_add(1, std::memory_order_relaxed);

@@ -2,7 +2,6 @@
 
 #include <string.h>
 
-
 namespace hakmem {
 
 RouteSlot g_route_table[1 << kRouteTableBits];
@@ -21,18 +20,17 @@ bool PublishRouteDecision(uintptr_t site, int band, Strategy s) {
   // A site already holding its slot with some decision changes a byte without the lock:
   // no writer takes a slot that has decisions, and this path never clears one. The
   // learner republishes here on every trial while it explores.
-  RouteSlot& own = g_route_table[RouteIndex(site)];
-  if (s != Strategy::kNone && own.key.load(std::memory_order_acquire) == site) {
+  RouteSlot& slot = g_route_table[RouteIndex(site)];
+  if (s != Strategy::kNone && slot.key.load(std::memory_order_acquire) == site) {
     bool has_decisions = false;
     for (int b = 0; b < kNumBands; ++b) {
-      has_decisions |= own.decision[b].load(std::memory_order_relaxed) != 0;
+      has_decisions |= slot.decision[b].load(std::memory_order_relaxed) != 0;
     }
     if (has_decisions) {
-      own.decision[band].store(static_cast<uint8_t>(s), std::memory_order_relaxed);
+      slot.decision[band].store(static_cast<uint8_t>(s), std::memory_order_relaxed);
       return true;
     }
   }
-  RouteSlot& slot = own;
   SpinLockHolder h(&slot.writer);
   const uintptr_t cur = slot.key.load(std::memory_order_relaxed);
   if (cur != site) {

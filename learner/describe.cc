@@ -11,17 +11,13 @@
 namespace hakmem {
 namespace {
 
-const char* const kNames[learner::kNumLearnedStrategies] = {"pool", "bigcache", "mmap"};
-const char* const kBandNames[kNumBands] = {"middle", "large", "huge"};
+using learner::kBandNames;
+using learner::kStrategyNames;
 
 // In frozen mode there are no ratings; the route table has the choice.
 const char* FrozenChoice(uintptr_t site, int band) {
-  switch (RouteDecision(site, band)) {
-    case Strategy::kPool: return "pool";
-    case Strategy::kBigCache: return "bigcache";
-    case Strategy::kMmap: return "mmap";
-    default: return nullptr;
-  }
+  const int idx = static_cast<int>(RouteDecision(site, band)) - 1;
+  return idx >= 0 && idx < learner::kNumLearnedStrategies ? kStrategyNames[idx] : nullptr;
 }
 
 }  // namespace
@@ -58,7 +54,7 @@ size_t LearnerDescribeSite(uintptr_t site, char* buf, size_t cap) {
   const BandView& m = v[main_band];
   f.Str("\"strategy\": ");
   if (m.chosen >= 0) {
-    f.Str("\"").Str(kNames[m.chosen]).Str("\"");
+    f.Str("\"").Str(kStrategyNames[m.chosen]).Str("\"");
   } else {
     f.Str("null");
   }
@@ -66,14 +62,14 @@ size_t LearnerDescribeSite(uintptr_t site, char* buf, size_t cap) {
   bool first = true;
   for (int k = 0; k < kNumLearnedStrategies; ++k) {
     if (!m.eligible[k]) continue;
-    f.Str(first ? "" : ", ").Str("\"").Str(kNames[k]).Str("\": ").Fixed(m.rating[k], 1);
+    f.Str(first ? "" : ", ").Str("\"").Str(kStrategyNames[k]).Str("\": ").Fixed(m.rating[k], 1);
     first = false;
   }
   f.Str("}, \"samples\": {");
   first = true;
   for (int k = 0; k < kNumLearnedStrategies; ++k) {
     if (!m.eligible[k]) continue;
-    f.Str(first ? "" : ", ").Str("\"").Str(kNames[k]).Str("\": ").Uint(m.samples[k]);
+    f.Str(first ? "" : ", ").Str("\"").Str(kStrategyNames[k]).Str("\": ").Uint(m.samples[k]);
     first = false;
   }
   f.Str("}, \"bands\": {");
@@ -81,7 +77,7 @@ size_t LearnerDescribeSite(uintptr_t site, char* buf, size_t cap) {
   for (int b = 0; b < kNumBands; ++b) {
     if (!v[b].seen) continue;
     f.Str(first ? "" : ", ").Str("\"").Str(kBandNames[b]).Str("\": ");
-    f.Str(v[b].chosen >= 0 ? "\"" : "").Str(v[b].chosen >= 0 ? kNames[v[b].chosen] : "null");
+    f.Str(v[b].chosen >= 0 ? "\"" : "").Str(v[b].chosen >= 0 ? kStrategyNames[v[b].chosen] : "null");
     f.Str(v[b].chosen >= 0 ? "\"" : "");
     first = false;
   }

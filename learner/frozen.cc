@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "callsite/module_map.h"
+#include "callsite/profiler.h"
 #include "callsite/site_table.h"
 #include "core/format.h"
 #include "core/os.h"
@@ -93,13 +94,7 @@ uint8_t* ReadFile(const char* path, size_t* size, const char** why) {
 
 // The route key of an entry in this process, or 0 if its module is not loaded.
 uintptr_t KeyOf(const TableEntry& e) {
-  if (e.site_name[0] != '\0') {
-    uint64_t h = 1469598103934665603ull;  // as hak_site_register computes it
-    for (const char* p = e.site_name; *p != '\0'; ++p) {
-      h = (h ^ static_cast<unsigned char>(*p)) * 1099511628211ull;
-    }
-    return callsite::kNamedSiteBit | (h >> 1);
-  }
+  if (e.site_name[0] != '\0') return callsite::NamedSiteKey(e.site_name);
   uintptr_t base;
   if (!callsite::FindLoadedModule(e.build_id_hex, e.module_path, &base)) return 0;
   return base + e.offset;

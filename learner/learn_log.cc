@@ -44,8 +44,6 @@ Record* Records() {
   return fresh;
 }
 
-const char* const kNames[kNumLearnedStrategies] = {"pool", "bigcache", "mmap"};
-const char* const kBands[] = {"middle", "large", "huge"};
 
 }  // namespace
 
@@ -129,7 +127,7 @@ bool WriteLearnLog(const char* path) {
     char line[1400];
     Formatter f(line, sizeof(line));
     f.Fixed(static_cast<double>(r.t_ns - g_start_ns) / 1e6, 3).Str(",");
-    f.Str(site_text).Str(",").Str(symbol).Str(",").Str(kBands[r.band]);
+    f.Str(site_text).Str(",").Str(symbol).Str(",").Str(kBandNames[r.band]);
     for (int k = 0; k < kNumLearnedStrategies; ++k) {
       f.Str(",");
       if (r.eligible[k]) f.Fixed(r.rating[k], 1);
@@ -138,7 +136,7 @@ bool WriteLearnLog(const char* path) {
       f.Str(",");
       if (r.eligible[k]) f.Uint(r.samples[k]);
     }
-    f.Str(",").Str(r.chosen >= 0 ? kNames[r.chosen] : "").Str("\n");
+    f.Str(",").Str(r.chosen >= 0 ? kStrategyNames[r.chosen] : "").Str("\n");
     put(line, f.size());
   }
   if (close(fd) != 0) ok = false;

@@ -243,6 +243,13 @@ void Publish(uintptr_t key, BandState& b, int band, int index) {
   PublishRouteDecision(key, band, static_cast<Strategy>(s));
 }
 
+// Learn mode: publishes the strategy for this site's next allocation in `band`.
+void ScheduleNextTrial(uintptr_t key, BandState& b, int band) {
+  if (g_mode != LearnMode::kLearn) return;
+  const int next = NextTrial(key, b, band);
+  if (next >= 0) Publish(key, b, band, next);
+}
+
 void AfterSample(uintptr_t key, BandState& b, int band) {
   bool expected = false;
   if (b.busy.load(std::memory_order_relaxed) ||
@@ -374,10 +381,7 @@ void RecordForTest(uintptr_t site, int band, int strategy_index, double cost_ns)
   Charge(b.s[strategy_index], cost_ns);
   Complete(b.s[strategy_index], 1 << 20);
   AfterSample(site, b, band);
-  if (g_mode == LearnMode::kLearn) {
-    const int next = NextTrial(site, b, band);
-    if (next >= 0) Publish(site, b, band, next);
-  }
+  ScheduleNextTrial(site, b, band);
 }
 
 void ResetForTest(LearnMode mode) {
@@ -425,10 +429,7 @@ uint32_t LearnerOnAlloc(uintptr_t site, int band, Strategy s, size_t size, uint6
   // which a site churning big blocks should not pay every time.
   if (s != Strategy::kPool && ss.samples.load(std::memory_order_relaxed) >= kFollowAll &&
       n % kFollowEvery != 0) {
-    if (g_mode == LearnMode::kLearn) {
-      const int next = NextTrial(site, b, band);
-      if (next >= 0) Publish(site, b, band, next);
-    }
+    ScheduleNextTrial(site, b, band);
     return 0;
   }
   const double ns = static_cast<double>(cycleclock::ToNs(ticks));
@@ -445,10 +446,7 @@ uint32_t LearnerOnAlloc(uintptr_t site, int band, Strategy s, size_t size, uint6
       ChargeCounterfactuals(site, b, band, idx, size, (size + 4095) / 4096);
     }
   }
-  if (g_mode == LearnMode::kLearn) {
-    const int next = NextTrial(site, b, band);
-    if (next >= 0) Publish(site, b, band, next);
-  }
+  ScheduleNextTrial(site, b, band);
   return MakeHandle(index, band);
 }
 

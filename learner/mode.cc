@@ -14,12 +14,13 @@
 namespace hakmem {
 
 void LearnerInit() {
-  learner::MarkRunStart();
-  learner::MarkLogStart();
   const auto mode = static_cast<LearnMode>(GetOption(Option::kMode));
   switch (mode) {
     case LearnMode::kLearn:
     case LearnMode::kShadow:
+      // Only a learning run writes a table or a log, so only it records when it began.
+      learner::MarkRunStart();
+      learner::MarkLogStart();
       learner::StartMeasuring(mode);
       break;
     case LearnMode::kFrozen:

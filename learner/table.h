@@ -17,6 +17,11 @@ namespace learner {
 // Strategy values minus one (kPool = 1 there).
 enum StrategyIndex : int { kIdxPool = 0, kIdxBigCache = 1, kIdxMmap = 2, kNumLearnedStrategies = 3 };
 
+// Names as reports, logs and error messages spell them, by StrategyIndex and by band
+// (core/strategy.h: middle, large, huge).
+inline constexpr const char* kStrategyNames[kNumLearnedStrategies] = {"pool", "bigcache", "mmap"};
+inline constexpr const char* kBandNames[3] = {"middle", "large", "huge"};
+
 inline constexpr size_t kMaxBuildIdHex = 65;     // lowercase hex of up to 32 bytes, + NUL
 inline constexpr size_t kMaxPathBytes = 512;     // including the terminating NUL (as callsite/)
 inline constexpr size_t kMaxNameBytes = 64;      // explicit site names (hak_site_register)

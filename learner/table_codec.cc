@@ -60,8 +60,6 @@ enum : uint32_t { kProgramPath = 1, kPid = 2, kStartUnixMs = 3, kDurationMs = 4 
 }
 
 inline constexpr int kNumBands = 3;  // core/strategy.h
-const char* const kBandNames[kNumBands] = {"middle", "large", "huge"};
-const char* const kStrategyNames[kNumLearnedStrategies] = {"pool", "bigcache", "mmap"};
 
 // core/strategy.h Eligible(), by StrategyIndex.
 bool EligibleForBand(int idx, int band) { return idx != kIdxPool || band == 0; }
