@@ -62,6 +62,9 @@ constexpr OptionInfo kOptions[kNumOptions] = {
      "(less often the costlier it is); 0: never"},
     {"HAKMEM_LEARN_IDLE_NS_PER_MIB_S", 1000000, 0, int64_t{1} << 40, "ns",
      "what holding 1 MiB idle in BigCache for a second costs, in ns of allocator time"},
+    {"HAKMEM_CONTEXT_DEPTH", 4, 1, 16, "frames",
+     "frames of calling context that make a call site: the allocation call and its callers "
+     "(1: the allocation call alone)"},
 };
 
 // Constant-initialized from the table, so options read before LoadOptions are defaults.
@@ -70,7 +73,25 @@ constexpr std::array<int64_t, kNumOptions> Defaults(std::index_sequence<I...>) {
   return {kOptions[I].default_value...};
 }
 std::array<int64_t, kNumOptions> g_values = Defaults(std::make_index_sequence<kNumOptions>());
-const char* g_strings[kNumOptions] = {};
+
+// The "path" options' values, copied out of the environment at LoadOptions: programs that
+// set their process title (redis, nginx, postgres) overwrite the whole argv + environ
+// block, and these paths are read at exit. Static storage, never malloc (hakmem is malloc);
+// untouched pages cost nothing.
+constexpr bool IsPath(const char* unit) {
+  const char* p = "path";
+  for (; *unit != '\0' && *unit == *p; ++unit, ++p) {
+  }
+  return *unit == *p;
+}
+constexpr int CountPathOptions() {
+  int n = 0;
+  for (const OptionInfo& info : kOptions) n += IsPath(info.unit) ? 1 : 0;
+  return n;
+}
+constexpr int kNumPathOptions = CountPathOptions();
+char g_path_storage[kNumPathOptions][kMaxPathBytes];
+const char* g_strings[kNumOptions] = {};  // into g_path_storage, or nullptr when unset
 
 void Complain(const OptionInfo& info, const char* text) {
   char buf[512];
@@ -94,6 +115,14 @@ void Complain(const OptionInfo& info, const char* text) {
     f.Int(info.default_value);
   }
   f.Str("\n");
+  os::WriteStderr(buf, f.size());
+}
+
+void ComplainTooLong(const OptionInfo& info) {
+  char buf[160];
+  Formatter f(buf, sizeof(buf));
+  f.Str("hakmem: ignoring ").Str(info.name).Str(": longer than ").Int(kMaxPathBytes - 1)
+      .Str(" bytes\n");
   os::WriteStderr(buf, f.size());
 }
 
@@ -146,14 +175,23 @@ bool ParseOptionValue(Option o, const char* text, int64_t* out) {
 }
 
 void LoadOptions() {
+  int path_slot = 0;
   for (int i = 0; i < kNumOptions; ++i) {
     const OptionInfo& info = kOptions[i];
     g_values[i] = info.default_value;
-    const char* text = os::GetEnv(info.name);
     g_strings[i] = nullptr;
+    char* const storage = IsPath(info.unit) ? g_path_storage[path_slot++] : nullptr;
+    // Only used before this iteration ends: the environment may be overwritten later.
+    const char* text = os::GetEnv(info.name);
     if (text == nullptr || *text == '\0') continue;  // set but empty: as if unset
-    if (strcmp(info.unit, "path") == 0) {
-      if (*text != '\0') g_strings[i] = text;  // the environment outlives us
+    if (storage != nullptr) {
+      const size_t len = strnlen(text, kMaxPathBytes);
+      if (len >= static_cast<size_t>(kMaxPathBytes)) {
+        ComplainTooLong(info);
+        continue;
+      }
+      memcpy(storage, text, len + 1);
+      g_strings[i] = storage;
       continue;
     }
     int64_t v;
@@ -176,7 +214,7 @@ void PrintOptions() {
     char buf[256];
     Formatter f(buf, sizeof(buf));
     f.Str("hakmem: option ").Str(kOptions[i].name).Str("=");
-    if (strcmp(kOptions[i].unit, "path") == 0) {
+    if (IsPath(kOptions[i].unit)) {
       f.Str(g_strings[i] != nullptr ? g_strings[i] : "");
     } else {
       f.Int(g_values[i]);

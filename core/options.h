@@ -26,6 +26,7 @@ enum class Option : int {
   kLearnCommitMargin,  // HAKMEM_LEARN_COMMIT_MARGIN
   kLearnExploreEvery,  // HAKMEM_LEARN_EXPLORE_EVERY
   kLearnIdleCost,    // HAKMEM_LEARN_IDLE_NS_PER_MIB_S
+  kContextDepth,     // HAKMEM_CONTEXT_DEPTH
   kCount,
 };
 
@@ -44,11 +45,19 @@ struct OptionInfo {
 };
 
 // Reads the environment. Called once from global initialization, before any option is used.
+// Copies every value it keeps into hakmem's own static storage: programs that set their
+// process title (redis, nginx, postgres) overwrite the environment block, and the paths
+// are used at exit. A path longer than kMaxPathBytes - 1 bytes prints one line and is
+// treated as unset.
 void LoadOptions();
+
+// Capacity of each "path" option's storage, terminating NUL included (PATH_MAX).
+constexpr int kMaxPathBytes = 4096;
 
 // Constant-initialized to the defaults, so reading an option before LoadOptions is safe.
 int64_t GetOption(Option o);
-// For "path" options: the value, or nullptr when unset.
+// For "path" options: the value, or nullptr when unset. A copy in static storage, made by
+// LoadOptions: valid until the process exits, whatever happens to the environment.
 const char* GetStringOption(Option o);
 const OptionInfo& GetOptionInfo(Option o);
 

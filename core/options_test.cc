@@ -1,5 +1,8 @@
 #include "core/options.h"
 
+#include <stdlib.h>
+#include <string.h>
+
 #include <string>
 
 #include "core/strategy.h"
@@ -67,6 +70,59 @@ TEST(Options, DefaultsAreInRangeAndNamed) {
     EXPECT_LE(info.default_value, info.max_value) << info.name;
     EXPECT_GT(std::string(info.meaning).size(), 10u) << info.name;
   }
+}
+
+// Programs that set their process title overwrite the environment block; hakmem reads the
+// path options at exit, so LoadOptions must have copied them.
+TEST(Options, PathOptionsAreCopiesThatOutliveTheEnvironment) {
+  // putenv keeps this very buffer as the environment string (setenv would copy it).
+  static char entry[] = "HAKMEM_SITE_REPORT=/tmp/hakmem-options-test/sites.json";
+  ASSERT_EQ(putenv(entry), 0);
+  LoadOptions();
+  const char* value = GetStringOption(Option::kSiteReport);
+  ASSERT_NE(value, nullptr);
+  EXPECT_STREQ(value, "/tmp/hakmem-options-test/sites.json");
+  EXPECT_TRUE(value < entry || value >= entry + sizeof(entry)) << "not a copy";
+
+  memset(entry + strlen("HAKMEM_SITE_REPORT="), 'X', strlen("/tmp/hakmem-options-test"));
+  EXPECT_STREQ(GetStringOption(Option::kSiteReport), "/tmp/hakmem-options-test/sites.json");
+  memset(entry, 0, sizeof(entry));  // the whole string, name included
+  EXPECT_STREQ(GetStringOption(Option::kSiteReport), "/tmp/hakmem-options-test/sites.json");
+
+  ASSERT_EQ(unsetenv("HAKMEM_SITE_REPORT"), 0);
+  LoadOptions();
+  EXPECT_EQ(GetStringOption(Option::kSiteReport), nullptr);
+}
+
+TEST(Options, APathTooLongForItsBufferIsOneLineAndUnset) {
+  const std::string longest(kMaxPathBytes - 1, 'a');  // fits, with its NUL
+  ASSERT_EQ(setenv("HAKMEM_LEARN_LOG", longest.c_str(), 1), 0);
+  ASSERT_EQ(setenv("HAKMEM_FREEZE_TO", (longest + "b").c_str(), 1), 0);
+  testing::internal::CaptureStderr();
+  LoadOptions();
+  const std::string err = testing::internal::GetCapturedStderr();
+  ASSERT_NE(GetStringOption(Option::kLearnLog), nullptr);
+  EXPECT_EQ(std::string(GetStringOption(Option::kLearnLog)), longest);
+  EXPECT_EQ(GetStringOption(Option::kFreezeTo), nullptr);
+  EXPECT_EQ(err, "hakmem: ignoring HAKMEM_FREEZE_TO: longer than 4095 bytes\n");
+
+  unsetenv("HAKMEM_LEARN_LOG");
+  unsetenv("HAKMEM_FREEZE_TO");
+  LoadOptions();
+  EXPECT_EQ(GetStringOption(Option::kLearnLog), nullptr);
+  EXPECT_EQ(GetStringOption(Option::kFreezeTo), nullptr);
+}
+
+TEST(Options, ContextDepth) {
+  EXPECT_EQ(GetOptionInfo(Option::kContextDepth).default_value, 4);
+  int64_t v = -1;
+  EXPECT_TRUE(ParseOptionValue(Option::kContextDepth, "1", &v));
+  EXPECT_EQ(v, 1);
+  EXPECT_TRUE(ParseOptionValue(Option::kContextDepth, "16", &v));
+  EXPECT_EQ(v, 16);
+  EXPECT_FALSE(ParseOptionValue(Option::kContextDepth, "0", &v));
+  EXPECT_FALSE(ParseOptionValue(Option::kContextDepth, "17", &v));
+  EXPECT_EQ(v, 16);
 }
 
 }  // namespace
