@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "callsite/context.h"
 #include "callsite/module_map.h"
 #include "core/arena.h"
 #include "core/hakmem.h"
@@ -37,14 +38,20 @@ class Reentry {
 __thread uintptr_t tl_last_key __attribute__((tls_model("initial-exec")));
 __thread uint32_t tl_last_id __attribute__((tls_model("initial-exec")));
 
+uintptr_t ProfilerSiteKey(uintptr_t return_address) {
+  return callsite::ContextKeyForCall(return_address);
+}
+
 uint32_t ProfilerRecordAlloc(const ProfiledAlloc& a) {
   Reentry guard;
   if (!guard.entered()) return 0;
+  // Idempotent: the route has usually turned the return address into a key already.
+  const uintptr_t key = callsite::ContextKeyForCall(a.site_key);
   callsite::SiteTable& t = callsite::Sites();
   uint32_t id = tl_last_id;
-  if (a.site_key != tl_last_key || id == 0) {
-    id = t.FindOrInsert(a.site_key);
-    tl_last_key = a.site_key;
+  if (key != tl_last_key || id == 0) {
+    id = t.FindOrInsert(key);
+    tl_last_key = key;
     tl_last_id = id;
   }
   if (id != 0) t.RecordAlloc(id, a.size, a.weight);
@@ -81,7 +88,8 @@ void Snapshot(uint32_t id, Site* s, SiteSnapshot* out) {
     if (key & kNamedSiteBit) {
       out->name = s->name;
     } else {
-      out->address = key;
+      out->context = s->context;
+      out->address = s->context != nullptr ? s->context->address[0] : key;
       out->offset = s->offset;
       if (const Module* m = GetModule(s->module)) {
         out->module = m->path;

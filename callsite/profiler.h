@@ -20,8 +20,12 @@ struct SiteSnapshot {
   const char* build_id;       // hex; "" if the module has none
   uint64_t offset;            // from the module's load base
   const char* name;           // explicit sites (hak_site_register); else nullptr
-  uintptr_t address;          // in this process (0 for explicit sites)
-  uintptr_t key;              // the site's key: its address, or an explicit site's token
+  uintptr_t address;          // the allocation call's return address in this process
+                              // (0 for explicit sites)
+  uintptr_t key;              // the site's key: its context's (context.h), or an explicit
+                              // site's token
+  const Context* context;     // every frame of the calling context; nullptr for explicit
+                              // sites and the overflow bucket
   bool estimated;             // some records are samples: counts are estimates
   uint64_t records;           // samples plus exact records
   double allocs, frees, cross_thread_frees;

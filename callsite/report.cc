@@ -6,6 +6,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "callsite/context.h"
+#include "callsite/module_map.h"
 #include "callsite/profiler.h"
 #include "callsite/symbolizer.h"
 #include "core/format.h"
@@ -115,6 +117,33 @@ void Histogram(Out& o, const double* h, int n, bool sizes) {
   o.Str("}");
 }
 
+void KeyHex(Out& o, uintptr_t key) {
+  char b[24];
+  Formatter f(b, sizeof(b));
+  f.Str("\"").Hex(key).Str("\"");
+  o.Raw(b, f.size());
+}
+
+// One frame of a context: where it is (module, build-id, offset) and what it is.
+void Frame(Out& o, const Context& ctx, int i) {
+  const Module* m = GetModule(ctx.code[i].module);
+  Symbol sym;
+  Symbolize(ctx.address[i], &sym);
+  o.Str("{\"module\": ");
+  o.QuotedOrNull(m != nullptr ? m->path : nullptr);
+  o.Str(", \"build_id\": ");
+  o.QuotedOrNull(m != nullptr ? m->build_id : nullptr);
+  o.Str(", \"offset\": ");
+  o.Uint(ctx.code[i].offset);
+  o.Str(", \"symbol\": ");
+  o.QuotedOrNull(sym.function);
+  o.Str(", \"file\": ");
+  o.QuotedOrNull(sym.file);
+  o.Str(", \"line\": ");
+  o.Uint(static_cast<uint64_t>(sym.line));
+  o.Str("}");
+}
+
 void Complain(const char* path, const char* what) {
   char buf[700];
   Formatter f(buf, sizeof(buf));
@@ -141,6 +170,28 @@ bool WriteSiteReport(const char* path) {
     ForEachSite([&](const SiteSnapshot& s) {
       o.Str(first ? "\n  {" : ",\n  {");
       first = false;
+      o.Str("\"key\": ");
+      KeyHex(o, s.key);
+      if (s.context != nullptr) {
+        // The site's name: the innermost frame outside the wrappers (context.h).
+        const int named = WrapperFrames(*s.context);
+        Symbol name_sym;
+        Symbolize(s.context->address[named], &name_sym);
+        o.Str(", \"name\": ");
+        o.QuotedOrNull(name_sym.function);
+        o.Str(", \"name_frame\": ");
+        o.Uint(static_cast<uint64_t>(named));
+        o.Str(",\n   \"context\": [");
+        for (int i = 0; i < s.context->depth; ++i) {
+          if (i > 0) o.Str(", ");
+          Frame(o, *s.context, i);
+        }
+        o.Str("],\n   ");
+      } else {
+        o.Str(", \"name\": ");
+        o.QuotedOrNull(s.overflow ? "(overflow)" : s.name);
+        o.Str(", \"name_frame\": 0, \"context\": [],\n   ");
+      }
       o.Str("\"module\": ");
       if (s.overflow) {
         o.Quoted("(overflow)");
@@ -193,6 +244,10 @@ bool WriteSiteReport(const char* path) {
     });
     o.Str("\n ],\n \"dropped_sites\": ");
     o.Uint(DroppedSites());
+    o.Str(",\n \"context_depth\": ");
+    o.Uint(static_cast<uint64_t>(GetOption(Option::kContextDepth)));
+    o.Str(", \"dropped_contexts\": ");
+    o.Uint(DroppedContexts());
     o.Str("\n}\n");
     o.Flush();
     ok = o.ok();

@@ -85,8 +85,14 @@ bool SiteTable::EnsureStorage() {
 void SiteTable::Resolve(Site* s, uintptr_t key) {
   if (key & kNamedSiteBit) {
     s->module = -1;  // the name was stored by the registration that made the key
+  } else if (const Context* c = FindContext(key)) {
+    s->context = c;
+    s->module = c->code[0].module;
+    s->offset = c->code[0].offset;
+  } else if (IsContextKey(key)) {
+    s->module = -1;  // the overflow context: frames past the context table's bound
   } else {
-    const CodeKey k = ResolveAddress(key);
+    const CodeKey k = ResolveAddress(key);  // a bare return address (context depth off)
     s->module = k.module;
     s->offset = k.offset;
   }

@@ -1,5 +1,5 @@
-// The per-site profile: a bounded, open-addressed table keyed by call site (a return
-// address, or an explicit site token), in arena memory, safe for concurrent writers
+// The per-site profile: a bounded, open-addressed table keyed by call site (a calling
+// context's key, see context.h, or an explicit site token), in arena memory, safe for concurrent writers
 // without a lock: a new site claims its slot with one compare-and-swap, and every counter
 // is an atomic add. It is touched only on slow paths (samples and large blocks).
 //
@@ -15,6 +15,7 @@
 
 #include <atomic>
 
+#include "callsite/context.h"
 #include "core/types.h"
 
 namespace hakmem {
@@ -43,8 +44,9 @@ inline constexpr uintptr_t kNamedSiteBit = uintptr_t{1} << 63;
 struct Site {
   std::atomic<uintptr_t> key;        // 0: free slot
   std::atomic<int> resolved;         // 0: not yet, 1: module/offset (or name) are set
-  int module;                        // see module_map.h; -1 for none
+  int module;                        // the allocation call's (frame 0's); -1 for none
   uint64_t offset;
+  const Context* context;            // its frames; nullptr for explicit sites
   const char* name;                  // explicit sites only
   // Allocation counts are kept apart by kind so that an exact record (every large block)
   // costs one add for its count, not three: atomic adds are most of a record's cost.

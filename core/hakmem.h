@@ -55,7 +55,8 @@ size_t hak_usable_size(const void* p);
 /* Per-site strategy for requests of 64 KiB and up (HAK_STRATEGY_*), for the size band
  * that `size` falls in: [64 KiB, 256 KiB) may use any; 256 KiB and up BigCache or mmap.
  * The learner sets these itself; this is for experiments and tests. `site` is a
- * hak_site_t (explicit sites) or a return address. Returns 0, or -1 with errno EINVAL if
+ * hak_site_t (explicit sites) or a calling context's key (the site report's "key").
+ * Returns 0, or -1 with errno EINVAL if
  * the strategy cannot serve that band or the site's slot is taken by another site. */
 enum { HAK_STRATEGY_DEFAULT = 0, HAK_STRATEGY_POOL = 1, HAK_STRATEGY_BIGCACHE = 2,
        HAK_STRATEGY_MMAP = 3 };

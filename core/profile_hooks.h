@@ -12,10 +12,15 @@ namespace hakmem {
 
 // What the core tells the profiler about one recorded block.
 struct ProfiledAlloc {
-  uintptr_t site_key;  // return address of the allocation call, or an explicit site token
+  uintptr_t site_key;  // a site key (SiteKeyOf), or the allocation call's return address
   size_t size;         // bytes requested
   double weight;       // allocations this record stands for (1 for exact counts)
 };
+
+// The site key of an allocation made by the call that returns to `return_address`: the
+// key of its calling context (callsite/context.h). Must be called inside that allocation,
+// with the call still on the stack. Keys (explicit sites, contexts) pass unchanged.
+uintptr_t ProfilerSiteKey(uintptr_t return_address) __attribute__((weak));
 
 // Returns the site id to store with the block (0: not recorded).
 uint32_t ProfilerRecordAlloc(const ProfiledAlloc& a) __attribute__((weak));
@@ -24,6 +29,11 @@ void ProfilerRecordFree(uint32_t site, size_t size, double weight, uint64_t life
                         bool cross_thread) __attribute__((weak));
 
 inline bool ProfilerLinked() { return &ProfilerRecordAlloc != nullptr; }
+
+// A core built without the profiler keys sites by return address.
+inline uintptr_t SiteKeyOf(uintptr_t return_address) {
+  return &ProfilerSiteKey != nullptr ? ProfilerSiteKey(return_address) : return_address;
+}
 
 }  // namespace hakmem
 

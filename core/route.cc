@@ -60,6 +60,8 @@ Strategy RouteChoose(size_t size, uintptr_t site, bool* fell_back) {
 void* RouteAllocate(size_t size, size_t align, bool* zeroed, uintptr_t site) {
   EnsureInitialized();
   MaybeReleaseIdleMemory();
+  // Decisions, the learner and the profile all key on the calling context.
+  site = SiteKeyOf(site);
   if (zeroed != nullptr) *zeroed = false;
   bool fell_back = false;
   Strategy s = RouteChoose(size, site, &fell_back);
@@ -133,7 +135,7 @@ bool RouteReallocateInPlace(void* p, size_t size, uintptr_t site, void** out) {
   // Same band and still a mapped strategy there: grow or shrink in place (mremap).
   // Otherwise the new size's band decides afresh, and the contents move.
   if (size < kDecisionThreshold || BandOf(size) != BandOf(h->requested_size) ||
-      RouteChoose(size, site) == Strategy::kPool) {
+      RouteChoose(size, SiteKeyOf(site)) == Strategy::kPool) {
     return false;
   }
   const uint32_t handle = g_learner_measuring && LearnerLinked() ? h->learn_handle : 0;

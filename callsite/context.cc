@@ -1,0 +1,304 @@
+#include "callsite/context.h"
+
+#include <string.h>
+
+#include <atomic>
+
+#include "callsite/unwind.h"
+#include "core/arena.h"
+#include "core/lock.h"
+#include "core/options.h"
+
+namespace hakmem {
+namespace callsite {
+namespace {
+
+// Requests at a new return address that are unwound before it may be called single:
+// enough that a wrapper used from two places in a loop shows both, few enough that a
+// routed site pays it once. Measured: 4 unwinds are ~4 us, once per return address.
+constexpr int kObserveCalls = 4;
+// Re-checks of a single return address: the first after kMinVerifyGap cached requests
+// (of this thread), then twice as far apart after each check that saw the same context.
+// At the largest gap an unwind (~1 us) costs under a nanosecond per request.
+constexpr uint32_t kMinVerifyGap = 64;
+constexpr uint32_t kMaxVerifyGap = 1u << 14;
+
+constexpr int kRootBits = 13;
+constexpr uint32_t kMaxRoots = 1u << kRootBits;
+constexpr int kContextBits = 13;
+constexpr uint32_t kMaxContexts = 1u << kContextBits;
+constexpr int kMaxProbes = 64;
+constexpr int kDroppedBits = 1 << 16;
+
+enum RootState : int { kObserving = 0, kSingle = 1, kMulti = 2 };
+
+// A return address of the program's allocation calls, and what is known of its contexts.
+struct Root {
+  std::atomic<uintptr_t> address;  // 0: free slot
+  std::atomic<int> state;
+  std::atomic<int> observed;              // requests seen with `key` while observing
+  std::atomic<uintptr_t> key;             // the first context seen (single: the only one)
+  std::atomic<const Context*> context;    // its record, when interned
+  std::atomic<uint32_t> gap;              // cached requests before the next re-check
+};
+
+struct ContextSlot {
+  std::atomic<uint64_t> hash;  // of the addresses; 0: free slot
+  std::atomic<int> ready;      // ctx is filled in
+  Context ctx;
+};
+
+struct Tables {
+  Root* roots;
+  ContextSlot* contexts;
+  std::atomic<uint64_t>* dropped_seen;
+};
+
+std::atomic<Tables*> g_tables{nullptr};
+Tables g_tables_storage;
+SpinLock g_init_lock;
+
+std::atomic<uint64_t> g_unwinds{0};
+std::atomic<uint64_t> g_multi_roots{0};
+std::atomic<uint64_t> g_contexts{0};
+std::atomic<uint64_t> g_dropped{0};
+
+// Cached requests left before this thread re-checks a single return address.
+__thread uint32_t tl_verify_left __attribute__((tls_model("initial-exec")));
+// The context this thread looked up last: the site table asks for it right after.
+__thread const Context* tl_last_context __attribute__((tls_model("initial-exec")));
+
+inline uint64_t Mix(uint64_t h) {
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdull;
+  h ^= h >> 33;
+  h *= 0xc4ceb9fe1a85ec53ull;
+  h ^= h >> 33;
+  return h;
+}
+
+uint64_t HashAddresses(const uintptr_t* a, int n) {
+  uint64_t h = static_cast<uint64_t>(n);
+  for (int i = 0; i < n; ++i) h = Mix(h ^ a[i]) + 0x9E3779B97F4A7C15ull;
+  return h != 0 ? h : 1;
+}
+
+Tables* GetTables() {
+  Tables* t = g_tables.load(std::memory_order_acquire);
+  if (t != nullptr) return t;
+  SpinLockHolder h(&g_init_lock);
+  t = g_tables.load(std::memory_order_relaxed);
+  if (t != nullptr) return t;
+  auto* roots = static_cast<Root*>(ArenaAllocate(sizeof(Root) * kMaxRoots));
+  auto* contexts = static_cast<ContextSlot*>(ArenaAllocate(sizeof(ContextSlot) * kMaxContexts));
+  auto* bits = static_cast<std::atomic<uint64_t>*>(ArenaAllocate(kDroppedBits / 8));
+  if (roots == nullptr || contexts == nullptr || bits == nullptr) return nullptr;
+  // Arena memory is zeroed: every slot free, every root observing.
+  g_tables_storage = Tables{roots, contexts, bits};
+  g_tables.store(&g_tables_storage, std::memory_order_release);
+  return &g_tables_storage;
+}
+
+Root* FindOrInsertRoot(Tables* t, uintptr_t address) {
+  const uint64_t h = Mix(address);
+  for (int probe = 0; probe < kMaxProbes; ++probe) {
+    Root* r = &t->roots[(h + static_cast<uint64_t>(probe)) & (kMaxRoots - 1)];
+    uintptr_t cur = r->address.load(std::memory_order_acquire);
+    if (cur == address) return r;
+    if (cur == 0) {
+      if (r->address.compare_exchange_strong(cur, address, std::memory_order_acq_rel)) return r;
+      if (cur == address) return r;
+    }
+  }
+  return nullptr;  // full: this address is unwound every time
+}
+
+// Fills `ctx` for the addresses: each frame's module and offset (one dl_iterate_phdr
+// walk a frame, once per new context), and the key.
+void ResolveContext(const uintptr_t* a, int n, Context* ctx) {
+  ctx->depth = n;
+  FrameKey keys[kMaxContextDepth];
+  for (int i = 0; i < n; ++i) {
+    ctx->address[i] = a[i];
+    ctx->code[i] = ResolveAddress(a[i]);
+  }
+  ContextFrameKeys(*ctx, keys);
+  ctx->key = ContextKeyOf(keys, n);
+}
+
+bool SameAddresses(const Context& ctx, const uintptr_t* a, int n) {
+  return ctx.depth == n && memcmp(ctx.address, a, sizeof(uintptr_t) * static_cast<size_t>(n)) == 0;
+}
+
+// The interned context with these addresses (inserted if new); nullptr when the table
+// is full or the slot is being filled by a thread that a fork() left behind.
+const Context* Intern(Tables* t, const uintptr_t* a, int n) {
+  const uint64_t h = HashAddresses(a, n);
+  for (int probe = 0; probe < kMaxProbes;) {
+    ContextSlot* s = &t->contexts[(h + static_cast<uint64_t>(probe)) & (kMaxContexts - 1)];
+    uint64_t cur = s->hash.load(std::memory_order_acquire);
+    if (cur == 0) {
+      if (s->hash.compare_exchange_strong(cur, h, std::memory_order_acq_rel)) {
+        ResolveContext(a, n, &s->ctx);
+        s->ready.store(1, std::memory_order_release);
+        g_contexts.fetch_add(1, std::memory_order_relaxed);
+        return &s->ctx;
+      }
+      // Lost the race for this slot: look at what the winner put there.
+    }
+    if (cur == h) {
+      // Another thread may still be filling it: resolution takes microseconds.
+      for (int spin = 0; spin < 1 << 20 && s->ready.load(std::memory_order_acquire) == 0; ++spin) {
+      }
+      if (s->ready.load(std::memory_order_acquire) == 0) return nullptr;
+      if (SameAddresses(s->ctx, a, n)) return &s->ctx;
+    }
+    ++probe;
+  }
+  return nullptr;
+}
+
+// A context that found no slot shares the overflow key; distinct ones are counted.
+uintptr_t OverflowKey(Tables* t, const uintptr_t* a, int n) {
+  const uint64_t h = HashAddresses(a, n);
+  const uint64_t bit = (h >> 20) & (kDroppedBits - 1);
+  const uint64_t mask = uint64_t{1} << (bit & 63);
+  if ((t->dropped_seen[bit >> 6].fetch_or(mask, std::memory_order_relaxed) & mask) == 0) {
+    g_dropped.fetch_add(1, std::memory_order_relaxed);
+  }
+  return kOverflowContextKey;
+}
+
+int Depth() {
+  const int64_t d = GetOption(Option::kContextDepth);
+  return d < 1 ? 1 : d > kMaxContextDepth ? kMaxContextDepth : static_cast<int>(d);
+}
+
+// What a request at root `r` (in state `state`) saw: its context's key.
+void Observe(Root* r, int state, uintptr_t key, const Context* ctx, int depth) {
+  if (state == kMulti) return;
+  if (state == kSingle) {
+    if (key == r->key.load(std::memory_order_relaxed)) {
+      uint32_t gap = r->gap.load(std::memory_order_relaxed);
+      gap = gap * 2 > kMaxVerifyGap ? kMaxVerifyGap : gap * 2;
+      r->gap.store(gap, std::memory_order_relaxed);
+      tl_verify_left = gap;
+    } else if (r->state.exchange(kMulti, std::memory_order_acq_rel) != kMulti) {
+      g_multi_roots.fetch_add(1, std::memory_order_relaxed);
+    }
+    return;
+  }
+  uintptr_t first = 0;
+  if (r->key.compare_exchange_strong(first, key, std::memory_order_acq_rel)) {
+    r->context.store(ctx, std::memory_order_relaxed);
+    first = key;
+  }
+  if (first != key) {
+    if (r->state.exchange(kMulti, std::memory_order_acq_rel) != kMulti) {
+      g_multi_roots.fetch_add(1, std::memory_order_relaxed);
+    }
+    return;
+  }
+  // Depth 1 needs no unwinding, so no observation either.
+  const int seen = r->observed.fetch_add(1, std::memory_order_relaxed) + 1;
+  if (depth == 1 || seen >= kObserveCalls) {
+    if (r->context.load(std::memory_order_relaxed) == nullptr) r->context.store(ctx, std::memory_order_relaxed);
+    r->gap.store(kMinVerifyGap, std::memory_order_relaxed);
+    int expected = kObserving;
+    r->state.compare_exchange_strong(expected, kSingle, std::memory_order_acq_rel);
+    tl_verify_left = kMinVerifyGap;
+  }
+}
+
+}  // namespace
+
+uintptr_t ContextKeyOf(const FrameKey* frames, int n) {
+  // FNV-1a over (module identity, NUL, offset as 8 little-endian bytes) per frame. The
+  // basis and order must never change: frozen tables store nothing else to match by.
+  uint64_t h = 14695981039346656037ull;
+  auto byte = [&h](unsigned char c) { h = (h ^ c) * 1099511628211ull; };
+  for (int i = 0; i < n; ++i) {
+    const char* id = frames[i].build_id != nullptr && frames[i].build_id[0] != '\0'
+                         ? frames[i].build_id
+                         : (frames[i].path != nullptr ? frames[i].path : "");
+    for (const char* p = id; *p != '\0'; ++p) byte(static_cast<unsigned char>(*p));
+    byte(0);
+    for (int b = 0; b < 8; ++b) byte(static_cast<unsigned char>(frames[i].offset >> (8 * b)));
+  }
+  const uintptr_t key = kContextBit | (h >> 2);
+  return key == kOverflowContextKey ? key + 1 : key;
+}
+
+int ContextFrameKeys(const Context& ctx, FrameKey* out) {
+  for (int i = 0; i < ctx.depth; ++i) {
+    const Module* m = GetModule(ctx.code[i].module);
+    out[i] = FrameKey{m != nullptr ? m->build_id : "", m != nullptr ? m->path : "",
+                      ctx.code[i].offset};
+  }
+  return ctx.depth;
+}
+
+uintptr_t ContextKeyForCall(uintptr_t return_address) {
+  if ((return_address >> 62) != 0) return return_address;  // explicit site or context key
+  Tables* t = GetTables();
+  if (t == nullptr) return return_address;
+  const int depth = Depth();
+  Root* r = FindOrInsertRoot(t, return_address);
+  int state = r != nullptr ? r->state.load(std::memory_order_acquire) : kMulti;
+  if (state == kSingle && (depth == 1 || tl_verify_left > 1)) {
+    --tl_verify_left;
+    tl_last_context = r->context.load(std::memory_order_relaxed);
+    return r->key.load(std::memory_order_relaxed);
+  }
+  uintptr_t frames[kMaxContextDepth];
+  int n = 1;
+  frames[0] = return_address;
+  if (depth > 1) {
+    n = CaptureContext(return_address, frames, depth);
+    g_unwinds.fetch_add(1, std::memory_order_relaxed);
+  }
+  const Context* ctx = Intern(t, frames, n);
+  const uintptr_t key = ctx != nullptr ? ctx->key : OverflowKey(t, frames, n);
+  tl_last_context = ctx;
+  if (r != nullptr) Observe(r, state, key, ctx, depth);
+  return key;
+}
+
+const Context* FindContext(uintptr_t key) {
+  if (!IsContextKey(key) || key == kOverflowContextKey) return nullptr;
+  const Context* last = tl_last_context;
+  if (last != nullptr && last->key == key) return last;
+  Tables* t = g_tables.load(std::memory_order_acquire);
+  if (t == nullptr) return nullptr;
+  for (uint32_t i = 0; i < kMaxContexts; ++i) {
+    const ContextSlot& s = t->contexts[i];
+    if (s.ready.load(std::memory_order_acquire) != 0 && s.ctx.key == key) return &s.ctx;
+  }
+  return nullptr;
+}
+
+int WrapperFrames(const Context& ctx) {
+  Tables* t = g_tables.load(std::memory_order_acquire);
+  if (t == nullptr) return 0;
+  int shared = 0;
+  for (uint32_t i = 0; i < kMaxContexts; ++i) {
+    const ContextSlot& s = t->contexts[i];
+    if (s.ready.load(std::memory_order_acquire) == 0 || &s.ctx == &ctx) continue;
+    const Context& o = s.ctx;
+    int k = 0;
+    while (k < ctx.depth && k < o.depth && o.address[k] == ctx.address[k]) ++k;
+    if (k > shared) shared = k;
+  }
+  return shared < ctx.depth ? shared : ctx.depth - 1;
+}
+
+uint64_t DroppedContexts() { return g_dropped.load(std::memory_order_relaxed); }
+
+ContextStats GetContextStats() {
+  return ContextStats{g_unwinds.load(std::memory_order_relaxed),
+                      g_multi_roots.load(std::memory_order_relaxed),
+                      g_contexts.load(std::memory_order_relaxed)};
+}
+
+}  // namespace callsite
+}  // namespace hakmem

@@ -1,0 +1,148 @@
+#include "callsite/context.h"
+
+#include <stdint.h>
+
+#include "callsite/unwind.h"
+#include "gtest/gtest.h"
+
+namespace hakmem {
+namespace callsite {
+namespace {
+
+// Stands in for malloc: what the allocator does with the address its caller returns to.
+__attribute__((noinline)) uintptr_t FakeMalloc() {
+  const uintptr_t ra = reinterpret_cast<uintptr_t>(__builtin_return_address(0));
+  asm volatile("" ::: "memory");
+  return ContextKeyForCall(ra);
+}
+
+// A wrapper, like zmalloc: the allocation call's return address is the same for every
+// caller. Records the address it returns to, to check the unwinder against.
+uintptr_t g_wrapper_returns_to;
+__attribute__((noinline)) uintptr_t Wrapper() {
+  g_wrapper_returns_to = reinterpret_cast<uintptr_t>(__builtin_return_address(0));
+  const uintptr_t key = FakeMalloc();
+  asm volatile("" ::: "memory");
+  return key;
+}
+
+__attribute__((noinline)) uintptr_t CallerA() {
+  const uintptr_t k = Wrapper();
+  asm volatile("" ::: "memory");
+  return k;
+}
+__attribute__((noinline)) uintptr_t CallerB() {
+  const uintptr_t k = Wrapper();
+  asm volatile("" ::: "memory");
+  return k;
+}
+
+// Not a wrapper: one place calls FakeMalloc from here, and one place calls this.
+__attribute__((noinline)) uintptr_t Leaf() {
+  const uintptr_t k = FakeMalloc();
+  asm volatile("" ::: "memory");
+  return k;
+}
+__attribute__((noinline)) uintptr_t CallLeaf() {
+  const uintptr_t k = Leaf();
+  asm volatile("" ::: "memory");
+  return k;
+}
+
+uintptr_t g_capture_ra;
+int g_capture_n;
+uintptr_t g_capture_frames[8];
+__attribute__((noinline)) void CaptureHere() {
+  g_capture_ra = reinterpret_cast<uintptr_t>(__builtin_return_address(0));
+  g_capture_n = CaptureContext(g_capture_ra, g_capture_frames, 8);
+  asm volatile("" ::: "memory");
+}
+uintptr_t g_inner_returns_to;
+__attribute__((noinline)) void Inner() {
+  g_inner_returns_to = reinterpret_cast<uintptr_t>(__builtin_return_address(0));
+  CaptureHere();
+  asm volatile("" ::: "memory");
+}
+
+TEST(Unwind, FramesStartAtTheCallAndFollowTheCallers) {
+  Inner();
+  ASSERT_GE(g_capture_n, 3);
+  EXPECT_EQ(g_capture_frames[0], g_capture_ra);        // the "allocation call" in Inner
+  EXPECT_EQ(g_capture_frames[1], g_inner_returns_to);  // Inner's caller, this test
+}
+
+TEST(Unwind, AReturnAddressNotOnTheStackGivesItAlone) {
+  uintptr_t frames[8];
+  const uintptr_t not_on_stack = reinterpret_cast<uintptr_t>(&CaptureHere) + 1;
+  ASSERT_EQ(CaptureContext(not_on_stack, frames, 8), 1);
+  EXPECT_EQ(frames[0], not_on_stack);
+}
+
+TEST(ContextKey, DependsOnEveryFrameByModuleIdentityAndOffset) {
+  const FrameKey a[2] = {{"abcd", "/lib/x.so", 0x10}, {"", "/usr/bin/p", 0x20}};
+  const FrameKey same_build_id_moved[2] = {{"abcd", "/opt/x.so", 0x10}, {"", "/usr/bin/p", 0x20}};
+  const FrameKey other_offset[2] = {{"abcd", "/lib/x.so", 0x10}, {"", "/usr/bin/p", 0x21}};
+  const FrameKey other_path[2] = {{"abcd", "/lib/x.so", 0x10}, {"", "/usr/bin/q", 0x20}};
+  const uintptr_t k = ContextKeyOf(a, 2);
+  EXPECT_TRUE(IsContextKey(k));
+  EXPECT_EQ(k, ContextKeyOf(same_build_id_moved, 2));  // a build-id names the module
+  EXPECT_NE(k, ContextKeyOf(other_offset, 2));
+  EXPECT_NE(k, ContextKeyOf(other_path, 2));
+  EXPECT_NE(k, ContextKeyOf(a, 1));  // a prefix is another context
+  EXPECT_NE(k, kOverflowContextKey);
+}
+
+TEST(ContextKey, ExplicitAndContextKeysPassUnchanged) {
+  const uintptr_t named = uintptr_t{1} << 63 | 12345;
+  EXPECT_EQ(ContextKeyForCall(named), named);
+  const uintptr_t ctx = kContextBit | 777;
+  EXPECT_EQ(ContextKeyForCall(ctx), ctx);
+}
+
+TEST(ContextKey, CallersOfAWrapperAreApartAndStable) {
+  // Every call from one statement: the test's own frames are part of the context too.
+  uintptr_t a1 = 0, b1 = 0;
+  for (int i = 0; i < 100; ++i) {
+    const uintptr_t a = CallerA();
+    const uintptr_t b = CallerB();
+    if (i == 0) {
+      a1 = a;
+      b1 = b;
+    }
+    ASSERT_EQ(a, a1) << i;
+    ASSERT_EQ(b, b1) << i;
+  }
+  EXPECT_NE(a1, b1);
+  const Context* a = FindContext(a1);
+  const Context* b = FindContext(b1);
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  EXPECT_EQ(a->depth, 4);  // HAKMEM_CONTEXT_DEPTH's default
+  EXPECT_EQ(a->address[0], b->address[0]);  // the same allocation call...
+  EXPECT_EQ(b->address[1], g_wrapper_returns_to);  // ...reached from CallerB last
+  EXPECT_NE(a->address[1], b->address[1]);
+  // The two share the allocation call in Wrapper: that frame is the wrapper, the next
+  // names the site.
+  EXPECT_EQ(WrapperFrames(*a), 1);
+  EXPECT_EQ(WrapperFrames(*b), 1);
+}
+
+TEST(ContextKey, ASiteWithOneContextStopsUnwinding) {
+  const uint64_t before = GetContextStats().unwinds;
+  uintptr_t k = 0;
+  for (int i = 0; i < 10000; ++i) {
+    const uintptr_t key = CallLeaf();
+    if (i == 0) k = key;
+    ASSERT_EQ(key, k) << i;
+  }
+  const uint64_t unwinds = GetContextStats().unwinds - before;
+  // A few to observe it, then re-checks at doubling gaps from 64: well under 1%.
+  EXPECT_LT(unwinds, 20u);
+  const Context* c = FindContext(k);
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(WrapperFrames(*c), 0);
+}
+
+}  // namespace
+}  // namespace callsite
+}  // namespace hakmem
