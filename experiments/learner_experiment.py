@@ -68,7 +68,7 @@ DEFAULT_CONFIGS = ["pool", "bigcache", "mmap", "oracle", "off", "learn", "frozen
 MODE_CONFIGS = {"off", "learn", "frozen", "shadow"}
 
 LEARN_LOG_HEADER = ("t_ms,site,symbol,band,pool_rating,bigcache_rating,mmap_rating,"
-                    "pool_samples,bigcache_samples,mmap_samples,chosen")
+                    "pool_samples,bigcache_samples,mmap_samples,chosen,context_key,context")
 RESULT_RE = re.compile(r"^result: (.*)$", re.M)
 ALLOCATOR_RE = re.compile(r"^allocator: (.*)$", re.M)
 START_RE = re.compile(r"^hakmem: start pid=[0-9]+ version=(\S+)", re.M)

@@ -13,15 +13,19 @@ namespace learner {
 // Records when this run started (for the run record a frozen table carries).
 void MarkRunStart();
 
-// Loads `path`, validates all of it, and publishes each decided entry whose module is
-// loaded to the route table. Any problem (no path, unreadable, truncated, corrupt, wrong
-// version, or no entry matching this program's modules) prints one line on stderr and
-// leaves the defaults: the mode then behaves as off. Returns the decisions published.
+// Loads `path`, validates all of it, and publishes each decided entry to the route table
+// under its key (callsite::ContextKeyOf over its frames, or its explicit site's name);
+// entries whose allocation call (frame 0) is in a loaded module go first. Any problem (no
+// path, unreadable, truncated, corrupt, wrong or older version, or no entry whose frame 0
+// is in a module of this program) prints one line on stderr and leaves the defaults: the
+// mode then behaves as off. Returns the decisions published.
 size_t StartFrozen(const char* path);
 
 // Writes the learner's state (every site and band it has seen, decided or not) as a
-// frozen table to `path`, atomically (a temporary file renamed into place). One line on
-// stderr if it cannot.
+// frozen table to `path`, atomically (a temporary file renamed into place): each calling
+// context with its frames (modules interned), each explicit site by name. Sites with no
+// interned context (a bare address, the overflow bucket) or a frame outside every module
+// (JIT code) are left out: nothing keys them across runs. One line on stderr if it cannot.
 bool FreezeTo(const char* path);
 
 }  // namespace learner

@@ -7,6 +7,7 @@
 
 #include <atomic>
 
+#include "callsite/context.h"
 #include "callsite/module_map.h"
 #include "callsite/profiler.h"
 #include "callsite/symbolizer.h"
@@ -44,6 +45,33 @@ Record* Records() {
   return fresh;
 }
 
+
+// Appends `text` as one CSV field: quoted (quotes doubled) when it holds a comma, a quote
+// or a line break.
+void CsvField(Formatter* f, const char* text) {
+  const bool quote = strpbrk(text, ",\"\r\n") != nullptr;
+  if (quote) f->Str("\"");
+  for (const char* c = text; *c != '\0'; ++c) {
+    const char one[3] = {*c, *c == '"' ? '"' : '\0', '\0'};
+    f->Str(one);
+  }
+  if (quote) f->Str("\"");
+}
+
+const char* Basename(const char* path) {
+  const char* slash = strrchr(path, '/');
+  return slash != nullptr ? slash + 1 : path;
+}
+
+// "libfoo.so+0x1234": a module's basename and an offset in it.
+void CodeText(Formatter* f, const callsite::CodeKey& code, uintptr_t address) {
+  const callsite::Module* m = callsite::GetModule(code.module);
+  if (m != nullptr) {
+    f->Str(Basename(m->path)).Str("+").Hex(code.offset);
+  } else {
+    f->Hex(address);  // outside every module (JIT)
+  }
+}
 
 }  // namespace
 
@@ -90,41 +118,45 @@ bool WriteLearnLog(const char* path) {
   };
   static const char kHeader[] =
       "t_ms,site,symbol,band,pool_rating,bigcache_rating,mmap_rating,"
-      "pool_samples,bigcache_samples,mmap_samples,chosen\n";
+      "pool_samples,bigcache_samples,mmap_samples,chosen,context_key,context\n";
   put(kHeader, sizeof(kHeader) - 1);
   Record* recs = g_records.load(std::memory_order_acquire);
   uint64_t n = g_next.load(std::memory_order_relaxed);
   if (n > kCapacity) n = kCapacity;
-  // Sites repeat: name each once (the last one named is cached).
+  // Sites repeat: name each once (the last one named is cached). A calling context is
+  // named by its frame 0 (the allocation call) in `site` and `symbol`, and in full in
+  // `context`; other keys (explicit sites, bare addresses) have an empty `context`.
   uintptr_t named_site = 0;
-  char site_text[600] = "";
-  char symbol[512] = "";
+  char site_text[2 * 600 + 3] = "";
+  char symbol[1100] = "";
+  // Room for a field quoted whole with every character doubled: never cut mid-quote.
+  char context_text[2 * 4200 + 3] = "";
   for (uint64_t i = 0; recs != nullptr && i < n && ok; ++i) {
     const Record& r = recs[i];
     if (r.site != named_site) {
       named_site = r.site;
+      const callsite::Context* ctx = callsite::FindContext(r.site);
+      const uintptr_t address = ctx != nullptr ? ctx->address[0] : r.site;
+      const callsite::CodeKey code = ctx != nullptr ? ctx->code[0] : callsite::ResolveAddress(r.site);
+      char text[600];
+      Formatter t(text, sizeof(text));
+      CodeText(&t, code, address);
       Formatter s(site_text, sizeof(site_text));
-      const callsite::CodeKey key = callsite::ResolveAddress(r.site);
-      const callsite::Module* m = callsite::GetModule(key.module);
-      if (m != nullptr) {
-        const char* base = strrchr(m->path, '/');
-        s.Str(base != nullptr ? base + 1 : m->path).Str("+").Hex(key.offset);
-      } else {
-        s.Hex(r.site);
+      CsvField(&s, text);
+      Formatter c(context_text, sizeof(context_text));
+      char frames[4200];
+      Formatter fr(frames, sizeof(frames));
+      for (int k = 0; ctx != nullptr && k < ctx->depth; ++k) {
+        if (k > 0) fr.Str(";");
+        CodeText(&fr, ctx->code[k], ctx->address[k]);
       }
+      CsvField(&c, frames);
       callsite::Symbol sym;
-      callsite::Symbolize(r.site, &sym);
-      // CSV: a symbol with a comma or quote is quoted.
+      callsite::Symbolize(address, &sym);
       Formatter y(symbol, sizeof(symbol));
-      const bool quote = strpbrk(sym.function, ",\"") != nullptr;
-      if (quote) y.Str("\"");
-      for (const char* c = sym.function; *c != '\0'; ++c) {
-        const char one[3] = {*c, *c == '"' ? '"' : '\0', '\0'};
-        y.Str(one);
-      }
-      if (quote) y.Str("\"");
+      CsvField(&y, sym.function);
     }
-    char line[1400];
+    char line[sizeof(site_text) + sizeof(symbol) + sizeof(context_text) + 400];
     Formatter f(line, sizeof(line));
     f.Fixed(static_cast<double>(r.t_ns - g_start_ns) / 1e6, 3).Str(",");
     f.Str(site_text).Str(",").Str(symbol).Str(",").Str(kBandNames[r.band]);
@@ -136,7 +168,8 @@ bool WriteLearnLog(const char* path) {
       f.Str(",");
       if (r.eligible[k]) f.Uint(r.samples[k]);
     }
-    f.Str(",").Str(r.chosen >= 0 ? kStrategyNames[r.chosen] : "").Str("\n");
+    f.Str(",").Str(r.chosen >= 0 ? kStrategyNames[r.chosen] : "");
+    f.Str(",").Hex(r.site).Str(",").Str(context_text).Str("\n");
     put(line, f.size());
   }
   if (close(fd) != 0) ok = false;

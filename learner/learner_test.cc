@@ -13,7 +13,10 @@
 
 #include <gtest/gtest.h>
 
+#include "callsite/context.h"
 #include "callsite/module_map.h"
+#include "callsite/profiler.h"
+#include "core/hakmem.h"
 #include "core/route_table.h"
 #include "learner/elo.h"
 #include "learner/frozen.h"
@@ -107,42 +110,74 @@ TEST(Learner, ManyThreadsAndSitesAtOnce) {
 
 // ---- the frozen-table loader ----
 
-// A site in this test binary, so its module (and build-id) is loaded.
+// A code address in this test binary, so its module (and build-id) is loaded.
 __attribute__((noinline)) uintptr_t ThisSite() { return reinterpret_cast<uintptr_t>(&ThisSite) + 16; }
+
+// The key of a context in this process, from (module, offset) frames as a table has them.
+uintptr_t KeyOfFrames(const TableMeta& meta, const TableEntry& e) {
+  callsite::FrameKey frames[kMaxTableFrames];
+  for (uint32_t i = 0; i < e.num_frames; ++i) {
+    const TableModule& m = meta.modules[e.frames[i].module];
+    frames[i] = callsite::FrameKey{m.build_id_hex, m.path, e.frames[i].offset};
+  }
+  return callsite::ContextKeyOf(frames, static_cast<int>(e.num_frames));
+}
 
 class Frozen : public ::testing::Test {
  protected:
   void SetUp() override {
     ResetForTest(LearnMode::kOff);
-    const uintptr_t site = ThisSite();
-    const callsite::CodeKey key = callsite::ResolveAddress(site);
-    const callsite::Module* m = callsite::GetModule(key.module);
+    // A one-frame context at ThisSite(): the table names this binary's module.
+    const callsite::CodeKey code = callsite::ResolveAddress(ThisSite());
+    const callsite::Module* m = callsite::GetModule(code.module);
     ASSERT_NE(m, nullptr);
+    memset(&meta_, 0, sizeof(meta_));
+    meta_.num_modules = 1;
+    strncpy(meta_.modules[0].build_id_hex, m->build_id, kMaxBuildIdHex - 1);
+    strncpy(meta_.modules[0].path, m->path, kMaxPathBytes - 1);
     memset(&entry_, 0, sizeof(entry_));
-    strncpy(entry_.build_id_hex, m->build_id, sizeof(entry_.build_id_hex) - 1);
-    strncpy(entry_.module_path, m->path, sizeof(entry_.module_path) - 1);
-    entry_.offset = key.offset;
+    entry_.num_frames = 1;
+    entry_.frames[0] = {0, code.offset};
     entry_.band = kBandLarge;
     entry_.strategy = kIdxMmap;
     entry_.eligible[kIdxBigCache] = entry_.eligible[kIdxMmap] = true;
     entry_.rating[kIdxBigCache] = 1450;
     entry_.rating[kIdxMmap] = 1550;
     entry_.samples[kIdxBigCache] = entry_.samples[kIdxMmap] = 40;
-    memset(&meta_, 0, sizeof(meta_));
     strcpy(meta_.hakmem_version, "0.1.0");
     meta_.params = DefaultParams();
     meta_.num_runs = 1;
     strcpy(meta_.runs[0].program, "/usr/bin/some-other-program");
     path_ = std::string(getenv("TEST_TMPDIR") != nullptr ? getenv("TEST_TMPDIR") : "/tmp") +
             "/frozen_test.pb";
+    key_ = KeyOfFrames(meta_, entry_);
+    ASSERT_TRUE(callsite::IsContextKey(key_));
     // Start each test with no decision for the site.
-    PublishRouteDecision(site, kBandLarge, Strategy::kNone);
+    PublishRouteDecision(key_, kBandLarge, Strategy::kNone);
   }
 
-  std::vector<uint8_t> Encode(const TableEntry& e) {
-    std::vector<uint8_t> buf(EncodedSize(meta_, &e, 1));
-    EXPECT_EQ(EncodeTableFile(meta_, &e, 1, buf.data(), buf.size()), buf.size());
+  std::vector<uint8_t> Encode(const TableEntry& e) { return Encode(std::vector<TableEntry>{e}); }
+  std::vector<uint8_t> Encode(const std::vector<TableEntry>& e) {
+    std::vector<uint8_t> buf(EncodedSize(meta_, e.data(), e.size()));
+    EXPECT_EQ(EncodeTableFile(meta_, e.data(), e.size(), buf.data(), buf.size()), buf.size());
     return buf;
+  }
+
+  // Decodes the file at path_ (FreezeTo's): its entries, and the metadata into meta_.
+  std::vector<TableEntry> ReadBack() {
+    std::vector<uint8_t> bytes(1 << 20);
+    const int fd = open(path_.c_str(), O_RDONLY);
+    EXPECT_GE(fd, 0);
+    const ssize_t got = read(fd, bytes.data(), bytes.size());
+    close(fd);
+    EXPECT_GT(got, 0);
+    std::vector<TableEntry> entries(1000);
+    size_t n = 0;
+    const char* why = DecodeTableFile(bytes.data(), static_cast<size_t>(got), &meta_,
+                                      entries.data(), entries.size(), &n);
+    EXPECT_EQ(why, nullptr) << why;
+    entries.resize(n);
+    return entries;
   }
 
   void Write(const std::vector<uint8_t>& bytes) {
@@ -160,7 +195,8 @@ class Frozen : public ::testing::Test {
   }
 
   TableEntry entry_;
-  TableMeta meta_;
+  TableMeta meta_;  // ~150 KiB: gtest allocates fixtures on the heap
+  uintptr_t key_;   // entry_'s key in this process
   std::string path_;
 };
 
@@ -169,7 +205,7 @@ TEST_F(Frozen, AGoodTablePublishesItsChoicesForThisProgram) {
   size_t published = 0;
   EXPECT_EQ(Load(&published), "");
   EXPECT_EQ(published, 1u);
-  EXPECT_EQ(RouteDecision(ThisSite(), kBandLarge), Strategy::kMmap);
+  EXPECT_EQ(RouteDecision(key_, kBandLarge), Strategy::kMmap);
   EXPECT_EQ(Mode(), LearnMode::kFrozen);
 }
 
@@ -183,7 +219,7 @@ TEST_F(Frozen, EveryTruncationIsRejectedWithOneLine) {
     EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << len << ": " << err;
     EXPECT_NE(err.find("using the default strategies"), std::string::npos) << err;
   }
-  EXPECT_EQ(RouteDecision(ThisSite(), kBandLarge), Strategy::kNone);
+  EXPECT_EQ(RouteDecision(key_, kBandLarge), Strategy::kNone);
 }
 
 TEST_F(Frozen, EveryBitFlipIsRejected) {
@@ -199,7 +235,7 @@ TEST_F(Frozen, EveryBitFlipIsRejected) {
       ASSERT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
     }
   }
-  EXPECT_EQ(RouteDecision(ThisSite(), kBandLarge), Strategy::kNone);
+  EXPECT_EQ(RouteDecision(key_, kBandLarge), Strategy::kNone);
 }
 
 TEST_F(Frozen, AWrongFormatVersionIsNamed) {
@@ -214,15 +250,66 @@ TEST_F(Frozen, AWrongFormatVersionIsNamed) {
   EXPECT_NE(err.find("version"), std::string::npos) << err;
 }
 
+// Version 1 tables (one code address a site) are refused with one line that says why.
+TEST_F(Frozen, AVersion1TableIsRefusedAsOlder) {
+  std::vector<uint8_t> bytes = Encode(entry_);
+  ASSERT_EQ(bytes[5], 0x10);
+  ASSERT_EQ(bytes[6], kTableFormatVersion);
+  bytes[6] = 1;
+  Write(bytes);
+  size_t published = 1;
+  const std::string err = Load(&published);
+  EXPECT_EQ(published, 0u);
+  EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
+  EXPECT_NE(err.find("format version 1 is older than this hakmem's 2"), std::string::npos) << err;
+  EXPECT_NE(err.find("relearn and freeze again"), std::string::npos) << err;
+}
+
+// A context is keyed on all of its frames, and matching needs no module but frame 0's to
+// be loaded: outer frames in modules this process does not have still make the key.
+TEST_F(Frozen, AContextIsKeyedOnAllItsFrames) {
+  meta_.num_modules = 2;
+  strcpy(meta_.modules[1].path, "/no/such/module.so");
+  entry_.num_frames = 3;
+  entry_.frames[1] = {1, 0x4444};
+  entry_.frames[2] = {0, 0x10};
+  const uintptr_t key = KeyOfFrames(meta_, entry_);
+  ASSERT_NE(key, key_);
+  Write(Encode(entry_));
+  size_t published = 0;
+  EXPECT_EQ(Load(&published), "");
+  EXPECT_EQ(published, 1u);
+  EXPECT_EQ(RouteDecision(key, kBandLarge), Strategy::kMmap);
+  EXPECT_EQ(RouteDecision(key_, kBandLarge), Strategy::kNone);  // frame 0 alone: another site
+  PublishRouteDecision(key, kBandLarge, Strategy::kNone);
+}
+
+// Entries whose frame 0 is in a module that is not loaded are still published (a module
+// dlopen()ed later finds its decisions), once the table has one entry of this program.
+TEST_F(Frozen, EntriesOfModulesNotLoadedArePublishedToo) {
+  meta_.num_modules = 2;
+  strcpy(meta_.modules[1].build_id_hex, "0123456789abcdef0123456789abcdef01234567");
+  TableEntry other = entry_;
+  other.frames[0] = {1, 0x20};
+  const uintptr_t other_key = KeyOfFrames(meta_, other);
+  Write(Encode(std::vector<TableEntry>{other, entry_}));
+  size_t published = 0;
+  EXPECT_EQ(Load(&published), "");
+  EXPECT_EQ(published, 2u);
+  EXPECT_EQ(RouteDecision(key_, kBandLarge), Strategy::kMmap);
+  EXPECT_EQ(RouteDecision(other_key, kBandLarge), Strategy::kMmap);
+  PublishRouteDecision(other_key, kBandLarge, Strategy::kNone);
+}
+
 TEST_F(Frozen, KeysOfAnotherBinaryMatchNothingAndSaySo) {
-  strcpy(entry_.build_id_hex, "0123456789abcdef0123456789abcdef01234567");
+  strcpy(meta_.modules[0].build_id_hex, "0123456789abcdef0123456789abcdef01234567");
   Write(Encode(entry_));
   size_t published = 1;
   const std::string err = Load(&published);
   EXPECT_EQ(published, 0u);
   EXPECT_NE(err.find("none of its 1 entries"), std::string::npos) << err;
   EXPECT_NE(err.find("/usr/bin/some-other-program"), std::string::npos) << err;
-  EXPECT_EQ(RouteDecision(ThisSite(), kBandLarge), Strategy::kNone);
+  EXPECT_EQ(RouteDecision(key_, kBandLarge), Strategy::kNone);
 }
 
 TEST_F(Frozen, MissingFileAndMissingSettingAreOneLineEach) {
@@ -237,18 +324,55 @@ TEST_F(Frozen, MissingFileAndMissingSettingAreOneLineEach) {
   EXPECT_NE(err.find("HAKMEM_FROZEN_TABLE"), std::string::npos) << err;
 }
 
+// The key of an allocation call returning to ThisSite(), as malloc would take it: its
+// calling context (one frame here, since ThisSite() is not on the stack).
+uintptr_t ThisContext() { return callsite::ContextKeyForCall(ThisSite()); }
+
 TEST_F(Frozen, FreezeThenLoadRoundTripsTheLearnedChoice) {
   ResetForTest(LearnMode::kLearn);
-  const uintptr_t site = ThisSite();
+  const uintptr_t site = ThisContext();
+  ASSERT_TRUE(callsite::IsContextKey(site));
+  const callsite::Context* ctx = callsite::FindContext(site);
+  ASSERT_NE(ctx, nullptr);
   Serve(site, kBandLarge, Costs{{0, 5e6, 5e3}}, 300);  // mmap cheapest here
   ASSERT_EQ(Chosen(site, kBandLarge), kIdxMmap);
   ASSERT_TRUE(FreezeTo(path_.c_str()));
+  // The file holds the context, frame by frame, with its modules interned.
+  const std::vector<TableEntry> entries = ReadBack();
+  ASSERT_EQ(entries.size(), 1u);
+  ASSERT_EQ(entries[0].num_frames, static_cast<uint32_t>(ctx->depth));
+  for (int i = 0; i < ctx->depth; ++i) {
+    const callsite::Module* m = callsite::GetModule(ctx->code[i].module);
+    ASSERT_NE(m, nullptr);
+    const TableModule& tm = meta_.modules[entries[0].frames[i].module];
+    EXPECT_STREQ(tm.build_id_hex, m->build_id);
+    EXPECT_STREQ(tm.path, m->path);
+    EXPECT_EQ(entries[0].frames[i].offset, ctx->code[i].offset);
+  }
+  EXPECT_EQ(KeyOfFrames(meta_, entries[0]), site);
   PublishRouteDecision(site, kBandLarge, Strategy::kNone);
   ASSERT_EQ(RouteDecision(site, kBandLarge), Strategy::kNone);
   size_t published = 0;
   EXPECT_EQ(Load(&published), "");
   EXPECT_EQ(published, 1u);
   EXPECT_EQ(RouteDecision(site, kBandLarge), Strategy::kMmap);
+  PublishRouteDecision(site, kBandLarge, Strategy::kNone);
+}
+
+// Keys nothing can match in another run are left out of a frozen table: a bare return
+// address (no context interned) and the overflow bucket's key.
+TEST_F(Frozen, FreezeLeavesOutSitesWithoutAContext) {
+  ResetForTest(LearnMode::kLearn);
+  Serve(ThisSite(), kBandLarge, Costs{{0, 5e6, 5e3}}, 50);
+  Serve(callsite::kOverflowContextKey, kBandLarge, Costs{{0, 5e6, 5e3}}, 50);
+  const uintptr_t named = hak_site_register("frozen-test-site");
+  ASSERT_EQ(named, callsite::NamedSiteKey("frozen-test-site"));
+  Serve(named, kBandLarge, Costs{{0, 5e6, 5e3}}, 50);
+  ASSERT_TRUE(FreezeTo(path_.c_str()));
+  const std::vector<TableEntry> entries = ReadBack();
+  ASSERT_EQ(entries.size(), 1u);
+  EXPECT_STREQ(entries[0].site_name, "frozen-test-site");
+  EXPECT_EQ(meta_.num_modules, 0u);
 }
 
 }  // namespace

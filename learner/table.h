@@ -25,16 +25,32 @@ inline constexpr const char* kBandNames[3] = {"middle", "large", "huge"};
 inline constexpr size_t kMaxBuildIdHex = 65;     // lowercase hex of up to 32 bytes, + NUL
 inline constexpr size_t kMaxPathBytes = 512;     // including the terminating NUL (as callsite/)
 inline constexpr size_t kMaxNameBytes = 64;      // explicit site names (hak_site_register)
-inline constexpr uint32_t kTableFormatVersion = 1;
+inline constexpr int kMaxTableFrames = 16;       // callsite::kMaxContextDepth
+inline constexpr size_t kMaxTableModules = 256;  // distinct modules a table's frames name
+// 2: sites are calling contexts (frames naming interned modules); 1 (refused) had one
+// code address per site.
+inline constexpr uint32_t kTableFormatVersion = 2;
+
+// A module that frames name (FrozenTable.modules): identified by its build-id where it
+// has one, else by its path.
+struct TableModule {
+  char build_id_hex[kMaxBuildIdHex];  // lowercase hex; empty: no build-id, match by path
+  char path[kMaxPathBytes];
+};
+
+// One frame of a calling context.
+struct TableFrame {
+  uint32_t module;  // index into TableMeta::modules (the file's module id minus one)
+  uint64_t offset;  // return address - module load base
+};
 
 // One (site, size band) and what was learned about it.
 struct TableEntry {
-  // The site key: stable across runs and ASLR. Either a module (build-id, or its path
-  // when it has none) plus the call's offset in it, or an explicit site's name.
-  char build_id_hex[kMaxBuildIdHex];  // lowercase hex; empty: no build-id, match by path
-  char module_path[kMaxPathBytes];
-  uint64_t offset;                // return address - module load base
-  char site_name[kMaxNameBytes];  // nonempty for explicit sites (then module fields empty)
+  // The site key: stable across runs and ASLR. Either a calling context (frames, the
+  // allocation call's first) or an explicit site's name, never both.
+  TableFrame frames[kMaxTableFrames];
+  uint32_t num_frames;            // 0 for explicit sites
+  char site_name[kMaxNameBytes];  // nonempty for explicit sites
   int band;                       // core/strategy.h Band: 0 middle, 1 large, 2 huge
   int strategy;                   // chosen StrategyIndex, or -1 for "none decided"
   // Per strategy (StrategyIndex order). Ineligible strategies have eligible[i] == false.
@@ -71,12 +87,15 @@ struct RunInfo {
 
 inline constexpr size_t kMaxRuns = 16;
 
+// ~150 KiB, most of it the module list: keep it off small stacks (map it, or the heap).
 struct TableMeta {
   char hakmem_version[32];
   uint64_t created_unix_ms;
   LearnParams params;
   RunInfo runs[kMaxRuns];
   uint32_t num_runs;
+  TableModule modules[kMaxTableModules];  // named by TableFrame::module
+  uint32_t num_modules;
 };
 
 }  // namespace learner

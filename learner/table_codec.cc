@@ -24,18 +24,24 @@ namespace file_field {
 enum : uint32_t { kMagic = 1, kFormatVersion = 2, kTable = 3, kTableFnv1a64 = 4 };
 }
 namespace table_field {
-enum : uint32_t { kHakmemVersion = 1, kCreatedUnixMs = 2, kParams = 3, kRuns = 4, kEntries = 5 };
+enum : uint32_t {
+  kHakmemVersion = 1,
+  kCreatedUnixMs = 2,
+  kParams = 3,
+  kRuns = 4,
+  kEntries = 5,
+  kModules = 6,
+};
+}
+namespace module_field {
+enum : uint32_t { kId = 1, kBuildIdHex = 2, kPath = 3 };
+}
+namespace frame_field {
+enum : uint32_t { kModuleId = 1, kOffsetBytes = 2 };
 }
 namespace entry_field {
-enum : uint32_t {
-  kBuildIdHex = 1,
-  kModulePath = 2,
-  kOffsetBytes = 3,
-  kSiteName = 4,
-  kSizeBand = 5,
-  kStrategy = 6,
-  kStats = 7,
-};
+// 1-3 were format version 1's module build-id, module path and offset: reserved.
+enum : uint32_t { kSiteName = 4, kSizeBand = 5, kStrategy = 6, kStats = 7, kFrames = 8 };
 }
 namespace stats_field {
 enum : uint32_t { kStrategy = 1, kRatingElo = 2, kSamples = 3, kMeanCostNs = 4 };
@@ -176,17 +182,31 @@ void WriteStats(Writer* w, const TableEntry& e, int idx) {
   w->DoubleField(kMeanCostNs, e.mean_cost_ns[idx]);
 }
 
+void WriteModule(Writer* w, const TableModule& m, uint32_t index) {
+  using namespace module_field;
+  w->VarintField(kId, uint64_t{index} + 1);
+  w->StringField(kBuildIdHex, m.build_id_hex, sizeof(m.build_id_hex));
+  w->StringField(kPath, m.path, sizeof(m.path));
+}
+
+void WriteFrame(Writer* w, const TableFrame& f) {
+  using namespace frame_field;
+  w->VarintField(kModuleId, uint64_t{f.module} + 1);
+  w->VarintField(kOffsetBytes, f.offset);
+}
+
 void WriteEntry(Writer* w, const TableEntry& e) {
   using namespace entry_field;
-  w->StringField(kBuildIdHex, e.build_id_hex, sizeof(e.build_id_hex));
-  w->StringField(kModulePath, e.module_path, sizeof(e.module_path));
-  w->VarintField(kOffsetBytes, e.offset);
   w->StringField(kSiteName, e.site_name, sizeof(e.site_name));
   // Enums are int32 on the wire: a negative value is sign-extended to ten bytes.
   w->VarintField(kSizeBand, static_cast<uint64_t>(static_cast<int64_t>(e.band)));
   w->VarintField(kStrategy, static_cast<uint64_t>(static_cast<int64_t>(e.strategy) + 1));
   for (int i = 0; i < kNumLearnedStrategies; ++i) {
     if (e.eligible[i]) w->MessageField(kStats, [&](Writer* s) { WriteStats(s, e, i); });
+  }
+  const uint32_t frames = e.num_frames < kMaxTableFrames ? e.num_frames : kMaxTableFrames;
+  for (uint32_t i = 0; i < frames; ++i) {
+    w->MessageField(kFrames, [&](Writer* f) { WriteFrame(f, e.frames[i]); });
   }
 }
 
@@ -201,6 +221,12 @@ void WriteTable(Writer* w, const TableMeta& meta, const TableEntry* entries, siz
   }
   for (size_t i = 0; i < n; ++i) {
     w->MessageField(kEntries, [&](Writer* e) { WriteEntry(e, entries[i]); });
+  }
+  const uint32_t modules = meta.num_modules < kMaxTableModules
+                               ? meta.num_modules
+                               : static_cast<uint32_t>(kMaxTableModules);
+  for (uint32_t i = 0; i < modules; ++i) {
+    w->MessageField(kModules, [&](Writer* m) { WriteModule(m, meta.modules[i], i); });
   }
 }
 
@@ -523,7 +549,86 @@ bool IsLowerHex(const char* s) {
   return true;
 }
 
-const char* DecodeEntry(Reader r, TableEntry* e) {
+// A module, whose id must be `index` + 1 (ids number the modules in order).
+const char* DecodeModule(Reader r, TableModule* m, uint32_t index) {
+  static const char kMsg[] = "module";
+  memset(m, 0, sizeof(*m));
+  uint64_t id = 0;
+  while (!r.done()) {
+    uint32_t field;
+    int wt;
+    HAK_TRY(r.Tag(&field, &wt));
+    Reader value;
+    switch (field) {
+      case module_field::kId:
+        HAK_EXPECT(kMsg, kVarint);
+        HAK_TRY(r.Varint(&id));
+        break;
+      case module_field::kBuildIdHex:
+        HAK_EXPECT(kMsg, kLen);
+        HAK_TRY(r.Len(&value));
+        HAK_TRY(CopyString(value, m->build_id_hex, sizeof(m->build_id_hex), "build_id_hex"));
+        if (!IsLowerHex(m->build_id_hex)) return "build_id_hex is not lowercase hex";
+        break;
+      case module_field::kPath:
+        HAK_EXPECT(kMsg, kLen);
+        HAK_TRY(r.Len(&value));
+        HAK_TRY(CopyString(value, m->path, sizeof(m->path), "path"));
+        break;
+      default:
+        HAK_TRY(r.Skip(field, wt));
+    }
+  }
+  if (id != uint64_t{index} + 1) {
+    return Reason().S("id ").U(id).S(", expected ").U(uint64_t{index} + 1)
+        .S(" (ids number the modules 1, 2, ... in order)").str();
+  }
+  if (m->build_id_hex[0] == '\0' && m->path[0] == '\0') return "neither a build-id nor a path";
+  return nullptr;
+}
+
+// A frame; *module_id is its module's id (checked against the module list by the caller,
+// which may not have seen the modules yet).
+const char* DecodeFrame(Reader r, TableFrame* f, uint64_t* module_id) {
+  static const char kMsg[] = "frame";
+  uint64_t id = 0, offset = 0;
+  while (!r.done()) {
+    uint32_t field;
+    int wt;
+    HAK_TRY(r.Tag(&field, &wt));
+    switch (field) {
+      case frame_field::kModuleId:
+        HAK_EXPECT(kMsg, kVarint);
+        HAK_TRY(r.Varint(&id));
+        break;
+      case frame_field::kOffsetBytes:
+        HAK_EXPECT(kMsg, kVarint);
+        HAK_TRY(r.Varint(&offset));
+        break;
+      default:
+        HAK_TRY(r.Skip(field, wt));
+    }
+  }
+  if (id == 0) return "no module id";
+  if (id > kMaxTableModules) {
+    return Reason().S("module id ").U(id).S(" is past the ").U(kMaxTableModules)
+        .S(" modules a table can have").str();
+  }
+  f->module = static_cast<uint32_t>(id - 1);
+  f->offset = offset;
+  *module_id = id;
+  return nullptr;
+}
+
+// The largest module id that frames name, and where (the first frame that names it), so
+// that the table can check it once it has counted its modules.
+struct ModuleRef {
+  uint64_t id = 0;
+  uint64_t entry = 0;
+  uint32_t frame = 0;
+};
+
+const char* DecodeEntry(Reader r, TableEntry* e, uint64_t index, ModuleRef* largest) {
   static const char kMsg[] = "entry";
   memset(e, 0, sizeof(*e));
   uint64_t band = 0, strategy = 0;
@@ -533,22 +638,20 @@ const char* DecodeEntry(Reader r, TableEntry* e) {
     HAK_TRY(r.Tag(&field, &wt));
     Reader value;
     switch (field) {
-      case entry_field::kBuildIdHex:
+      case entry_field::kFrames: {
         HAK_EXPECT(kMsg, kLen);
         HAK_TRY(r.Len(&value));
-        HAK_TRY(CopyString(value, e->build_id_hex, sizeof(e->build_id_hex),
-                           "module_build_id_hex"));
-        if (!IsLowerHex(e->build_id_hex)) return "module_build_id_hex is not lowercase hex";
+        if (e->num_frames == static_cast<uint32_t>(kMaxTableFrames)) {
+          return Reason().S("more than ").U(kMaxTableFrames).S(" frames").str();
+        }
+        uint64_t id = 0;
+        if (const char* err = DecodeFrame(value, &e->frames[e->num_frames], &id)) {
+          return InContext("frame", e->num_frames, err);
+        }
+        if (id > largest->id) *largest = ModuleRef{id, index, e->num_frames};
+        ++e->num_frames;
         break;
-      case entry_field::kModulePath:
-        HAK_EXPECT(kMsg, kLen);
-        HAK_TRY(r.Len(&value));
-        HAK_TRY(CopyString(value, e->module_path, sizeof(e->module_path), "module_path"));
-        break;
-      case entry_field::kOffsetBytes:
-        HAK_EXPECT(kMsg, kVarint);
-        HAK_TRY(r.Varint(&e->offset));
-        break;
+      }
       case entry_field::kSiteName:
         HAK_EXPECT(kMsg, kLen);
         HAK_TRY(r.Len(&value));
@@ -577,11 +680,9 @@ const char* DecodeEntry(Reader r, TableEntry* e) {
   e->band = static_cast<int>(band);
   e->strategy = static_cast<int>(strategy) - 1;
   if (e->site_name[0] != '\0') {
-    if (e->build_id_hex[0] != '\0' || e->module_path[0] != '\0') {
-      return "both a site name and a module";
-    }
-  } else if (e->build_id_hex[0] == '\0' && e->module_path[0] == '\0') {
-    return "no site key (module build-id, module path or site name)";
+    if (e->num_frames > 0) return "both a site name and frames";
+  } else if (e->num_frames == 0) {
+    return "no site key (frames or a site name)";
   }
   if (e->strategy >= 0 && !EligibleForBand(e->strategy, e->band)) {
     return Reason().S("strategy ").S(kStrategyNames[e->strategy]).S(" not eligible for band ")
@@ -604,10 +705,12 @@ const char* DecodeEntry(Reader r, TableEntry* e) {
 const char* DecodeTable(Reader r, TableMeta* meta, TableEntry* entries, size_t cap, size_t* n) {
   static const char kMsg[] = "table";
   size_t count = 0;
-  uint32_t runs = 0;
+  uint32_t runs = 0, modules = 0;
+  ModuleRef largest;
   LearnParams scratch_params;
-  union {  // where a count-only pass decodes runs and entries (one at a time)
+  union {  // where a count-only pass decodes runs, modules and entries (one at a time)
     RunInfo run;
+    TableModule module;
     TableEntry entry;
   } scratch;
   if (meta != nullptr) memset(meta, 0, sizeof(*meta));
@@ -657,15 +760,40 @@ const char* DecodeTable(Reader r, TableMeta* meta, TableEntry* entries, size_t c
           return Reason().S("more entries than the ").U(cap).S(" there is room for").str();
         }
         TableEntry* e = entries != nullptr ? &entries[count] : &scratch.entry;
-        if (const char* err = DecodeEntry(value, e)) return InContext("entry", count, err);
+        if (const char* err = DecodeEntry(value, e, count, &largest)) {
+          return InContext("entry", count, err);
+        }
         ++count;
+        break;
+      }
+      case table_field::kModules: {
+        HAK_EXPECT(kMsg, kLen);
+        HAK_TRY(r.Len(&value));
+        if (modules == kMaxTableModules) {
+          return Reason().S("more than ").U(kMaxTableModules).S(" modules").str();
+        }
+        TableModule* m = meta != nullptr ? &meta->modules[modules] : &scratch.module;
+        if (const char* err = DecodeModule(value, m, modules)) {
+          return InContext("module", modules, err);
+        }
+        ++modules;
         break;
       }
       default:
         HAK_TRY(r.Skip(field, wt));
     }
   }
-  if (meta != nullptr) meta->num_runs = runs;
+  // Entries come before modules in field order: their frames are checked now.
+  if (largest.id > modules) {
+    Reason why;
+    why.S("frame ").U(largest.frame).S(" names module ").U(largest.id).S(", but the table has ")
+        .U(modules).S(modules == 1 ? " module" : " modules");
+    return InContext("entry", largest.entry, why.str());
+  }
+  if (meta != nullptr) {
+    meta->num_runs = runs;
+    meta->num_modules = modules;
+  }
   *n = count;
   return nullptr;
 }
@@ -700,6 +828,14 @@ const char* DecodeEnvelope(const uint8_t* data, size_t size, Reader* table) {
         HAK_EXPECT(kMsg, kVarint);
         uint64_t version;
         HAK_TRY(r.Varint(&version));
+        if (version != 0 && version < kTableFormatVersion) {
+          // Older formats are refused, with what changed since (frozen_table.proto).
+          static const char* const kChanged[kTableFormatVersion] = {
+              "", "made before call sites were calling contexts"};
+          return Reason().S("format version ").U(version).S(" is older than this hakmem's ")
+              .U(kTableFormatVersion).S(" (").S(kChanged[version])
+              .S("); relearn and freeze again").str();
+        }
         if (version != kTableFormatVersion) {
           return Reason().S("unsupported format version ").U(version).S(" (expected ")
               .U(kTableFormatVersion).S(")").str();

@@ -36,6 +36,18 @@ uint64_t Bits(double d) {
   return u;
 }
 
+// A field's tag, to append raw fields (tag and value bytes) to a serialized message.
+std::string Tag(int field, int wt) {
+  std::string out;
+  uint64_t v = static_cast<uint64_t>(field) << 3 | wt;
+  while (v >= 0x80) {
+    out += static_cast<char>(v | 0x80);
+    v >>= 7;
+  }
+  out += static_cast<char>(v);
+  return out;
+}
+
 void SetStr(char* dst, size_t cap, const std::string& s) {
   ASSERT_LT(s.size(), cap);
   memcpy(dst, s.data(), s.size());
@@ -43,7 +55,8 @@ void SetStr(char* dst, size_t cap, const std::string& s) {
 }
 
 // A table that uses every field, every band and strategy, and awkward values: -0.0, a
-// zero that proto3 leaves out, maximal integers and strings, a path that is not UTF-8.
+// zero that proto3 leaves out, maximal integers and strings, a path that is not UTF-8,
+// a module without a path, a context of one frame and one of the most frames.
 struct Sample {
   std::unique_ptr<TableMeta> meta = std::make_unique<TableMeta>();
   std::vector<TableEntry> entries;
@@ -62,12 +75,22 @@ Sample MakeSample() {
   m.runs[1] = {{}, 0, 0, 0};  // every field at its default
   m.runs[2] = {{}, UINT64_MAX, 1, 2};
   SetStr(m.runs[2].program, sizeof(m.runs[2].program), "/tmp/\xff\xfe not utf-8");
+  m.num_modules = 4;
+  SetStr(m.modules[0].build_id_hex, kMaxBuildIdHex, "0123456789abcdef0123456789abcdef01234567");
+  SetStr(m.modules[0].path, kMaxPathBytes, "/usr/lib/x86_64-linux-gnu/libfoo.so.1");
+  SetStr(m.modules[1].path, kMaxPathBytes, "/opt/app/\xc3\x28 bad utf-8/bin");  // no build-id
+  SetStr(m.modules[2].build_id_hex, kMaxBuildIdHex, "abcdef");  // no path
+  // Strings at their longest.
+  SetStr(m.modules[3].build_id_hex, kMaxBuildIdHex, std::string(kMaxBuildIdHex - 1, 'f'));
+  SetStr(m.modules[3].path, kMaxPathBytes, "/" + std::string(kMaxPathBytes - 2, 'p'));
 
   TableEntry e;
   memset(&e, 0, sizeof(e));
-  SetStr(e.build_id_hex, sizeof(e.build_id_hex), "0123456789abcdef0123456789abcdef01234567");
-  SetStr(e.module_path, sizeof(e.module_path), "/usr/lib/x86_64-linux-gnu/libfoo.so.1");
-  e.offset = 0x1234;
+  // A context of three frames; the outermost at offset 0, which proto3 leaves out.
+  e.num_frames = 3;
+  e.frames[0] = {0, 0x1234};
+  e.frames[1] = {1, 0x99};
+  e.frames[2] = {2, 0};
   e.band = 0;
   e.strategy = kIdxPool;
   e.eligible[kIdxPool] = e.eligible[kIdxBigCache] = e.eligible[kIdxMmap] = true;
@@ -82,9 +105,9 @@ Sample MakeSample() {
   e.mean_cost_ns[kIdxMmap] = 15000.75;
   s.entries.push_back(e);
 
-  memset(&e, 0, sizeof(e));  // path only, no decision, a zero and a -0.0
-  SetStr(e.module_path, sizeof(e.module_path), "/opt/app/\xc3\x28 bad utf-8/bin");
-  e.offset = 0;
+  memset(&e, 0, sizeof(e));  // one frame, no decision, a zero and a -0.0
+  e.num_frames = 1;
+  e.frames[0] = {1, 0};
   e.band = 1;
   e.strategy = -1;
   e.eligible[kIdxBigCache] = e.eligible[kIdxMmap] = true;
@@ -105,10 +128,12 @@ Sample MakeSample() {
   e.mean_cost_ns[kIdxMmap] = std::numeric_limits<double>::denorm_min();
   s.entries.push_back(e);
 
-  memset(&e, 0, sizeof(e));  // strings at their longest
-  SetStr(e.build_id_hex, sizeof(e.build_id_hex), std::string(kMaxBuildIdHex - 1, 'f'));
-  SetStr(e.module_path, sizeof(e.module_path), "/" + std::string(kMaxPathBytes - 2, 'p'));
-  e.offset = UINT64_MAX;
+  memset(&e, 0, sizeof(e));  // the most frames, the largest offset
+  e.num_frames = kMaxTableFrames;
+  for (int i = 0; i < kMaxTableFrames; ++i) {
+    e.frames[i] = {static_cast<uint32_t>(3 - i % 4), uint64_t{0x1000} * static_cast<uint64_t>(i)};
+  }
+  e.frames[0].offset = UINT64_MAX;
   e.band = 0;
   e.strategy = kIdxBigCache;
   e.eligible[kIdxPool] = e.eligible[kIdxBigCache] = true;
@@ -157,9 +182,6 @@ Sample MakeSample() {
   }
   for (const TableEntry& e : entries) {
     ::hakmem::table::Entry* pe = t.add_entries();
-    pe->set_module_build_id_hex(e.build_id_hex);
-    pe->set_module_path(e.module_path);
-    pe->set_offset_bytes(e.offset);
     pe->set_site_name(e.site_name);
     pe->set_size_band(static_cast<::hakmem::table::SizeBand>(e.band));
     pe->set_strategy(ProtoStrategy(e.strategy));
@@ -171,6 +193,17 @@ Sample MakeSample() {
       st->set_samples(e.samples[i]);
       st->set_mean_cost_ns(e.mean_cost_ns[i]);
     }
+    for (uint32_t i = 0; i < e.num_frames; ++i) {
+      ::hakmem::table::Frame* f = pe->add_frames();
+      f->set_module_id(uint64_t{e.frames[i].module} + 1);
+      f->set_offset_bytes(e.frames[i].offset);
+    }
+  }
+  for (uint32_t i = 0; i < m.num_modules; ++i) {
+    ::hakmem::table::Module* pm = t.add_modules();
+    pm->set_id(i + 1);
+    pm->set_build_id_hex(m.modules[i].build_id_hex);
+    pm->set_path(m.modules[i].path);
   }
   return t;
 }
@@ -213,14 +246,23 @@ void ExpectProtoMatches(const ::hakmem::table::FrozenTable& t, const TableMeta& 
     EXPECT_EQ(t.runs(i).start_unix_ms(), m.runs[i].start_unix_ms);
     EXPECT_EQ(t.runs(i).duration_ms(), m.runs[i].duration_ms);
   }
+  ASSERT_EQ(static_cast<uint32_t>(t.modules_size()), m.num_modules);
+  for (uint32_t i = 0; i < m.num_modules; ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_EQ(t.modules(i).id(), i + 1);
+    EXPECT_EQ(t.modules(i).build_id_hex(), m.modules[i].build_id_hex);
+    EXPECT_EQ(t.modules(i).path(), m.modules[i].path);
+  }
   ASSERT_EQ(static_cast<size_t>(t.entries_size()), entries.size());
   for (size_t i = 0; i < entries.size(); ++i) {
     SCOPED_TRACE(i);
     const ::hakmem::table::Entry& pe = t.entries(i);
     const TableEntry& e = entries[i];
-    EXPECT_EQ(pe.module_build_id_hex(), e.build_id_hex);
-    EXPECT_EQ(pe.module_path(), e.module_path);
-    EXPECT_EQ(pe.offset_bytes(), e.offset);
+    ASSERT_EQ(static_cast<uint32_t>(pe.frames_size()), e.num_frames);
+    for (uint32_t k = 0; k < e.num_frames; ++k) {
+      EXPECT_EQ(pe.frames(k).module_id(), uint64_t{e.frames[k].module} + 1);
+      EXPECT_EQ(pe.frames(k).offset_bytes(), e.frames[k].offset);
+    }
     EXPECT_EQ(pe.site_name(), e.site_name);
     EXPECT_EQ(static_cast<int>(pe.size_band()), e.band);
     EXPECT_EQ(static_cast<int>(pe.strategy()), e.strategy + 1);
@@ -239,9 +281,12 @@ void ExpectProtoMatches(const ::hakmem::table::FrozenTable& t, const TableMeta& 
 }
 
 void ExpectEntryEq(const TableEntry& a, const TableEntry& b) {
-  EXPECT_STREQ(a.build_id_hex, b.build_id_hex);
-  EXPECT_STREQ(a.module_path, b.module_path);
-  EXPECT_EQ(a.offset, b.offset);
+  ASSERT_EQ(a.num_frames, b.num_frames);
+  for (uint32_t k = 0; k < a.num_frames; ++k) {
+    SCOPED_TRACE(k);
+    EXPECT_EQ(a.frames[k].module, b.frames[k].module);
+    EXPECT_EQ(a.frames[k].offset, b.frames[k].offset);
+  }
   EXPECT_STREQ(a.site_name, b.site_name);
   EXPECT_EQ(a.band, b.band);
   EXPECT_EQ(a.strategy, b.strategy);
@@ -265,6 +310,12 @@ void ExpectMetaEq(const TableMeta& a, const TableMeta& b) {
     EXPECT_EQ(a.runs[i].pid, b.runs[i].pid);
     EXPECT_EQ(a.runs[i].start_unix_ms, b.runs[i].start_unix_ms);
     EXPECT_EQ(a.runs[i].duration_ms, b.runs[i].duration_ms);
+  }
+  ASSERT_EQ(a.num_modules, b.num_modules);
+  for (uint32_t i = 0; i < a.num_modules; ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_STREQ(a.modules[i].build_id_hex, b.modules[i].build_id_hex);
+    EXPECT_STREQ(a.modules[i].path, b.modules[i].path);
   }
 }
 
@@ -333,7 +384,7 @@ TEST(TableCodec, EncodedFileParsesWithLibprotobuf) {
   ::hakmem::table::FrozenTableFile f;
   ASSERT_TRUE(f.ParseFromString(file));
   EXPECT_EQ(f.magic(), 0x4d4b4148u);
-  EXPECT_EQ(f.format_version(), 1u);
+  EXPECT_EQ(f.format_version(), 2u);
   EXPECT_EQ(f.table_fnv1a64(), RefFnv1a64(f.table()));
   ::hakmem::table::FrozenTable t;
   ASSERT_TRUE(t.ParseFromString(f.table()));
@@ -403,6 +454,21 @@ TEST(TableCodec, RunsBeyondCapacityAreNotRead) {
   EXPECT_EQ(d.meta->num_runs, kMaxRuns);
 }
 
+TEST(TableCodec, ModulesAndFramesBeyondCapacityAreNotWritten) {
+  Sample s = MakeSample();
+  // Garbage counts: the encoder writes at most kMaxTableModules and kMaxTableFrames.
+  s.meta->num_modules = 100000;
+  for (size_t i = 4; i < kMaxTableModules; ++i) {
+    SetStr(s.meta->modules[i].path, kMaxPathBytes, "/m" + std::to_string(i));
+  }
+  s.entries[3].num_frames = 1000;
+  const Decoded d = Decode(Encode(*s.meta, s.entries));
+  ASSERT_EQ(d.error, "");
+  EXPECT_EQ(d.meta->num_modules, kMaxTableModules);
+  EXPECT_STREQ(d.meta->modules[kMaxTableModules - 1].path, "/m255");
+  EXPECT_EQ(d.entries[3].num_frames, static_cast<uint32_t>(kMaxTableFrames));
+}
+
 // ---- corruption -----------------------------------------------------------------------
 
 // A small valid file: one entry, one run.
@@ -410,6 +476,7 @@ std::string SmallFile() {
   Sample s = MakeSample();
   s.entries.resize(1);
   s.meta->num_runs = 1;
+  s.meta->num_modules = 3;  // those entry 0's frames name
   return Encode(*s.meta, s.entries);
 }
 
@@ -455,9 +522,34 @@ TEST(TableCodec, BadMagic) {
 TEST(TableCodec, UnsupportedVersion) {
   const Sample s = MakeSample();
   const std::string table = ToProto(*s.meta, s.entries).SerializeAsString();
-  EXPECT_EQ(Decode(Wrap(table, 7)).error, "unsupported format version 7 (expected 1)");
+  EXPECT_EQ(Decode(Wrap(table, 7)).error, "unsupported format version 7 (expected 2)");
+  EXPECT_EQ(Decode(Wrap(table, 3)).error, "unsupported format version 3 (expected 2)");
   EXPECT_EQ(Decode(Wrap(table, 0)).error, "no format version");
-  EXPECT_EQ(Decode(Wrap(table, 1)).error, "");
+  EXPECT_EQ(Decode(Wrap(table, 2)).error, "");
+}
+
+// Version 1 keyed a site on one code address (Entry fields 1-3). Its tables are refused
+// whole, with a reason that says they are older, before any of the table is read.
+TEST(TableCodec, Version1IsRefusedAsOlder) {
+  const char kWhy[] =
+      "format version 1 is older than this hakmem's 2 (made before call sites were calling "
+      "contexts); relearn and freeze again";
+  const Sample s = MakeSample();
+  EXPECT_EQ(Decode(Wrap(ToProto(*s.meta, s.entries).SerializeAsString(), 1)).error, kWhy);
+  // A real version 1 table: an entry with module_build_id_hex (1), module_path (2) and
+  // offset_bytes (3), no frames.
+  ::hakmem::table::FrozenTable t = ToProto(*s.meta, {s.entries[2]});
+  t.clear_modules();
+  ::hakmem::table::Entry* e = t.mutable_entries(0);
+  e->clear_site_name();
+  const std::string v1_entry = e->SerializeAsString() + Tag(1, 2) + "\x02" "ab" + Tag(2, 2) +
+                               "\x05" "/a.so" + Tag(3, 0) + "\x10";
+  ASSERT_TRUE(e->ParseFromString(v1_entry));
+  EXPECT_EQ(Decode(Wrap(t.SerializeAsString(), 1)).error, kWhy);
+  // Under version 2 the same bytes are an entry without a site key: fields 1-3 are
+  // reserved, and skipped as unknown.
+  EXPECT_EQ(Decode(Wrap(t.SerializeAsString(), 2)).error,
+            "entry 0: no site key (frames or a site name)");
 }
 
 TEST(TableCodec, ChecksumMismatch) {
@@ -479,10 +571,10 @@ TEST(TableCodec, EnvelopeIsClosed) {
   std::string file = SmallFile();
   // An unknown field between the version and the table.
   const std::string head = file.substr(0, 7);  // magic (5) + version (2)
-  ASSERT_EQ(head.substr(5), std::string("\x10\x01"));
+  ASSERT_EQ(head.substr(5), std::string("\x10\x02"));
   EXPECT_EQ(Decode(head + "\x28\x05" + file.substr(7)).error, "unknown envelope field 5");
   // The version twice.
-  EXPECT_EQ(Decode(head + "\x10\x01" + file.substr(7)).error,
+  EXPECT_EQ(Decode(head + "\x10\x02" + file.substr(7)).error,
             "envelope field 2 repeated or out of order");
 }
 
@@ -492,7 +584,7 @@ TEST(TableCodec, EnvelopeIsClosed) {
 template <typename Edit>
 std::string EntryError(Edit edit) {
   const Sample s = MakeSample();
-  ::hakmem::table::FrozenTable t = ToProto(*s.meta, {s.entries[0]});
+  ::hakmem::table::FrozenTable t = ToProto(*s.meta, {s.entries[0]});  // and every module
   edit(t.mutable_entries(0));
   return Decode(Wrap(t)).error;
 }
@@ -571,31 +663,136 @@ TEST(TableCodec, UnknownEnumValues) {
 }
 
 TEST(TableCodec, SiteKeyRules) {
-  EXPECT_EQ(EntryError([](::hakmem::table::Entry* e) {
-              e->clear_module_build_id_hex();
-              e->clear_module_path();
-            }),
-            "entry 0: no site key (module build-id, module path or site name)");
+  EXPECT_EQ(EntryError([](::hakmem::table::Entry* e) { e->clear_frames(); }),
+            "entry 0: no site key (frames or a site name)");
   EXPECT_EQ(EntryError([](::hakmem::table::Entry* e) { e->set_site_name("x"); }),
-            "entry 0: both a site name and a module");
-  EXPECT_EQ(EntryError([](::hakmem::table::Entry* e) { e->set_module_build_id_hex("ABCD"); }),
-            "entry 0: module_build_id_hex is not lowercase hex");
-  EXPECT_EQ(EntryError([](::hakmem::table::Entry* e) { e->set_module_path(std::string("a\0b", 3)); }),
-            "entry 0: module_path contains a NUL byte");
+            "entry 0: both a site name and frames");
+  EXPECT_EQ(EntryError([](::hakmem::table::Entry* e) {
+              e->clear_frames();
+              e->set_site_name("x");
+            }),
+            "");
+}
+
+// The reason the sample table (after `edit`) is rejected, or "" if it is accepted.
+template <typename Edit>
+std::string TableError(Edit edit) {
+  const Sample s = MakeSample();
+  ::hakmem::table::FrozenTable t = ToProto(*s.meta, s.entries);
+  edit(&t);
+  return Decode(Wrap(t.SerializePartialAsString())).error;
+}
+
+TEST(TableCodec, FrameRules) {
+  using ::hakmem::table::FrozenTable;
+  EXPECT_EQ(TableError([](FrozenTable* t) { t->mutable_entries(0)->mutable_frames(1)->clear_module_id(); }),
+            "entry 0: frame 1: no module id");
+  EXPECT_EQ(TableError([](FrozenTable* t) { t->mutable_entries(0)->mutable_frames(0)->set_module_id(257); }),
+            "entry 0: frame 0: module id 257 is past the 256 modules a table can have");
+  // Frames come before the modules they name (field order): checked at the table's end,
+  // against the largest id named (the first frame to name it).
+  EXPECT_EQ(TableError([](FrozenTable* t) { t->mutable_entries(1)->mutable_frames(0)->set_module_id(5); }),
+            "entry 1: frame 0 names module 5, but the table has 4 modules");
+  EXPECT_EQ(TableError([](FrozenTable* t) {
+              t->mutable_entries(3)->mutable_frames(7)->set_module_id(9);
+              t->mutable_entries(0)->mutable_frames(2)->set_module_id(6);
+            }),
+            "entry 3: frame 7 names module 9, but the table has 4 modules");
+  EXPECT_EQ(TableError([](FrozenTable* t) {
+              t->clear_modules();
+              t->mutable_entries()->DeleteSubrange(1, 4);
+              t->mutable_entries(0)->clear_frames();
+              t->mutable_entries(0)->add_frames()->set_module_id(1);
+            }),
+            "entry 0: frame 0 names module 1, but the table has 0 modules");
+  // At most kMaxTableFrames.
+  EXPECT_EQ(TableError([](FrozenTable* t) { t->mutable_entries(0)->add_frames()->set_module_id(1); }),
+            "");  // 4 frames
+  EXPECT_EQ(TableError([](FrozenTable* t) {
+              ::hakmem::table::Entry* e = t->mutable_entries(3);
+              *e->add_frames() = e->frames(0);
+            }),
+            "entry 3: more than 16 frames");
+}
+
+TEST(TableCodec, ModuleRules) {
+  using ::hakmem::table::FrozenTable;
+  EXPECT_EQ(TableError([](FrozenTable* t) { t->mutable_modules(1)->set_id(3); }),
+            "module 1: id 3, expected 2 (ids number the modules 1, 2, ... in order)");
+  EXPECT_EQ(TableError([](FrozenTable* t) { t->mutable_modules(0)->clear_id(); }),
+            "module 0: id 0, expected 1 (ids number the modules 1, 2, ... in order)");
+  EXPECT_EQ(TableError([](FrozenTable* t) { t->mutable_modules()->SwapElements(0, 1); }),
+            "module 0: id 2, expected 1 (ids number the modules 1, 2, ... in order)");
+  EXPECT_EQ(TableError([](FrozenTable* t) {
+              t->mutable_modules(2)->clear_build_id_hex();
+              t->mutable_modules(2)->clear_path();
+            }),
+            "module 2: neither a build-id nor a path");
+  EXPECT_EQ(TableError([](FrozenTable* t) { t->mutable_modules(0)->set_build_id_hex("ABCD"); }),
+            "module 0: build_id_hex is not lowercase hex");
+  EXPECT_EQ(TableError([](FrozenTable* t) { t->mutable_modules(1)->set_path(std::string("a\0b", 3)); }),
+            "module 1: path contains a NUL byte");
+  // Two modules of one identity, and a module no frame names: both allowed.
+  EXPECT_EQ(TableError([](FrozenTable* t) {
+              *t->add_modules() = t->modules(0);
+              t->mutable_modules(4)->set_id(5);
+            }),
+            "");
+  // At most kMaxTableModules.
+  EXPECT_EQ(TableError([](FrozenTable* t) {
+              while (t->modules_size() < static_cast<int>(kMaxTableModules)) {
+                ::hakmem::table::Module* m = t->add_modules();
+                m->set_id(static_cast<uint64_t>(t->modules_size()));
+                m->set_path("/m");
+              }
+            }),
+            "");
+  EXPECT_EQ(TableError([](FrozenTable* t) {
+              while (t->modules_size() <= static_cast<int>(kMaxTableModules)) {
+                ::hakmem::table::Module* m = t->add_modules();
+                m->set_id(static_cast<uint64_t>(t->modules_size()));
+                m->set_path("/m");
+              }
+            }),
+            "more than 256 modules");
+}
+
+// Protobuf readers do not care about field order; neither does the codec. Modules before
+// entries (libprotobuf writes them after) and interleaved decode the same.
+TEST(TableCodec, ModulesMayComeBeforeEntries) {
+  const Sample s = MakeSample();
+  ::hakmem::table::FrozenTable t = ToProto(*s.meta, s.entries);
+  ::hakmem::table::FrozenTable modules_only;
+  *modules_only.mutable_modules() = t.modules();
+  t.clear_modules();
+  ::hakmem::table::FrozenTable first_module;
+  *first_module.add_modules() = modules_only.modules(0);
+  ::hakmem::table::FrozenTable other_modules = modules_only;
+  other_modules.mutable_modules()->DeleteSubrange(0, 1);
+  for (const std::string& table :
+       {modules_only.SerializeAsString() + t.SerializeAsString(),
+        first_module.SerializeAsString() + t.SerializeAsString() +
+            other_modules.SerializeAsString()}) {
+    const Decoded d = Decode(Wrap(table));
+    ASSERT_EQ(d.error, "");
+    ExpectMetaEq(*d.meta, *s.meta);
+    ASSERT_EQ(d.entries.size(), s.entries.size());
+    for (size_t i = 0; i < s.entries.size(); ++i) ExpectEntryEq(d.entries[i], s.entries[i]);
+  }
 }
 
 TEST(TableCodec, OverlongStringsAreRejected) {
-  EXPECT_EQ(EntryError([](::hakmem::table::Entry* e) {
-              e->set_module_build_id_hex(std::string(kMaxBuildIdHex, 'a'));
+  using ::hakmem::table::FrozenTable;
+  EXPECT_EQ(TableError([](FrozenTable* t) {
+              t->mutable_modules(1)->set_build_id_hex(std::string(kMaxBuildIdHex, 'a'));
             }),
-            "entry 0: module_build_id_hex is 65 bytes, longer than 64");
-  EXPECT_EQ(EntryError([](::hakmem::table::Entry* e) {
-              e->set_module_path(std::string(kMaxPathBytes, 'p'));
+            "module 1: build_id_hex is 65 bytes, longer than 64");
+  EXPECT_EQ(TableError([](FrozenTable* t) {
+              t->mutable_modules(2)->set_path(std::string(kMaxPathBytes, 'p'));
             }),
-            "entry 0: module_path is 512 bytes, longer than 511");
+            "module 2: path is 512 bytes, longer than 511");
   EXPECT_EQ(EntryError([](::hakmem::table::Entry* e) {
-              e->clear_module_build_id_hex();
-              e->clear_module_path();
+              e->clear_frames();
               e->set_site_name(std::string(kMaxNameBytes, 'n'));
             }),
             "entry 0: site_name is 64 bytes, longer than 63");
@@ -639,18 +836,6 @@ TEST(TableCodec, EntriesBeyondTheCallersRoom) {
                 " there is room for");
 }
 
-// Appends raw fields (tag and value bytes) to a serialized message.
-std::string Tag(int field, int wt) {
-  std::string out;
-  uint64_t v = static_cast<uint64_t>(field) << 3 | wt;
-  while (v >= 0x80) {
-    out += static_cast<char>(v | 0x80);
-    v >>= 7;
-  }
-  out += static_cast<char>(v);
-  return out;
-}
-
 // Unknown fields of every wire type that exists, inside the table, an entry, its stats,
 // the params and a run: a newer writer's additions. All skipped.
 std::string UnknownFields() {
@@ -672,6 +857,9 @@ TEST(TableCodec, UnknownFieldsAreSkipped) {
   ASSERT_TRUE(e->ParseFromString(entry));
   ASSERT_TRUE(t.mutable_params()->ParseFromString(t.params().SerializeAsString() + UnknownFields()));
   ASSERT_TRUE(t.mutable_runs(0)->ParseFromString(t.runs(0).SerializeAsString() + UnknownFields()));
+  ASSERT_TRUE(t.mutable_modules(1)->ParseFromString(t.modules(1).SerializeAsString() + UnknownFields()));
+  ::hakmem::table::Frame* f = t.mutable_entries(3)->mutable_frames(15);
+  ASSERT_TRUE(f->ParseFromString(f->SerializeAsString() + UnknownFields()));
   const std::string table = UnknownFields() + t.SerializeAsString() + UnknownFields();
   const Decoded d = Decode(Wrap(table));
   ASSERT_EQ(d.error, "");
@@ -724,7 +912,8 @@ TEST(TableCodec, FuzzedTablesAreRejectedOrAgreeWithLibprotobuf) {
     return bound == 0 ? 0 : rng % bound;
   };
   const char kInteresting[] = {0x00, 0x01, 0x7f, static_cast<char>(0x80), static_cast<char>(0xff),
-                               0x08, 0x0a, 0x12, 0x3a, 0x2a};
+                               0x08, 0x0a, 0x12, 0x3a, 0x2a,
+                               0x32, 0x42};  // tags of modules and frames
   int accepted = 0;
   constexpr int kIterations = 20000;
   for (int iter = 0; iter < kIterations; ++iter) {
@@ -758,12 +947,24 @@ TEST(TableCodec, FuzzedTablesAreRejectedOrAgreeWithLibprotobuf) {
     EXPECT_EQ(p.params().min_samples(), d.meta->params.min_samples);
     EXPECT_EQ(Bits(p.params().fault_cost_ns()), Bits(d.meta->params.fault_ns));
     ASSERT_EQ(static_cast<size_t>(p.entries_size()), d.entries.size());
+    ASSERT_EQ(static_cast<uint32_t>(p.modules_size()), d.meta->num_modules);
+    for (int i = 0; i < p.modules_size(); ++i) {
+      EXPECT_EQ(p.modules(i).id(), static_cast<uint64_t>(i) + 1);
+      EXPECT_EQ(p.modules(i).build_id_hex(), d.meta->modules[i].build_id_hex);
+      EXPECT_EQ(p.modules(i).path(), d.meta->modules[i].path);
+      EXPECT_TRUE(p.modules(i).build_id_hex() != "" || p.modules(i).path() != "");
+    }
     for (size_t i = 0; i < d.entries.size(); ++i) {
       const ::hakmem::table::Entry& pe = p.entries(static_cast<int>(i));
       const TableEntry& e = d.entries[i];
-      EXPECT_EQ(pe.module_build_id_hex(), e.build_id_hex);
-      EXPECT_EQ(pe.module_path(), e.module_path);
-      EXPECT_EQ(pe.offset_bytes(), e.offset);
+      ASSERT_EQ(static_cast<uint32_t>(pe.frames_size()), e.num_frames);
+      ASSERT_LE(e.num_frames, static_cast<uint32_t>(kMaxTableFrames));
+      EXPECT_NE(pe.frames_size() > 0, pe.site_name() != "");  // one site key, never both
+      for (uint32_t k = 0; k < e.num_frames; ++k) {
+        EXPECT_EQ(pe.frames(k).module_id(), uint64_t{e.frames[k].module} + 1);
+        EXPECT_LT(e.frames[k].module, d.meta->num_modules);
+        EXPECT_EQ(pe.frames(k).offset_bytes(), e.frames[k].offset);
+      }
       EXPECT_EQ(pe.site_name(), e.site_name);
       EXPECT_EQ(static_cast<int>(pe.size_band()), e.band);
       EXPECT_EQ(static_cast<int>(pe.strategy()), e.strategy + 1);

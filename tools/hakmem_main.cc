@@ -48,10 +48,13 @@ const char kShowUsage[] =
     "usage: hakmem show FILE\n"
     "\n"
     "Prints a frozen table: its version, creation time, learning parameters and runs, then\n"
-    "one row per (site, size band): the site (module basename [build-id prefix] + offset, or\n"
-    "an explicit site's name), the band, the chosen strategy, and per strategy its Elo\n"
-    "rating, samples and mean cost. The last line is the validation status; a table that\n"
-    "production would refuse is still shown, and the exit status is then 1.\n";
+    "one row per (site, size band): the site (its allocation call as module basename\n"
+    "[build-id prefix] + offset, or an explicit site's name), the band, the chosen\n"
+    "strategy, and per strategy its Elo rating, samples and mean cost. A site whose calling\n"
+    "context has more than one frame gets a second line with every frame, innermost first\n"
+    "(a <- b: a was called from b). Then the table's modules in full, and last the\n"
+    "validation status; a table that production would refuse is still shown, and the exit\n"
+    "status is then 1.\n";
 
 const char kValidateUsage[] =
     "usage: hakmem validate FILE\n"
@@ -64,11 +67,14 @@ const char kFreezeUsage[] =
     "\n"
     "Merges learner states (files written by HAKMEM_FREEZE_TO, or frozen tables) into one\n"
     "frozen table. Entries with the same site and band are merged: samples summed, mean\n"
-    "costs and ratings averaged weighted by samples. Then every entry's strategy is decided\n"
-    "again: the eligible strategy with the highest rating, if each eligible strategy has\n"
-    "at least min-samples samples and the leader is ahead of every other by at least the\n"
-    "commit margin; otherwise none (production uses the band's default). The runs of all\n"
-    "states are kept (the newest 16). FILE is replaced atomically.\n"
+    "costs and ratings averaged weighted by samples. Sites are the same when their calling\n"
+    "contexts are, frame by frame (module build-id, else path, and offset), whatever ids\n"
+    "the states give their modules; or when they are explicit sites of one name. Then\n"
+    "every entry's strategy is decided again: the eligible strategy with the highest\n"
+    "rating, if each eligible strategy has at least min-samples samples and the leader is\n"
+    "ahead of every other by at least the commit margin; otherwise none (production uses\n"
+    "the band's default). The runs of all states are kept (the newest 16). FILE is\n"
+    "replaced atomically.\n"
     "\n"
     "  --out FILE          the table to write (required)\n"
     "  --min-samples N     samples each eligible strategy needs (default: the first state's)\n"
@@ -237,7 +243,14 @@ int Freeze(int argc, char** argv) {
 
   std::vector<const Table*> inputs;
   for (const auto& t : tables) inputs.push_back(t.get());
-  const std::unique_ptr<Table> merged = MergeTables(inputs, params, NowUnixMs());
+  size_t left_out = 0;
+  const std::unique_ptr<Table> merged = MergeTables(inputs, params, NowUnixMs(), &left_out);
+  if (left_out > 0) {
+    fprintf(stderr,
+            "hakmem freeze: warning: %zu entries left out: their contexts would take the "
+            "table past %zu modules\n",
+            left_out, learner::kMaxTableModules);
+  }
   std::string error;
   if (!WriteTableAtomically(out, *merged, &error)) return Fail(kCmd, out, error);
   size_t decided = 0, entries_in = 0;

@@ -2,15 +2,17 @@
 """Test helper for hakmem_cli_test.sh: writes small learner states as frozen table files,
 and prints tables back, both with the generated Python module (Debian's python3-protobuf).
 
-  make_test_table.py write NAME OUT   NAME: a key of STATES (version2: state_a, format 2)
-  make_test_table.py dump FILE        one line per entry: key band chosen per-strategy stats
+  make_test_table.py write NAME OUT   NAME: a key of STATES (version1, version3: state_a
+                                      under format version 1 or 3)
+  make_test_table.py dump FILE        the runs, the params, the modules, then one line per
+                                      entry: site band chosen per-strategy stats
 """
 import sys
 
 from learner import frozen_table_pb2 as pb
 
 MAGIC = 0x4D4B4148
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 def fnv1a64(data):
@@ -34,11 +36,17 @@ def params(p):
     p.fault_cost_ns = 250
 
 
-def entry(t, band, strategy, stats, build_id="", path=b"", offset=0, name=b""):
+def module(t, build_id="", path=b""):
+    """Adds a module and returns its id (ids are positions plus one)."""
+    m = t.modules.add(id=len(t.modules) + 1, build_id_hex=build_id, path=path)
+    return m.id
+
+
+def entry(t, band, strategy, stats, frames=(), name=b""):
+    """frames: (module id, offset) pairs, innermost first."""
     e = t.entries.add()
-    e.module_build_id_hex = build_id
-    e.module_path = path
-    e.offset_bytes = offset
+    for module_id, offset in frames:
+        e.frames.add(module_id=module_id, offset_bytes=offset)
     e.site_name = name
     e.size_band = band
     e.strategy = strategy
@@ -50,15 +58,18 @@ def entry(t, band, strategy, stats, build_id="", path=b"", offset=0, name=b""):
         st.mean_cost_ns = cost
 
 
-LIBA = dict(build_id="aa" * 20, offset=0x10)
+LIBA_BUILD_ID = "aa" * 20
 
 
 def state_a(t):
     t.runs.add(program_path=b"/usr/bin/app", pid=100, start_unix_ms=1700000000000,
                duration_ms=1500)
+    liba = module(t, LIBA_BUILD_ID, b"/usr/lib/liba.so")
+    app = module(t, path=b"/usr/bin/app")  # no build-id: keyed by path
+    # An allocation in liba.so (a wrapper, say) called from app+0x500.
     entry(t, pb.SIZE_BAND_MIDDLE, pb.STRATEGY_NONE,
           [(pb.STRATEGY_POOL, 1600, 10, 100), (pb.STRATEGY_BIGCACHE, 1500, 10, 200),
-           (pb.STRATEGY_MMAP, 1400, 10, 900)], path=b"/usr/lib/liba.so", **LIBA)
+           (pb.STRATEGY_MMAP, 1400, 10, 900)], frames=[(liba, 0x10), (app, 0x500)])
     entry(t, pb.SIZE_BAND_HUGE, pb.STRATEGY_MMAP,
           [(pb.STRATEGY_BIGCACHE, 1450, 100, 7000), (pb.STRATEGY_MMAP, 1550, 100, 5000)],
           name=b"decoder")
@@ -67,23 +78,40 @@ def state_a(t):
 def state_b(t):
     t.runs.add(program_path=b"/usr/bin/app", pid=200, start_unix_ms=1700000100000,
                duration_ms=2500)
-    # liba.so again, installed elsewhere: the same build-id, so the same module.
+    # The modules in another order, so with other ids than state_a gives them; liba.so
+    # installed elsewhere: the same build-id, so the same module.
+    app = module(t, path=b"/usr/bin/app")
+    bin_ff = module(t, path=b"/opt/app/bin-\xff")  # a path that is not UTF-8
+    liba = module(t, LIBA_BUILD_ID, b"/opt/lib/liba.so")
+    # state_a's context: merged with it.
     entry(t, pb.SIZE_BAND_MIDDLE, pb.STRATEGY_NONE,
           [(pb.STRATEGY_POOL, 1640, 30, 80), (pb.STRATEGY_BIGCACHE, 1480, 30, 220),
-           (pb.STRATEGY_MMAP, 1380, 30, 1000)], path=b"/opt/lib/liba.so", **LIBA)
-    # A module without a build-id, and a path that is not UTF-8.
+           (pb.STRATEGY_MMAP, 1380, 30, 1000)], frames=[(liba, 0x10), (app, 0x500)])
+    # The same allocation call from another caller: another site.
+    entry(t, pb.SIZE_BAND_MIDDLE, pb.STRATEGY_NONE,
+          [(pb.STRATEGY_POOL, 1650, 20, 50), (pb.STRATEGY_BIGCACHE, 1500, 20, 100),
+           (pb.STRATEGY_MMAP, 1300, 20, 500)], frames=[(liba, 0x10), (app, 0x700)])
     entry(t, pb.SIZE_BAND_LARGE, pb.STRATEGY_NONE, [(pb.STRATEGY_BIGCACHE, 1500, 5, 10)],
-          path=b"/opt/app/bin-\xff", offset=0x99)
+          frames=[(bin_ff, 0x99)])
 
 
 def ineligible(t):
     # The pool cannot serve the large band: production must refuse the table.
+    libc = module(t, path=b"/usr/lib/libc.so.6")
     entry(t, pb.SIZE_BAND_LARGE, pb.STRATEGY_POOL, [(pb.STRATEGY_POOL, 1600, 10, 100)],
-          path=b"/usr/lib/libc.so.6", offset=0x20)
+          frames=[(libc, 0x20)])
+
+
+def dangling(t):
+    # A frame naming a module the table does not have.
+    module(t, path=b"/usr/bin/app")
+    entry(t, pb.SIZE_BAND_LARGE, pb.STRATEGY_NONE, [(pb.STRATEGY_MMAP, 1500, 1, 1)],
+          frames=[(1, 0x20), (2, 0x30)])
 
 
 STATES = {"state_a": state_a, "state_b": state_b, "ineligible": ineligible,
-          "version2": state_a}
+          "dangling": dangling, "version1": state_a, "version3": state_a}
+VERSIONS = {"version1": 1, "version3": 3}
 
 
 def write(name, out):
@@ -91,7 +119,7 @@ def write(name, out):
     params(t.params)
     STATES[name](t)
     table = t.SerializeToString()
-    version = 2 if name == "version2" else FORMAT_VERSION
+    version = VERSIONS.get(name, FORMAT_VERSION)
     f = pb.FrozenTableFile(magic=MAGIC, format_version=version, table=table,
                            table_fnv1a64=fnv1a64(table))
     with open(out, "wb") as fh:
@@ -108,13 +136,16 @@ def dump(path):
     print("runs", " ".join(str(r.pid) for r in t.runs))
     print("params min_samples=%d commit_margin_points=%g" %
           (t.params.min_samples, t.params.commit_margin_points))
+    names = {}  # module id -> build-id prefix, else path
+    for m in t.modules:
+        names[m.id] = m.build_id_hex[:8] or m.path.decode(errors="backslashreplace")
+    print("modules", " ".join("%d:%s" % (i, n) for i, n in names.items()))
     for e in t.entries:
-        key = e.site_name.decode() or (e.module_build_id_hex[:8] or
-                                       e.module_path.decode(errors="backslashreplace"))
+        site = e.site_name.decode() or "<-".join(
+            "%s+0x%x" % (names.get(f.module_id, "?"), f.offset_bytes) for f in e.frames)
         stats = " ".join("%s=%g/%d/%g" % (pb.Strategy.Name(s.strategy), s.rating_elo, s.samples,
                                           s.mean_cost_ns) for s in e.stats)
-        print(key, "0x%x" % e.offset_bytes, pb.SizeBand.Name(e.size_band),
-              pb.Strategy.Name(e.strategy), stats)
+        print(site, pb.SizeBand.Name(e.size_band), pb.Strategy.Name(e.strategy), stats)
 
 
 def main(argv):

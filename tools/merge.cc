@@ -16,14 +16,26 @@ namespace {
 using learner::kNumLearnedStrategies;
 using learner::RunInfo;
 using learner::TableEntry;
+using learner::TableModule;
 
-// A module with a build-id is that build wherever it is installed; one without is its path.
-using Key = std::tuple<std::string, uint64_t, std::string, int>;
+// A module with a build-id is that build wherever it is installed; one without is its
+// path (as callsite::ContextKeyOf sees modules).
+std::string Identity(const TableModule& m) {
+  return m.build_id_hex[0] != '\0' ? std::string("build-id:") + m.build_id_hex
+                                   : std::string("path:") + m.path;
+}
 
-Key KeyOf(const TableEntry& e) {
-  std::string module = e.build_id_hex[0] != '\0' ? std::string("build-id:") + e.build_id_hex
-                                                  : std::string("path:") + e.module_path;
-  return Key(std::move(module), e.offset, e.site_name, e.band);
+// An entry's site and band, independent of its table's module numbering: the frames as
+// (module identity, offset), or the explicit site's name.
+using Frames = std::vector<std::pair<std::string, uint64_t>>;
+using Key = std::tuple<Frames, std::string, int>;
+
+Key KeyOf(const Table& t, const TableEntry& e) {
+  Frames frames;
+  for (uint32_t i = 0; i < e.num_frames; ++i) {
+    frames.emplace_back(Identity(t.meta.modules[e.frames[i].module]), e.frames[i].offset);
+  }
+  return Key(std::move(frames), e.site_name, e.band);
 }
 
 // Running sums for one strategy of one merged entry.
@@ -52,18 +64,48 @@ bool RatingsComparable(const learner::LearnParams& a, const learner::LearnParams
 }
 
 std::unique_ptr<Table> MergeTables(const std::vector<const Table*>& inputs,
-                                   const learner::LearnParams& params, uint64_t now_unix_ms) {
+                                   const learner::LearnParams& params, uint64_t now_unix_ms,
+                                   size_t* left_out) {
+  auto out = std::make_unique<Table>();
+  memset(&out->meta, 0, sizeof(out->meta));
+  // The output's modules: one per identity (the first input's path where paths differ).
+  std::map<std::string, uint32_t> module_index;
+  auto intern = [&](const TableModule& m, uint32_t* index) {
+    auto it = module_index.find(Identity(m));
+    if (it == module_index.end()) {
+      if (out->meta.num_modules == learner::kMaxTableModules) return false;
+      it = module_index.emplace(Identity(m), out->meta.num_modules).first;
+      out->meta.modules[out->meta.num_modules++] = m;
+    }
+    *index = it->second;
+    return true;
+  };
+  if (left_out != nullptr) *left_out = 0;
   std::vector<Merged> merged;
   std::map<Key, size_t> index;
   std::vector<RunInfo> runs;
   for (const Table* in : inputs) {
     for (uint32_t r = 0; r < in->meta.num_runs; ++r) runs.push_back(in->meta.runs[r]);
     for (const TableEntry& e : in->entries) {
-      auto [it, fresh] = index.emplace(KeyOf(e), merged.size());
-      if (fresh) {
+      Key key = KeyOf(*in, e);
+      auto found = index.find(key);
+      if (found == index.end()) {
+        // A new site: its frames renumbered into the output's modules.
+        TableEntry copy;
+        memcpy(&copy, &e, sizeof(e));
+        bool fits = true;
+        for (uint32_t i = 0; i < e.num_frames && fits; ++i) {
+          fits = intern(in->meta.modules[e.frames[i].module], &copy.frames[i].module);
+        }
+        if (!fits) {
+          if (left_out != nullptr) ++*left_out;
+          continue;
+        }
+        found = index.emplace(std::move(key), merged.size()).first;
         merged.emplace_back();
-        memcpy(&merged.back().entry, &e, sizeof(e));
+        merged.back().entry = copy;
       }
+      auto it = found;
       Merged& m = merged[it->second];
       for (int k = 0; k < kNumLearnedStrategies; ++k) {
         if (!e.eligible[k]) continue;
@@ -80,8 +122,6 @@ std::unique_ptr<Table> MergeTables(const std::vector<const Table*>& inputs,
     }
   }
 
-  auto out = std::make_unique<Table>();
-  memset(&out->meta, 0, sizeof(out->meta));
   strncpy(out->meta.hakmem_version, kVersion, sizeof(out->meta.hakmem_version) - 1);
   out->meta.created_unix_ms = now_unix_ms;
   out->meta.params = params;

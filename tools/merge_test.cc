@@ -16,17 +16,27 @@ using learner::kIdxBigCache;
 using learner::kIdxMmap;
 using learner::kIdxPool;
 using learner::TableEntry;
+using learner::TableModule;
 
-TableEntry ModuleEntry(const char* build_id, const char* path, uint64_t offset, int band) {
+// A module of a test table: build-id (may be "") and path.
+struct Mod {
+  const char* build_id;
+  const char* path;
+};
+
+// An entry whose context is `frames` (module index into its table's modules, offset),
+// innermost first.
+TableEntry ContextEntry(std::vector<std::pair<uint32_t, uint64_t>> frames, int band) {
   TableEntry e;
   memset(&e, 0, sizeof(e));
-  strcpy(e.build_id_hex, build_id);
-  strcpy(e.module_path, path);
-  e.offset = offset;
+  for (const auto& [module, offset] : frames) e.frames[e.num_frames++] = {module, offset};
   e.band = band;
   e.strategy = -1;
   return e;
 }
+
+// A one-frame context in module 0.
+TableEntry ModuleEntry(uint64_t offset, int band) { return ContextEntry({{0, offset}}, band); }
 
 void Measure(TableEntry* e, int k, double rating, uint64_t samples, double cost) {
   e->eligible[k] = true;
@@ -35,11 +45,16 @@ void Measure(TableEntry* e, int k, double rating, uint64_t samples, double cost)
   e->mean_cost_ns[k] = cost;
 }
 
-std::unique_ptr<Table> State(std::vector<TableEntry> entries,
+std::unique_ptr<Table> State(std::vector<Mod> modules, std::vector<TableEntry> entries,
                              std::vector<std::pair<uint64_t, uint64_t>> runs = {}) {
   auto t = std::make_unique<Table>();
   memset(&t->meta, 0, sizeof(t->meta));
   t->meta.params = learner::DefaultParams();
+  for (const Mod& m : modules) {
+    TableModule& tm = t->meta.modules[t->meta.num_modules++];
+    strcpy(tm.build_id_hex, m.build_id);
+    strcpy(tm.path, m.path);
+  }
   for (const auto& [pid, start] : runs) {
     learner::RunInfo& r = t->meta.runs[t->meta.num_runs++];
     r.pid = pid;
@@ -58,19 +73,25 @@ learner::LearnParams Params(uint64_t min_samples, double margin) {
 }
 
 TEST(MergeTables, SameKeyIsMergedWeightedBySamples) {
-  TableEntry a = ModuleEntry("aa11", "/usr/lib/liba.so", 0x10, 0);
+  TableEntry a = ModuleEntry(0x10, 0);
   Measure(&a, kIdxPool, 1600, 10, 100);
   Measure(&a, kIdxMmap, 1400, 10, 900);
   // The same build at another path: the same module.
-  TableEntry b = ModuleEntry("aa11", "/opt/lib/liba.so", 0x10, 0);
+  TableEntry b = ModuleEntry(0x10, 0);
   Measure(&b, kIdxPool, 1640, 30, 80);
   Measure(&b, kIdxMmap, 1380, 30, 1000);
   Measure(&b, kIdxBigCache, 1450, 0, 300);
-  const auto sa = State({a}), sb = State({b});
+  const auto sa = State({{"aa11", "/usr/lib/liba.so"}}, {a});
+  const auto sb = State({{"aa11", "/opt/lib/liba.so"}}, {b});
   const auto m = MergeTables({sa.get(), sb.get()}, Params(16, 50), 1234);
   ASSERT_EQ(m->entries.size(), 1u);
   const TableEntry& e = m->entries[0];
-  EXPECT_STREQ(e.module_path, "/usr/lib/liba.so");  // the first input's
+  ASSERT_EQ(m->meta.num_modules, 1u);
+  EXPECT_STREQ(m->meta.modules[0].path, "/usr/lib/liba.so");  // the first input's
+  EXPECT_STREQ(m->meta.modules[0].build_id_hex, "aa11");
+  ASSERT_EQ(e.num_frames, 1u);
+  EXPECT_EQ(e.frames[0].module, 0u);
+  EXPECT_EQ(e.frames[0].offset, 0x10u);
   EXPECT_EQ(e.samples[kIdxPool], 40u);
   EXPECT_DOUBLE_EQ(e.rating[kIdxPool], (1600.0 * 10 + 1640.0 * 30) / 40);
   EXPECT_DOUBLE_EQ(e.mean_cost_ns[kIdxPool], (100.0 * 10 + 80.0 * 30) / 40);
@@ -85,11 +106,11 @@ TEST(MergeTables, SameKeyIsMergedWeightedBySamples) {
 }
 
 TEST(MergeTables, DecisionIsReappliedWithTheGivenParams) {
-  TableEntry a = ModuleEntry("", "/opt/app/bin", 0x99, 1);
+  TableEntry a = ModuleEntry(0x99, 1);
   Measure(&a, kIdxBigCache, 1560, 20, 10);
   Measure(&a, kIdxMmap, 1440, 20, 30);
   a.strategy = kIdxMmap;  // a stale choice: re-decided, not kept
-  const auto s = State({a});
+  const auto s = State({{"", "/opt/app/bin"}}, {a});
   EXPECT_EQ(MergeTables({s.get()}, Params(16, 50), 0)->entries[0].strategy, kIdxBigCache);
   EXPECT_EQ(MergeTables({s.get()}, Params(16, 200), 0)->entries[0].strategy, -1);
   EXPECT_EQ(MergeTables({s.get()}, Params(21, 50), 0)->entries[0].strategy, -1);
@@ -97,25 +118,94 @@ TEST(MergeTables, DecisionIsReappliedWithTheGivenParams) {
 }
 
 TEST(MergeTables, DifferentKeysStayApartInFirstAppearanceOrder) {
-  TableEntry x = ModuleEntry("", "/opt/app/bin", 0x99, 1);
+  TableEntry x = ModuleEntry(0x99, 1);
   TableEntry y = x;
   y.band = 2;  // another band
   TableEntry z = x;
-  z.offset = 0x98;
-  TableEntry w = ModuleEntry("bb", "/opt/app/bin", 0x99, 1);  // has a build-id: another key
+  z.frames[0].offset = 0x98;
+  TableEntry w = ModuleEntry(0x99, 1);
+  w.frames[0].module = 1;  // a module with a build-id: another key than its path alone
   TableEntry n;
   memset(&n, 0, sizeof(n));
   strcpy(n.site_name, "decoder");
   n.band = 1;
   n.strategy = -1;
-  const auto s1 = State({x, y}), s2 = State({z, w, n, x});
+  const auto s1 = State({{"", "/opt/app/bin"}}, {x, y});
+  const auto s2 = State({{"", "/opt/app/bin"}, {"bb", "/opt/app/bin"}}, {z, w, n, x});
   const auto m = MergeTables({s1.get(), s2.get()}, Params(16, 50), 0);
   ASSERT_EQ(m->entries.size(), 5u);
   EXPECT_EQ(m->entries[0].band, 1);
   EXPECT_EQ(m->entries[1].band, 2);
-  EXPECT_EQ(m->entries[2].offset, 0x98u);
-  EXPECT_STREQ(m->entries[3].build_id_hex, "bb");
+  EXPECT_EQ(m->entries[2].frames[0].offset, 0x98u);
+  ASSERT_EQ(m->meta.num_modules, 2u);
+  EXPECT_EQ(m->entries[3].frames[0].module, 1u);
+  EXPECT_STREQ(m->meta.modules[1].build_id_hex, "bb");
   EXPECT_STREQ(m->entries[4].site_name, "decoder");
+  EXPECT_EQ(m->entries[4].num_frames, 0u);
+}
+
+// Tables number their modules each their own way: a context is the same site when its
+// frames name the same module identities (build-id, else path) at the same offsets.
+TEST(MergeTables, SameContextUnderDifferentModuleIdsIsOneEntry) {
+  // state 1: modules liba (0), app (1); state 2: app (0), other (1), liba elsewhere (2).
+  TableEntry a = ContextEntry({{0, 0x10}, {1, 0x500}, {1, 0x900}}, 0);
+  Measure(&a, kIdxPool, 1600, 10, 100);
+  TableEntry b = ContextEntry({{2, 0x10}, {0, 0x500}, {0, 0x900}}, 0);
+  Measure(&b, kIdxPool, 1700, 30, 60);
+  const auto s1 = State({{"aa11", "/usr/lib/liba.so"}, {"", "/usr/bin/app"}}, {a});
+  const auto s2 = State({{"", "/usr/bin/app"}, {"", "/usr/bin/other"}, {"aa11", "/opt/liba.so"}},
+                        {b});
+  const auto m = MergeTables({s1.get(), s2.get()}, Params(16, 50), 0);
+  ASSERT_EQ(m->entries.size(), 1u);
+  const TableEntry& e = m->entries[0];
+  EXPECT_EQ(e.samples[kIdxPool], 40u);
+  EXPECT_DOUBLE_EQ(e.rating[kIdxPool], (1600.0 * 10 + 1700.0 * 30) / 40);
+  // Frames renumbered into the output's modules: only those that frames name.
+  ASSERT_EQ(m->meta.num_modules, 2u);
+  EXPECT_STREQ(m->meta.modules[0].build_id_hex, "aa11");
+  EXPECT_STREQ(m->meta.modules[1].path, "/usr/bin/app");
+  ASSERT_EQ(e.num_frames, 3u);
+  EXPECT_EQ(e.frames[0].module, 0u);
+  EXPECT_EQ(e.frames[1].module, 1u);
+  EXPECT_EQ(e.frames[2].module, 1u);
+  EXPECT_EQ(e.frames[2].offset, 0x900u);
+}
+
+TEST(MergeTables, ContextsDifferingInOneOuterFrameStayApart) {
+  const std::vector<Mod> mods = {{"aa11", "/usr/lib/liba.so"}, {"", "/usr/bin/app"}};
+  TableEntry a = ContextEntry({{0, 0x10}, {1, 0x500}}, 0);
+  TableEntry b = ContextEntry({{0, 0x10}, {1, 0x504}}, 0);  // another caller's offset
+  TableEntry c = ContextEntry({{0, 0x10}, {1, 0x500}, {1, 0x40}}, 0);  // one frame deeper
+  TableEntry d = ContextEntry({{0, 0x10}}, 0);                         // frame 0 alone
+  // The same offsets in a module of another identity.
+  const auto s1 = State(mods, {a, b, c, d});
+  const auto s2 = State({{"aa11", "/usr/lib/liba.so"}, {"", "/usr/bin/app2"}}, {a});
+  const auto m = MergeTables({s1.get(), s2.get()}, Params(16, 50), 0);
+  ASSERT_EQ(m->entries.size(), 5u);
+  EXPECT_EQ(m->entries[1].frames[1].offset, 0x504u);
+  EXPECT_EQ(m->entries[2].num_frames, 3u);
+  EXPECT_EQ(m->entries[3].num_frames, 1u);
+  ASSERT_EQ(m->meta.num_modules, 3u);
+  EXPECT_STREQ(m->meta.modules[2].path, "/usr/bin/app2");
+  EXPECT_EQ(m->entries[4].frames[1].module, 2u);
+}
+
+TEST(MergeTables, EntriesPastTheModuleLimitAreLeftOutAndCounted) {
+  std::vector<Mod> mods;
+  std::vector<std::string> paths;
+  for (size_t i = 0; i <= learner::kMaxTableModules; ++i) paths.push_back("/lib/m" + std::to_string(i));
+  std::vector<TableEntry> entries;
+  for (size_t i = 0; i <= learner::kMaxTableModules; ++i) {
+    mods.push_back({"", paths[i].c_str()});
+    entries.push_back(ModuleEntry(0x10, 1));
+    entries.back().frames[0].module = static_cast<uint32_t>(i);
+  }
+  const auto s = State(mods, entries);
+  size_t left_out = 99;
+  const auto m = MergeTables({s.get()}, Params(16, 50), 0, &left_out);
+  EXPECT_EQ(left_out, 1u);
+  EXPECT_EQ(m->entries.size(), learner::kMaxTableModules);
+  EXPECT_EQ(m->meta.num_modules, learner::kMaxTableModules);
 }
 
 TEST(MergeTables, RunsAreDedupedSortedAndTheNewestKept) {
@@ -123,7 +213,7 @@ TEST(MergeTables, RunsAreDedupedSortedAndTheNewestKept) {
   for (uint64_t i = 0; i < 12; ++i) many.push_back({100 + i, 1000 + i});
   std::vector<std::pair<uint64_t, uint64_t>> more = {{1, 5}, {105, 1005}};  // one repeated
   for (uint64_t i = 0; i < 8; ++i) more.push_back({200 + i, 2000 + i});
-  const auto s1 = State({}, many), s2 = State({}, more);
+  const auto s1 = State({}, {}, many), s2 = State({}, {}, more);
   const auto m = MergeTables({s2.get(), s1.get()}, Params(16, 50), 0);
   // 12 + 10 - 1 duplicate = 21 runs; the newest 16 kept, oldest first.
   ASSERT_EQ(m->meta.num_runs, learner::kMaxRuns);

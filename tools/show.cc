@@ -69,16 +69,37 @@ std::string Basename(const std::string& path) {
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
-// "libfoo.so.1[0123456789ab]+0x1234", "[0123456789ab]+0x1234" or "site 'name'".
-std::string SiteLabel(const Entry& e) {
-  if (!e.site_name().empty()) return "site '" + Printable(e.site_name()) + "'";
-  std::string label = Printable(Basename(e.module_path()));
-  if (!e.module_build_id_hex().empty()) {
-    label += "[" + Printable(e.module_build_id_hex().substr(0, 12)) + "]";
+// "libfoo.so.1[0123456789ab]", "[0123456789ab]" or "libbar.so": a module, shortened.
+// Found by id, not position, so that a table the codec refuses still shows.
+std::string ModuleLabel(const FrozenTable& t, uint64_t id) {
+  for (const Module& m : t.modules()) {
+    if (m.id() != id) continue;
+    std::string label = Printable(Basename(m.path()));
+    if (!m.build_id_hex().empty()) label += "[" + Printable(m.build_id_hex().substr(0, 12)) + "]";
+    return label;
   }
+  return "module?" + std::to_string(id);
+}
+
+// "libfoo.so.1[0123456789ab]+0x1234".
+std::string FrameLabel(const FrozenTable& t, const Frame& f) {
   char off[24];
-  snprintf(off, sizeof(off), "+0x%" PRIx64, e.offset_bytes());
-  return label + off;
+  snprintf(off, sizeof(off), "+0x%" PRIx64, f.offset_bytes());
+  return ModuleLabel(t, f.module_id()) + off;
+}
+
+// The allocation call (frame 0), or "site 'name'".
+std::string SiteLabel(const FrozenTable& t, const Entry& e) {
+  if (!e.site_name().empty()) return "site '" + Printable(e.site_name()) + "'";
+  if (e.frames_size() == 0) return "(no site)";
+  return FrameLabel(t, e.frames(0));
+}
+
+// Every frame, innermost first: "a+0x10 <- b+0x20" (a was called from b).
+std::string ContextLabel(const FrozenTable& t, const Entry& e) {
+  std::string out;
+  for (const Frame& f : e.frames()) out += (out.empty() ? "" : " <- ") + FrameLabel(t, f);
+  return out;
 }
 
 // "1562.2 (1000) 812.5ns": rating, samples, mean cost.
@@ -106,7 +127,7 @@ void PrintEntries(const FrozenTable& t, FILE* out) {
   std::vector<std::string> sites;
   size_t width = 4;
   for (const Entry& e : t.entries()) {
-    sites.push_back(SiteLabel(e));
+    sites.push_back(SiteLabel(t, e));
     width = std::max(width, std::min<size_t>(sites.back().size(), 60));
   }
   const int w = static_cast<int>(width);
@@ -128,18 +149,18 @@ void PrintEntries(const FrozenTable& t, FILE* out) {
     fprintf(out, "%5d  %-*s  %-6s  %-8s  %-28s  %-28s  %s%s\n", i, w, sites[i].c_str(),
             BandName(e.size_band()).c_str(), StrategyName(e.strategy()).c_str(),
             cells[0].c_str(), cells[1].c_str(), cells[2].c_str(), extra.c_str());
+    // The site column holds the allocation call; its callers go on a line of their own.
+    if (e.frames_size() > 1) fprintf(out, "%5s  context: %s\n", "", ContextLabel(t, e).c_str());
   }
-  // The site column shortens modules; here they are in full, once each.
-  std::vector<std::pair<std::string, std::string>> modules;
-  for (const Entry& e : t.entries()) {
-    if (!e.site_name().empty()) continue;
-    const auto m = std::make_pair(e.module_path(), e.module_build_id_hex());
-    if (std::find(modules.begin(), modules.end(), m) == modules.end()) modules.push_back(m);
-  }
-  if (!modules.empty()) fprintf(out, "modules:\n");
-  for (const auto& [path, build_id] : modules) {
-    fprintf(out, "  %s  build-id %s\n", path.empty() ? "(no path)" : Printable(path).c_str(),
-            build_id.empty() ? "(none)" : Printable(build_id).c_str());
+}
+
+// Frames shorten modules; here they are in full, with the ids frames name them by.
+void PrintModules(const FrozenTable& t, FILE* out) {
+  fprintf(out, "modules:         %d\n", t.modules_size());
+  for (const Module& m : t.modules()) {
+    fprintf(out, "  %3" PRIu64 "  %s  build-id %s\n", m.id(),
+            m.path().empty() ? "(no path)" : Printable(m.path()).c_str(),
+            m.build_id_hex().empty() ? "(none)" : Printable(m.build_id_hex()).c_str());
   }
 }
 
@@ -176,6 +197,7 @@ bool ShowTable(const std::string& bytes, FILE* out, bool* valid, std::string* er
   }
   fprintf(out, "entries:         %d\n", t.entries_size());
   if (t.entries_size() > 0) PrintEntries(t, out);
+  if (t.modules_size() > 0) PrintModules(t, out);
   *valid = reason.empty();
   if (*valid) {
     fprintf(out, "status: ok (%zu entries)\n", n);

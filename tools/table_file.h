@@ -14,7 +14,7 @@ namespace tools {
 
 // A whole table in memory.
 struct Table {
-  learner::TableMeta meta;  // ~8.5 KiB: keep Tables on the heap
+  learner::TableMeta meta;  // ~150 KiB (the module list): keep Tables on the heap
   std::vector<learner::TableEntry> entries;
 };
 
