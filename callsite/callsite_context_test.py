@@ -96,6 +96,15 @@ class ContextTest(unittest.TestCase):
         self.assertEqual(wrapped[0]["allocs"], 200 + 200 + 400)
         self.assertEqual(len(wrapped[0]["context"]), 1)
 
+    def test_contexts_stop_at_the_entry_point(self):
+        # Deeper than the stack: main's caller is libc's __libc_start_call_main, which
+        # says nothing about the site and would tie keys to the libc build.
+        _, doc = run(self.tmp, "depth8", HAKMEM_CONTEXT_DEPTH="8")
+        s = by_name(doc, "ParseTokens")[0]
+        self.assertEqual([f["symbol"] for f in s["context"]],
+                         ["wrap_inner", "wrap_alloc", "ParseTokens", "main"])
+        self.assertEqual(s["allocs"], 200)
+
     def test_nothing_dropped(self):
         self.assertEqual(self.doc1["dropped_sites"], 0)
         self.assertEqual(self.doc1["dropped_contexts"], 0)

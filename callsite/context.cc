@@ -5,9 +5,8 @@
 #include <atomic>
 
 #include "callsite/unwind.h"
-#include "core/arena.h"
-#include "core/lock.h"
 #include "core/options.h"
+#include "core/os.h"
 
 namespace hakmem {
 namespace callsite {
@@ -48,15 +47,16 @@ struct ContextSlot {
   Context ctx;
 };
 
+// The tables, in one mapping of their own (zeroed: every slot free, every root
+// observing). Set up lock-free by the first thread that needs them, so that no lock can
+// be left held across fork(): a thread that loses the race unmaps its copy.
 struct Tables {
-  Root* roots;
-  ContextSlot* contexts;
-  std::atomic<uint64_t>* dropped_seen;
+  Root roots[kMaxRoots];
+  ContextSlot contexts[kMaxContexts];
+  std::atomic<uint64_t> dropped_seen[kDroppedBits / 64];
 };
 
 std::atomic<Tables*> g_tables{nullptr};
-Tables g_tables_storage;
-SpinLock g_init_lock;
 
 std::atomic<uint64_t> g_unwinds{0};
 std::atomic<uint64_t> g_multi_roots{0};
@@ -86,17 +86,11 @@ uint64_t HashAddresses(const uintptr_t* a, int n) {
 Tables* GetTables() {
   Tables* t = g_tables.load(std::memory_order_acquire);
   if (t != nullptr) return t;
-  SpinLockHolder h(&g_init_lock);
-  t = g_tables.load(std::memory_order_relaxed);
-  if (t != nullptr) return t;
-  auto* roots = static_cast<Root*>(ArenaAllocate(sizeof(Root) * kMaxRoots));
-  auto* contexts = static_cast<ContextSlot*>(ArenaAllocate(sizeof(ContextSlot) * kMaxContexts));
-  auto* bits = static_cast<std::atomic<uint64_t>*>(ArenaAllocate(kDroppedBits / 8));
-  if (roots == nullptr || contexts == nullptr || bits == nullptr) return nullptr;
-  // Arena memory is zeroed: every slot free, every root observing.
-  g_tables_storage = Tables{roots, contexts, bits};
-  g_tables.store(&g_tables_storage, std::memory_order_release);
-  return &g_tables_storage;
+  auto* fresh = static_cast<Tables*>(os::Map(sizeof(Tables)));
+  if (fresh == nullptr) return nullptr;
+  if (g_tables.compare_exchange_strong(t, fresh, std::memory_order_acq_rel)) return fresh;
+  os::Unmap(fresh, sizeof(Tables));
+  return t;
 }
 
 Root* FindOrInsertRoot(Tables* t, uintptr_t address) {
@@ -116,18 +110,25 @@ Root* FindOrInsertRoot(Tables* t, uintptr_t address) {
 // Fills `ctx` for the addresses: each frame's module and offset (one dl_iterate_phdr
 // walk a frame, once per new context), and the key.
 void ResolveContext(const uintptr_t* a, int n, Context* ctx) {
+  ctx->captured = n;
   ctx->depth = n;
-  FrameKey keys[kMaxContextDepth];
+  bool left_runtime = false;
   for (int i = 0; i < n; ++i) {
     ctx->address[i] = a[i];
     ctx->code[i] = ResolveAddress(a[i]);
+    const Module* m = GetModule(ctx->code[i].module);
+    const bool runtime = m != nullptr && m->runtime;
+    if (runtime && left_runtime && ctx->depth == n) ctx->depth = i;  // an entry point
+    left_runtime = left_runtime || !runtime;
   }
+  FrameKey keys[kMaxContextDepth];
   ContextFrameKeys(*ctx, keys);
-  ctx->key = ContextKeyOf(keys, n);
+  ctx->key = ContextKeyOf(keys, ctx->depth);
 }
 
 bool SameAddresses(const Context& ctx, const uintptr_t* a, int n) {
-  return ctx.depth == n && memcmp(ctx.address, a, sizeof(uintptr_t) * static_cast<size_t>(n)) == 0;
+  return ctx.captured == n &&
+         memcmp(ctx.address, a, sizeof(uintptr_t) * static_cast<size_t>(n)) == 0;
 }
 
 // The interned context with these addresses (inserted if new); nullptr when the table
@@ -283,7 +284,8 @@ int WrapperFrames(const Context& ctx) {
   int shared = 0;
   for (uint32_t i = 0; i < kMaxContexts; ++i) {
     const ContextSlot& s = t->contexts[i];
-    if (s.ready.load(std::memory_order_acquire) == 0 || &s.ctx == &ctx) continue;
+    // The same site may hold two slots (contexts that differ only past an entry point).
+    if (s.ready.load(std::memory_order_acquire) == 0 || s.ctx.key == ctx.key) continue;
     const Context& o = s.ctx;
     int k = 0;
     while (k < ctx.depth && k < o.depth && o.address[k] == ctx.address[k]) ++k;

@@ -54,9 +54,14 @@ struct FrameKey {
 uintptr_t ContextKeyOf(const FrameKey* frames, int n);
 
 // One interned context.
+// Its frames stop early where the stack, having left the C runtime (glibc, ld.so) for
+// the program, enters it again: that is the process's or a thread's entry
+// (__libc_start_call_main, start_thread, _dl_init), which says nothing about the site and
+// would tie every key to the exact libc build.
 struct Context {
   uintptr_t key;
-  int depth;                                  // frames in use, >= 1
+  int depth;                                  // frames that make the site, >= 1
+  int captured;                               // frames unwound (>= depth)
   uintptr_t address[kMaxContextDepth];        // return addresses in this process
   CodeKey code[kMaxContextDepth];             // their modules and offsets
 };

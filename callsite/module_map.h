@@ -18,6 +18,7 @@ struct Module {
   char path[kMaxPathBytes];  // absolute where the loader knows it; the executable's real path
   char build_id[65];         // lowercase hex, "" when the module has none
   uintptr_t load_base;       // in this process (not part of the key)
+  bool runtime;              // glibc or its dynamic loader (libc.so.*, ld-linux*)
 };
 
 struct CodeKey {
