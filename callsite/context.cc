@@ -5,6 +5,7 @@
 #include <atomic>
 
 #include "callsite/unwind.h"
+#include "core/base.h"
 #include "core/options.h"
 #include "core/os.h"
 
@@ -65,6 +66,10 @@ std::atomic<uint64_t> g_dropped{0};
 
 // Cached requests left before this thread re-checks a single return address.
 __thread uint32_t tl_verify_left __attribute__((tls_model("initial-exec")));
+// The return address this thread looked up last and its root: a program allocating in a
+// loop asks for the same one again and again.
+__thread uintptr_t tl_root_address __attribute__((tls_model("initial-exec")));
+__thread Root* tl_root __attribute__((tls_model("initial-exec")));
 // The context this thread looked up last: the site table asks for it right after.
 __thread const Context* tl_last_context __attribute__((tls_model("initial-exec")));
 
@@ -239,18 +244,11 @@ int ContextFrameKeys(const Context& ctx, FrameKey* out) {
   return ctx.depth;
 }
 
-uintptr_t ContextKeyForCall(uintptr_t return_address) {
-  if ((return_address >> 62) != 0) return return_address;  // explicit site or context key
-  Tables* t = GetTables();
-  if (t == nullptr) return return_address;
+namespace {
+
+// A return address seen for the first time, or one whose context must be unwound.
+HAK_NOINLINE uintptr_t KeyByUnwinding(Tables* t, uintptr_t return_address, Root* r, int state) {
   const int depth = Depth();
-  Root* r = FindOrInsertRoot(t, return_address);
-  int state = r != nullptr ? r->state.load(std::memory_order_acquire) : kMulti;
-  if (state == kSingle && (depth == 1 || tl_verify_left > 1)) {
-    --tl_verify_left;
-    tl_last_context = r->context.load(std::memory_order_relaxed);
-    return r->key.load(std::memory_order_relaxed);
-  }
   uintptr_t frames[kMaxContextDepth];
   int n = 1;
   frames[0] = return_address;
@@ -263,6 +261,26 @@ uintptr_t ContextKeyForCall(uintptr_t return_address) {
   tl_last_context = ctx;
   if (r != nullptr) Observe(r, state, key, ctx, depth);
   return key;
+}
+
+}  // namespace
+
+uintptr_t ContextKeyForAddress(uintptr_t return_address) {
+  Tables* t = g_tables.load(std::memory_order_acquire);
+  Root* r = tl_root;
+  if (return_address != tl_root_address || r == nullptr || t == nullptr) {
+    if (t == nullptr && (t = GetTables()) == nullptr) return return_address;
+    r = FindOrInsertRoot(t, return_address);
+    tl_root_address = return_address;
+    tl_root = r;
+  }
+  const int state = r != nullptr ? r->state.load(std::memory_order_acquire) : kMulti;
+  if (state == kSingle && tl_verify_left > 1) {
+    --tl_verify_left;
+    tl_last_context = r->context.load(std::memory_order_relaxed);
+    return r->key.load(std::memory_order_relaxed);
+  }
+  return KeyByUnwinding(t, return_address, r, state);
 }
 
 const Context* FindContext(uintptr_t key) {

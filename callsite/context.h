@@ -69,7 +69,10 @@ struct Context {
 // The key of the allocation made by the call that returns to `return_address`, from
 // inside that allocation (the call must still be on the stack). Explicit-site keys and
 // context keys are returned unchanged. Never allocates.
-uintptr_t ContextKeyForCall(uintptr_t return_address);
+uintptr_t ContextKeyForAddress(uintptr_t return_address);
+inline uintptr_t ContextKeyForCall(uintptr_t return_address) {
+  return (return_address >> 62) != 0 ? return_address : ContextKeyForAddress(return_address);
+}
 
 // The context with this key, or nullptr (not a context key, overflow, not interned).
 const Context* FindContext(uintptr_t key);
