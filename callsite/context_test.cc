@@ -1,6 +1,9 @@
 #include "callsite/context.h"
 
+#include <pthread.h>
 #include <stdint.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "callsite/unwind.h"
 #include "gtest/gtest.h"
@@ -141,6 +144,51 @@ TEST(ContextKey, ASiteWithOneContextStopsUnwinding) {
   const Context* c = FindContext(k);
   ASSERT_NE(c, nullptr);
   EXPECT_EQ(WrapperFrames(*c), 0);
+}
+
+TEST(ContextKey, WorksInAForkedChild) {
+  uintptr_t a = 0, b = 0;
+  for (int i = 0; i < 2; ++i) {  // one statement: the same contexts in parent and child
+    const pid_t pid = i == 0 ? 0 : fork();
+    ASSERT_GE(pid, 0);
+    const uintptr_t ka = CallerA();
+    const uintptr_t kb = CallerB();
+    if (i == 0) {
+      a = ka;
+      b = kb;
+      continue;
+    }
+    if (pid == 0) _exit(ka == a && kb == b && FindContext(ka) != nullptr ? 0 : 1);
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  }
+}
+
+// A thread's first act, and its last (a TLS destructor runs while the thread is torn
+// down): the unwinder must reach the allocation call in both.
+pthread_key_t g_key;
+uintptr_t g_first_key, g_last_key;
+void AtThreadExit(void*) { g_last_key = CallerA(); }
+void* ThreadBody(void*) {
+  g_first_key = CallerB();
+  pthread_setspecific(g_key, &g_key);
+  return nullptr;
+}
+
+TEST(ContextKey, WorksInThreadsStartingAndExiting) {
+  ASSERT_EQ(pthread_key_create(&g_key, AtThreadExit), 0);
+  pthread_t t;
+  ASSERT_EQ(pthread_create(&t, nullptr, ThreadBody, nullptr), 0);
+  ASSERT_EQ(pthread_join(t, nullptr), 0);
+  const Context* first = FindContext(g_first_key);
+  const Context* last = FindContext(g_last_key);
+  ASSERT_NE(first, nullptr);
+  ASSERT_NE(last, nullptr);
+  // The wrapper, CallerB, ThreadBody; then libc's start_thread, which ends a context.
+  EXPECT_EQ(first->depth, 3);
+  EXPECT_EQ(last->depth, 3);  // the wrapper, CallerA, AtThreadExit; then libc
+  EXPECT_NE(g_first_key, g_last_key);
 }
 
 }  // namespace
