@@ -8,6 +8,8 @@
 
 #include <gtest/gtest.h>
 
+#include "callsite/context.h"
+
 #include "callsite/module_map.h"
 #include "callsite/profiler.h"
 
@@ -67,8 +69,10 @@ TEST(SiteTable, FullTableCountsNewSitesInOverflowAndReportsThemDropped) {
   SiteTable& t = Sites();
   // Fill the table (other tests may have used a few slots).
   uint32_t overflow_hits = 0;
+  // Sites are calling contexts: 4596 callers of one allocation call.
   for (uintptr_t k = 0; k < kMaxSites + 500; ++k) {
-    const uint32_t id = t.FindOrInsert(0x40000000 + k * 16);
+    const FrameKey frames[2] = {{"", "/usr/bin/prog", 0x1000}, {"", "/usr/bin/prog", 0x40000 + k * 16}};
+    const uint32_t id = t.FindOrInsert(ContextKeyOf(frames, 2));
     if (id == kOverflowSite) {
       ++overflow_hits;
       t.RecordAlloc(id, 32, 1.0);
