@@ -9,7 +9,6 @@
 #include <gtest/gtest.h>
 
 #include "callsite/context.h"
-
 #include "callsite/module_map.h"
 #include "callsite/profiler.h"
 
