@@ -34,7 +34,9 @@ void WriteStderr(const char* s, size_t n);
 
 // Returns the value of an environment variable at start-up, or nullptr. Reads
 // /proc/self/environ when the C library has not set up `environ` yet (a preloaded
-// allocator may be called that early). The result lives until the process exits.
+// allocator may be called that early). The result may point into the environment block,
+// which programs that set their process title overwrite: copy it before returning
+// (options.cc does, once, at start-up).
 const char* GetEnv(const char* name);
 
 // Syscall counters, for tests and the exit report.
