@@ -8,6 +8,7 @@
 #include "core/base.h"
 #include "core/options.h"
 #include "core/os.h"
+#include "core/profile_hooks.h"
 
 namespace hakmem {
 namespace callsite {
@@ -20,9 +21,13 @@ namespace {
 constexpr int kObserveCalls = 4;
 // Re-checks of a single return address: the first after kMinVerifyGap cached requests
 // (of this thread), then twice as far apart after each check that saw the same context.
-// At the largest gap an unwind (~1 us) costs under a nanosecond per request.
+// At the largest gap an unwind (~1 us) costs a nanosecond per request. A caller that
+// comes at another stack depth is unwound at once (kSeenCalls); only one at the very same
+// depth waits for a re-check, so the gap bounds what it can be mistaken for.
 constexpr uint32_t kMinVerifyGap = 64;
-constexpr uint32_t kMaxVerifyGap = 1u << 14;
+constexpr uint32_t kMaxVerifyGap = 1u << 10;
+// Per thread: the (return address, stack frame) pairs last verified, direct-mapped.
+constexpr int kSeenCalls = 16;
 
 constexpr int kRootBits = 13;
 constexpr uint32_t kMaxRoots = 1u << kRootBits;
@@ -71,6 +76,24 @@ __thread uint32_t tl_verify_left __attribute__((tls_model("initial-exec")));
 // loop asks for the same one again and again.
 __thread uintptr_t tl_root_address __attribute__((tls_model("initial-exec")));
 __thread Root* tl_root __attribute__((tls_model("initial-exec")));
+// Calls of single return addresses that this thread has seen unwound to their one context,
+// by where the call kept its return address (tl_call_frame), with where each frame of
+// the context kept its return address, relative to that. A caller at another stack depth
+// misses at once; one at the same depth has put another return address in one of those
+// slots. Each slot is read only after the one below it matched: the frame holding it is
+// then the same function at the same instruction and stack depth, so the slot is a live
+// word of this thread's stack, as it was when it was seen. (A program that frees a
+// coroutine's stack and calls malloc at exactly the same address on a smaller one would
+// break this; the offsets are bounded to keep such a read near the frame.)
+struct SeenCall {
+  uintptr_t address;
+  uintptr_t frame;
+  int frames;                                  // the context's captured frames; 0: none
+  uint16_t offset[kMaxContextDepth];           // offset[i]: frames[i]'s slot - frame
+};
+constexpr uintptr_t kMaxSlotOffset = 0xffff;
+__thread SeenCall tl_seen[kSeenCalls] __attribute__((tls_model("initial-exec")));
+inline SeenCall& Seen(uintptr_t address) { return tl_seen[(address >> 2) & (kSeenCalls - 1)]; }
 // The context this thread looked up last: the site table asks for it right after.
 __thread const Context* tl_last_context __attribute__((tls_model("initial-exec")));
 
@@ -253,15 +276,49 @@ HAK_NOINLINE uintptr_t KeyByUnwinding(Tables* t, uintptr_t return_address, Root*
   uintptr_t frames[kMaxContextDepth];
   int n = 1;
   frames[0] = return_address;
+  uintptr_t slots[kMaxContextDepth];
   if (depth > 1) {
-    n = CaptureContext(return_address, frames, depth);
+    n = CaptureContext(return_address, frames, depth, slots);
     g_unwinds.fetch_add(1, std::memory_order_relaxed);
   }
   const Context* ctx = Intern(t, frames, n);
   const uintptr_t key = ctx != nullptr ? ctx->key : OverflowKey(t, frames, n);
   tl_last_context = ctx;
-  if (r != nullptr) Observe(r, state, key, ctx, depth);
+  if (r == nullptr) return key;
+  Observe(r, state, key, ctx, depth);
+  // Remember the call as verified if its return address now has this one context.
+  if (ctx != nullptr && r->state.load(std::memory_order_acquire) == kSingle &&
+      key == r->key.load(std::memory_order_relaxed)) {
+    SeenCall& seen = Seen(return_address);
+    const uintptr_t frame = tl_call_frame;
+    seen.address = return_address;
+    seen.frame = frame;
+    seen.frames = n;
+    for (int i = 1; i < n; ++i) {
+      const uintptr_t offset = slots[i] - frame;
+      if (slots[i] <= frame || offset > kMaxSlotOffset) {
+        seen.frames = 0;  // not recognizable without unwinding
+        break;
+      }
+      seen.offset[i] = static_cast<uint16_t>(offset);
+    }
+  }
   return key;
+}
+
+// This call is one this thread verified: the same return address, stack depth and
+// return address in every frame that makes the key (frames past an entry point do not).
+inline bool SeenBefore(uintptr_t return_address, const Context* ctx) {
+  const SeenCall& seen = Seen(return_address);
+  if (seen.address != return_address || seen.frame != tl_call_frame || ctx == nullptr ||
+      seen.frames < ctx->depth) {
+    return false;
+  }
+  for (int i = 1; i < ctx->depth; ++i) {
+    const uintptr_t slot = seen.frame + seen.offset[i];
+    if (*reinterpret_cast<const uintptr_t*>(slot) != ctx->address[i]) return false;
+  }
+  return true;
 }
 
 }  // namespace
@@ -277,9 +334,12 @@ uintptr_t ContextKeyForAddress(uintptr_t return_address) {
   }
   const int state = r != nullptr ? r->state.load(std::memory_order_acquire) : kMulti;
   if (state == kSingle && tl_verify_left > 1) {
-    --tl_verify_left;
-    tl_last_context = r->context.load(std::memory_order_relaxed);
-    return r->key.load(std::memory_order_relaxed);
+    const Context* ctx = r->context.load(std::memory_order_relaxed);
+    if (SeenBefore(return_address, ctx)) {
+      --tl_verify_left;
+      tl_last_context = ctx;
+      return r->key.load(std::memory_order_relaxed);
+    }
   }
   return KeyByUnwinding(t, return_address, r, state);
 }

@@ -13,9 +13,10 @@
 // Cost. Unwinding (callsite/unwind.h) costs about a microsecond; a site that is called
 // from one place only does not need it. The first kObserveCalls requests at each return
 // address are unwound; if they all had one context, the return address is "single" and
-// later requests take its key from a table lookup, unwinding only to re-check now and
-// then (the gap doubles after each check that finds the same context, up to
-// kMaxVerifyGap). A second context makes the return address "multi" (a wrapper, or a
+// later requests take its key from a table lookup. They unwind again when the call comes
+// from another stack depth than the one this thread last verified (a new caller, almost
+// surely), and now and then to re-check (the gap doubles after each check that finds the
+// same context, up to kMaxVerifyGap). A second context makes the return address "multi" (a wrapper, or a
 // function called from several places): from then on each of its requests is unwound.
 // All of this runs only where a site is needed anyway: on the sampled small allocations
 // and the routed requests of 64 KiB and up. The fast paths never see it.

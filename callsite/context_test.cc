@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "callsite/unwind.h"
+#include "core/profile_hooks.h"
 #include "gtest/gtest.h"
 
 namespace hakmem {
@@ -14,6 +15,7 @@ namespace {
 
 // Stands in for malloc: what the allocator does with the address its caller returns to.
 __attribute__((noinline)) uintptr_t FakeMalloc() {
+  tl_call_frame = reinterpret_cast<uintptr_t>(__builtin_dwarf_cfa());  // as HAK_CALLER does
   const uintptr_t ra = reinterpret_cast<uintptr_t>(__builtin_return_address(0));
   asm volatile("" ::: "memory");
   return ContextKeyForCall(ra);
@@ -55,9 +57,15 @@ __attribute__((noinline)) uintptr_t CallLeaf() {
 uintptr_t g_capture_ra;
 int g_capture_n;
 uintptr_t g_capture_frames[8];
+uintptr_t g_capture_slot_values[8];
 __attribute__((noinline)) void CaptureHere() {
   g_capture_ra = reinterpret_cast<uintptr_t>(__builtin_return_address(0));
-  g_capture_n = CaptureContext(g_capture_ra, g_capture_frames, 8);
+  uintptr_t slots[8];
+  g_capture_n = CaptureContext(g_capture_ra, g_capture_frames, 8, slots);
+  // Read while every frame is live.
+  for (int i = 1; i < g_capture_n; ++i) {
+    g_capture_slot_values[i] = *reinterpret_cast<const uintptr_t*>(slots[i]);
+  }
   asm volatile("" ::: "memory");
 }
 uintptr_t g_inner_returns_to;
@@ -72,6 +80,9 @@ TEST(Unwind, FramesStartAtTheCallAndFollowTheCallers) {
   ASSERT_GE(g_capture_n, 3);
   EXPECT_EQ(g_capture_frames[0], g_capture_ra);        // the "allocation call" in Inner
   EXPECT_EQ(g_capture_frames[1], g_inner_returns_to);  // Inner's caller, this test
+  // Where each frame keeps its return address: the profiler re-reads them to recognize a
+  // context without unwinding.
+  for (int i = 1; i < g_capture_n; ++i) EXPECT_EQ(g_capture_slot_values[i], g_capture_frames[i]) << i;
 }
 
 TEST(Unwind, AReturnAddressNotOnTheStackGivesItAlone) {
@@ -144,6 +155,78 @@ TEST(ContextKey, ASiteWithOneContextStopsUnwinding) {
   const Context* c = FindContext(k);
   ASSERT_NE(c, nullptr);
   EXPECT_EQ(WrapperFrames(*c), 0);
+}
+
+// A wrapper of its own (root states are global), and two callers with identical frames:
+// the second comes at the same stack depth as the first.
+__attribute__((noinline)) uintptr_t Wrapper2() {
+  const uintptr_t key = FakeMalloc();
+  asm volatile("" ::: "memory");
+  return key;
+}
+__attribute__((noinline)) uintptr_t SiblingA() {
+  const uintptr_t k = Wrapper2();
+  asm volatile("" ::: "memory");
+  return k;
+}
+__attribute__((noinline)) uintptr_t SiblingB() {
+  const uintptr_t k = Wrapper2();
+  asm volatile("" ::: "memory");
+  return k;
+}
+
+// Two levels, like zmalloc over ztrymalloc: siblings differ only in the third frame.
+__attribute__((noinline)) uintptr_t Wrapper3() {
+  const uintptr_t key = FakeMalloc();
+  asm volatile("" ::: "memory");
+  return key;
+}
+__attribute__((noinline)) uintptr_t Outer2() {
+  const uintptr_t k = Wrapper3();
+  asm volatile("" ::: "memory");
+  return k;
+}
+__attribute__((noinline)) uintptr_t DeepA() {
+  const uintptr_t k = Outer2();
+  asm volatile("" ::: "memory");
+  return k;
+}
+__attribute__((noinline)) uintptr_t DeepB() {
+  const uintptr_t k = Outer2();
+  asm volatile("" ::: "memory");
+  return k;
+}
+
+TEST(ContextKey, ANewCallerTwoLevelsUpIsSeenAtOnce) {
+  uintptr_t a = 0, b = 0;
+  for (int i = 0; i < 302; ++i) {
+    uintptr_t (*const caller)() = i == 300 ? DeepB : DeepA;
+    const uintptr_t k = caller();
+    if (i == 0) a = k;
+    if (i == 300) {
+      b = k;
+    } else {
+      ASSERT_EQ(k, a) << i;
+    }
+  }
+  EXPECT_NE(b, a);
+}
+
+TEST(ContextKey, ANewCallerAtTheSameDepthIsSeenAtOnce) {
+  // One call statement for all (the test's frame is part of the context): SiblingA long
+  // enough to be cached as the one context, then SiblingB once, then SiblingA again.
+  uintptr_t a = 0, b = 0;
+  for (int i = 0; i < 302; ++i) {
+    uintptr_t (*const caller)() = i == 300 ? SiblingB : SiblingA;
+    const uintptr_t k = caller();
+    if (i == 0) a = k;
+    if (i == 300) {
+      b = k;
+    } else {
+      ASSERT_EQ(k, a) << i;
+    }
+  }
+  EXPECT_NE(b, a);  // on its first request, not at the next re-check
 }
 
 TEST(ContextKey, WorksInAForkedChild) {

@@ -17,6 +17,9 @@ struct Walk {
   int max;
   int n;        // frames stored
   int skipped;  // frames walked before the target was found
+  // libgcc gives each frame's callback the CFA of the frame below it (its callee), and on
+  // x86-64 a function's return address is the word just below its CFA.
+  uintptr_t* slots;
 };
 
 _Unwind_Reason_Code OnFrame(struct _Unwind_Context* ctx, void* arg) {
@@ -26,18 +29,21 @@ _Unwind_Reason_Code OnFrame(struct _Unwind_Context* ctx, void* arg) {
     if (ip != w->target) return ++w->skipped < kMaxSkipped ? _URC_NO_REASON : _URC_END_OF_STACK;
   }
   if (ip == 0) return _URC_END_OF_STACK;
+  if (w->n >= 1 && w->slots != nullptr) {
+    w->slots[w->n] = static_cast<uintptr_t>(_Unwind_GetCFA(ctx)) - 8;
+  }
   w->frames[w->n++] = ip;
   return w->n < w->max ? _URC_NO_REASON : _URC_END_OF_STACK;
 }
 
 }  // namespace
 
-int CaptureContext(uintptr_t return_address, uintptr_t* frames, int max) {
+int CaptureContext(uintptr_t return_address, uintptr_t* frames, int max, uintptr_t* slots) {
   if (max <= 1) {
     frames[0] = return_address;
     return 1;
   }
-  Walk w{return_address, frames, max, 0, 0};
+  Walk w{return_address, frames, max, 0, 0, slots};
   _Unwind_Backtrace(OnFrame, &w);
   if (w.n == 0) {
     frames[0] = return_address;

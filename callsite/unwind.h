@@ -29,7 +29,11 @@ namespace callsite {
 // and so on. Frames inside hakmem (below the allocation call) are skipped by finding
 // `return_address` on the stack. Returns the number of frames: at least 1 (the return
 // address alone, when the unwind tables do not lead to it). Never allocates.
-int CaptureContext(uintptr_t return_address, uintptr_t* frames, int max);
+// If `slots` is given, slots[i] (1 <= i < the count returned) is set to the stack
+// address that held frames[i]: where the function of frames[i - 1] keeps its return
+// address.
+int CaptureContext(uintptr_t return_address, uintptr_t* frames, int max,
+                   uintptr_t* slots = nullptr);
 
 }  // namespace callsite
 }  // namespace hakmem

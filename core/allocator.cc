@@ -3,7 +3,11 @@
 #include <errno.h>
 #include <string.h>
 
+#include "core/profile_hooks.h"
+
 namespace hakmem {
+
+__thread uintptr_t tl_call_frame __attribute__((tls_model("initial-exec")));
 
 void* AllocateSlow(size_t size, uintptr_t site) {
   if (size >= kDecisionThreshold) return RouteAllocate(size, kMinAlign, nullptr, site);

@@ -10,14 +10,19 @@
 #include "core/decay.h"
 #include "core/route_table.h"
 #include "core/hakmem.h"
+#include "core/profile_hooks.h"
 #include "core/stats.h"
 #include "core/version.h"
 
 using hakmem::Deallocate;
 
 // The call site of an allocation: the address the exported entry point returns to. Read
-// here, in the function the program called, so it names the program's code, not ours.
-#define HAK_CALLER() reinterpret_cast<uintptr_t>(__builtin_return_address(0))
+// here, in the function the program called, so it names the program's code, not ours;
+// with it, where that address is kept (the entry's CFA, see profile_hooks.h). Both only
+// on slow paths: the macro is evaluated only in the calls that leave the fast path.
+#define HAK_CALLER()                                                                    \
+  (hakmem::tl_call_frame = reinterpret_cast<uintptr_t>(__builtin_dwarf_cfa()),          \
+   reinterpret_cast<uintptr_t>(__builtin_return_address(0)))
 
 namespace {
 

@@ -17,6 +17,14 @@ struct ProfiledAlloc {
   double weight;       // allocations this record stands for (1 for exact counts)
 };
 
+// Where the program's allocation call keeps its return address: the canonical frame
+// address (CFA) of the entry point it called, written by the entry points on their slow
+// paths (malloc_api.cc, HAK_CALLER) beside the return address they read. The profiler
+// compares it, never dereferences it: an allocation call that comes back at the same
+// stack depth on the same thread is almost surely in the same context, so one verified
+// context need not be unwound again.
+extern __thread uintptr_t tl_call_frame __attribute__((tls_model("initial-exec")));
+
 // The site key of an allocation made by the call that returns to `return_address`: the
 // key of its calling context (callsite/context.h). Must be called inside that allocation,
 // with the call still on the stack. Keys (explicit sites, contexts) pass unchanged.
