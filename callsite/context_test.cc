@@ -197,10 +197,14 @@ __attribute__((noinline)) uintptr_t DeepB() {
   return k;
 }
 
-TEST(ContextKey, ANewCallerTwoLevelsUpIsSeenAtOnce) {
+// `usual` long enough to be cached as the one context of its allocation call, then
+// `newcomer` once, then `usual` again, all from one call statement (the test's own frame
+// is part of the context): the newcomer must get its own key on its first request, not
+// at the next re-check.
+void ExpectNewcomerSeenAtOnce(uintptr_t (*usual)(), uintptr_t (*newcomer)()) {
   uintptr_t a = 0, b = 0;
   for (int i = 0; i < 302; ++i) {
-    uintptr_t (*const caller)() = i == 300 ? DeepB : DeepA;
+    uintptr_t (*const caller)() = i == 300 ? newcomer : usual;
     const uintptr_t k = caller();
     if (i == 0) a = k;
     if (i == 300) {
@@ -212,21 +216,10 @@ TEST(ContextKey, ANewCallerTwoLevelsUpIsSeenAtOnce) {
   EXPECT_NE(b, a);
 }
 
+TEST(ContextKey, ANewCallerTwoLevelsUpIsSeenAtOnce) { ExpectNewcomerSeenAtOnce(DeepA, DeepB); }
+
 TEST(ContextKey, ANewCallerAtTheSameDepthIsSeenAtOnce) {
-  // One call statement for all (the test's frame is part of the context): SiblingA long
-  // enough to be cached as the one context, then SiblingB once, then SiblingA again.
-  uintptr_t a = 0, b = 0;
-  for (int i = 0; i < 302; ++i) {
-    uintptr_t (*const caller)() = i == 300 ? SiblingB : SiblingA;
-    const uintptr_t k = caller();
-    if (i == 0) a = k;
-    if (i == 300) {
-      b = k;
-    } else {
-      ASSERT_EQ(k, a) << i;
-    }
-  }
-  EXPECT_NE(b, a);  // on its first request, not at the next re-check
+  ExpectNewcomerSeenAtOnce(SiblingA, SiblingB);
 }
 
 TEST(ContextKey, WorksInAForkedChild) {
