@@ -66,8 +66,6 @@ struct Tables {
 std::atomic<Tables*> g_tables{nullptr};
 
 std::atomic<uint64_t> g_unwinds{0};
-std::atomic<uint64_t> g_multi_roots{0};
-std::atomic<uint64_t> g_contexts{0};
 std::atomic<uint64_t> g_dropped{0};
 
 // Cached requests left before this thread re-checks a single return address.
@@ -171,7 +169,6 @@ const Context* Intern(Tables* t, const uintptr_t* a, int n) {
       if (s->hash.compare_exchange_strong(cur, h, std::memory_order_acq_rel)) {
         ResolveContext(a, n, &s->ctx);
         s->ready.store(1, std::memory_order_release);
-        g_contexts.fetch_add(1, std::memory_order_relaxed);
         return &s->ctx;
       }
       // Lost the race for this slot: look at what the winner put there.
@@ -213,8 +210,8 @@ void Observe(Root* r, int state, uintptr_t key, const Context* ctx, int depth) {
       gap = gap * 2 > kMaxVerifyGap ? kMaxVerifyGap : gap * 2;
       r->gap.store(gap, std::memory_order_relaxed);
       tl_verify_left = gap;
-    } else if (r->state.exchange(kMulti, std::memory_order_acq_rel) != kMulti) {
-      g_multi_roots.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      r->state.store(kMulti, std::memory_order_release);
     }
     return;
   }
@@ -224,9 +221,7 @@ void Observe(Root* r, int state, uintptr_t key, const Context* ctx, int depth) {
     first = key;
   }
   if (first != key) {
-    if (r->state.exchange(kMulti, std::memory_order_acq_rel) != kMulti) {
-      g_multi_roots.fetch_add(1, std::memory_order_relaxed);
-    }
+    r->state.store(kMulti, std::memory_order_release);
     return;
   }
   // Depth 1 needs no unwinding, so no observation either.
@@ -375,11 +370,7 @@ int WrapperFrames(const Context& ctx) {
 
 uint64_t DroppedContexts() { return g_dropped.load(std::memory_order_relaxed); }
 
-ContextStats GetContextStats() {
-  return ContextStats{g_unwinds.load(std::memory_order_relaxed),
-                      g_multi_roots.load(std::memory_order_relaxed),
-                      g_contexts.load(std::memory_order_relaxed)};
-}
+uint64_t ContextUnwinds() { return g_unwinds.load(std::memory_order_relaxed); }
 
 }  // namespace callsite
 }  // namespace hakmem

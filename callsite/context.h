@@ -81,14 +81,8 @@ const Context* FindContext(uintptr_t key);
 // Distinct contexts that found the table full (they share kOverflowContextKey).
 uint64_t DroppedContexts();
 
-// Counters for tests and reports: unwinds done, return addresses that turned out to have
-// several contexts, contexts interned.
-struct ContextStats {
-  uint64_t unwinds;
-  uint64_t multi_roots;
-  uint64_t contexts;
-};
-ContextStats GetContextStats();
+// Unwinds done so far (for tests: what the single-context cache saves).
+uint64_t ContextUnwinds();
 
 // The frames of `ctx` that belong to wrappers: the longest prefix it shares with any other
 // interned context. A function whose calls come from several places is where contexts

@@ -142,14 +142,14 @@ TEST(ContextKey, CallersOfAWrapperAreApartAndStable) {
 }
 
 TEST(ContextKey, ASiteWithOneContextStopsUnwinding) {
-  const uint64_t before = GetContextStats().unwinds;
+  const uint64_t before = ContextUnwinds();
   uintptr_t k = 0;
   for (int i = 0; i < 10000; ++i) {
     const uintptr_t key = CallLeaf();
     if (i == 0) k = key;
     ASSERT_EQ(key, k) << i;
   }
-  const uint64_t unwinds = GetContextStats().unwinds - before;
+  const uint64_t unwinds = ContextUnwinds() - before;
   // A few to observe it, then re-checks at doubling gaps from 64: well under 1%.
   EXPECT_LT(unwinds, 20u);
   const Context* c = FindContext(k);
