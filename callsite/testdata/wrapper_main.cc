@@ -15,7 +15,7 @@ volatile uintptr_t g_sink;
 
 // Large requests are recorded exactly (every one), so counts are exact.
 constexpr int kRounds = 200;
-constexpr int kLearnRounds = 60;
+constexpr int kLearnRounds = 100;
 
 extern "C" __attribute__((noinline)) void ParseTokens(int round) {
   void* p = wrap_alloc(300 * 1024);  // 300 KiB: band large
@@ -62,7 +62,7 @@ extern "C" __attribute__((noinline)) unsigned SpillLog(int round) {
   p[0] = static_cast<unsigned char>(round);
   const unsigned v = p[0];
   wrap_free(p);
-  struct timespec ts = {0, 40 * 1000 * 1000};  // 40 ms before the next
+  struct timespec ts = {0, 25 * 1000 * 1000};  // 25 ms before the next
   nanosleep(&ts, nullptr);
   return v;
 }
