@@ -23,3 +23,29 @@ def hakmem_cc_test(name, srcs, deps, env = {}, args = [], size = "small"):
         linkstatic = True,
         deps = deps + ["//third_party:gtest_main"],
     )
+
+def nanopb_library(name, proto, imports = [], deps = []):
+    """C structs and field tables for `proto` from Debian's nanopb generator, with the
+    runtime (//third_party:nanopb): protobuf without malloc, for the preloaded library.
+    Generator options are read from the .options file beside the .proto (if any).
+    `imports`: the .proto files it imports (whose nanopb_library goes in `deps`)."""
+    base = proto[:-len(".proto")]
+    options = native.glob([base + ".options"])
+    pkg = native.package_name()
+    native.genrule(
+        name = name + "_gen",
+        srcs = [proto] + options + imports,
+        # .nanopb.h, not .pb.h: libprotobuf's generated C++ for the same proto owns that.
+        outs = [base + ".nanopb.h", base + ".nanopb.c"],
+        # -I. with the proto named from the workspace root, so includes of other
+        # generated headers read "learner/x.pb.h" as in the sources.
+        cmd = "/usr/bin/nanopb_generator.py -q -e .nanopb -I. -D $(GENDIR) " + pkg + "/" + proto,
+    )
+    native.cc_library(
+        name = name,
+        srcs = [base + ".nanopb.c"],
+        hdrs = [base + ".nanopb.h"],
+        copts = ["-fvisibility=hidden"],
+        linkstatic = True,
+        deps = deps + ["//third_party:nanopb"],
+    )

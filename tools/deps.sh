@@ -9,6 +9,9 @@ build_pkgs=(
   libabsl-dev libgtest-dev            # Abseil headers (core), GoogleTest
   libdw-dev                           # elfutils headers: site reports dlopen libdw to symbolize
   libprotobuf-dev protobuf-compiler   # the frozen table's tools (tools/hakmem), telemetry
+  nanopb libnanopb-dev                # protobuf without malloc, inside the preload
+  golang-github-google-pprof-dev      # pprof's profile.proto (`hakmem pprof`)
+  golang-go                           # `go tool pprof`, the pprof client tests read exports with
   pybind11-dev python3-dev            # the Python module (later layers)
   python3 python3-protobuf            # Debian's /usr/bin/python3 runs tests and tools
   sqlite3 lua5.4                      # real programs in the whole-process tests
