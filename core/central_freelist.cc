@@ -76,6 +76,7 @@ Span* CentralFreeList::NewSpan(int c) {
   s->list = kSpanPartial;
   SetClass(s, granules, c);
   partial_.PushFront(s);
+  ++spans_;
   return s;
 }
 
@@ -92,6 +93,7 @@ void CentralFreeList::ReturnToSpan(int c, void* obj) {
     const int granules = SpanGranules(c);
     SetClass(s, granules, 0);
     FreeSpan(SpanStart(s), granules);
+    --spans_;
   } else if (was == kSpanFull) {
     s->list = kSpanPartial;
     partial_.PushFront(s);
@@ -135,13 +137,17 @@ int CentralFreeList::RemoveRange(int c, void** head, int n) {
   last_remove_ns_ = 0;  // marks the class as in use; Release() stamps the time lazily
   if (n == BatchSize(c) && num_batches_ > 0) {
     *head = batches_[--num_batches_];
+    objects_out_ += static_cast<uint64_t>(n);
     return n;
   }
-  return FillFromSpans(c, head, n);
+  const int got = FillFromSpans(c, head, n);
+  objects_out_ += static_cast<uint64_t>(got);
+  return got;
 }
 
 void CentralFreeList::InsertRange(int c, void* head, int n) {
   SpinLockHolder h(&lock_);
+  objects_out_ -= static_cast<uint64_t>(n);
   if (n == BatchSize(c) && num_batches_ < MaxBatches(c)) {
     // Terminate the batch so it can be handed out as is.
     void* last = head;
@@ -156,6 +162,11 @@ void CentralFreeList::InsertRange(int c, void* head, int n) {
     ReturnToSpan(c, obj);
     obj = next;
   }
+}
+
+CentralFreeList::ClassStats CentralFreeList::GetClassStats(int c) {
+  SpinLockHolder h(&lock_);
+  return {spans_, spans_ * (static_cast<uint64_t>(SpanGranules(c)) << kGranuleShift), objects_out_};
 }
 
 void CentralFreeList::Release(int c, uint64_t now_ns, uint64_t decay_ns) {

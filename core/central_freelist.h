@@ -38,6 +38,15 @@ class CentralFreeList {
   // page heap, which returns their pages to the OS after its own decay).
   void Release(int size_class, uint64_t now_ns, uint64_t decay_ns);
 
+  // Telemetry's view of the class (takes the lock): spans it holds, and objects handed
+  // to thread caches net of those given back (in use, or cached per thread).
+  struct ClassStats {
+    uint64_t spans;
+    uint64_t span_bytes;
+    uint64_t objects_out;
+  };
+  ClassStats GetClassStats(int size_class);
+
   void LockForFork() ABSL_NO_THREAD_SAFETY_ANALYSIS { lock_.Lock(); }
   void UnlockForFork() ABSL_NO_THREAD_SAFETY_ANALYSIS { lock_.Unlock(); }
   void ResetAfterFork() { lock_.ResetAfterFork(); }
@@ -57,6 +66,9 @@ class CentralFreeList {
   uint64_t last_remove_ns_ ABSL_GUARDED_BY(lock_) = 0;
   // Spans with objects to give (free list or uncarved space), most recently used first.
   SpanQueue partial_ ABSL_GUARDED_BY(lock_);
+  // Counted per batch under the lock, never per object on a fast path.
+  uint64_t spans_ ABSL_GUARDED_BY(lock_) = 0;
+  uint64_t objects_out_ ABSL_GUARDED_BY(lock_) = 0;
 };
 
 // One per size class; index 0 unused.

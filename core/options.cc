@@ -65,6 +65,19 @@ constexpr OptionInfo kOptions[kNumOptions] = {
     {"HAKMEM_CONTEXT_DEPTH", 4, 1, 16, "frames",
      "frames of calling context that make a call site: the allocation call and its callers "
      "(1: the allocation call alone)"},
+    // Telemetry (learner/telemetry.proto; learner/README.md has the format and costs).
+    {"HAKMEM_TELEMETRY", 0, 0, 0, "path",
+     "write telemetry (protobuf: sites, learning curves, decisions, the allocator over "
+     "time) to this file at exit, and periodically with HAKMEM_TELEMETRY_INTERVAL_MS; "
+     "%p in the path becomes the process id"},
+    {"HAKMEM_TELEMETRY_INTERVAL_MS", 0, 0, 3600 * 1000, "ms",
+     "with HAKMEM_TELEMETRY: sample the allocator's totals this often and rewrite the file "
+     "(atomically; never more often than 10x a write's own duration); 0: at exit only"},
+    // 2^18 matches: about 60 MiB of address space, touched only as matches happen; a
+    // program learning 1000 (site, band)s for an hour plays far fewer.
+    {"HAKMEM_TELEMETRY_POINTS", 1 << 18, 16, int64_t{1} << 24, "count",
+     "learning-curve matches and decisions kept for telemetry and the learn log, each; "
+     "past it the first half and the most recent are kept, and the rest counted as dropped"},
 };
 
 // Constant-initialized from the table, so options read before LoadOptions are defaults.
@@ -92,6 +105,7 @@ constexpr int CountPathOptions() {
 constexpr int kNumPathOptions = CountPathOptions();
 char g_path_storage[kNumPathOptions][kMaxPathBytes];
 const char* g_strings[kNumOptions] = {};  // into g_path_storage, or nullptr when unset
+bool g_from_env[kNumOptions] = {};
 
 void Complain(const OptionInfo& info, const char* text) {
   char buf[512];
@@ -180,6 +194,7 @@ void LoadOptions() {
     const OptionInfo& info = kOptions[i];
     g_values[i] = info.default_value;
     g_strings[i] = nullptr;
+    g_from_env[i] = false;
     char* const storage = IsPath(info.unit) ? g_path_storage[path_slot++] : nullptr;
     // Only used before this iteration ends: the environment may be overwritten later.
     const char* text = os::GetEnv(info.name);
@@ -192,11 +207,13 @@ void LoadOptions() {
       }
       memcpy(storage, text, len + 1);
       g_strings[i] = storage;
+      g_from_env[i] = true;
       continue;
     }
     int64_t v;
     if (ParseOptionValue(static_cast<Option>(i), text, &v)) {
       g_values[i] = v;
+      g_from_env[i] = true;
     } else {
       Complain(info, text);
     }
@@ -208,6 +225,8 @@ int64_t GetOption(Option o) { return g_values[static_cast<int>(o)]; }
 const OptionInfo& GetOptionInfo(Option o) { return kOptions[static_cast<int>(o)]; }
 
 const char* GetStringOption(Option o) { return g_strings[static_cast<int>(o)]; }
+
+bool OptionFromEnvironment(Option o) { return g_from_env[static_cast<int>(o)]; }
 
 void PrintOptions() {
   for (int i = 0; i < kNumOptions; ++i) {

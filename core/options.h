@@ -27,6 +27,9 @@ enum class Option : int {
   kLearnExploreEvery,  // HAKMEM_LEARN_EXPLORE_EVERY
   kLearnIdleCost,    // HAKMEM_LEARN_IDLE_NS_PER_MIB_S
   kContextDepth,     // HAKMEM_CONTEXT_DEPTH
+  kTelemetry,        // HAKMEM_TELEMETRY (a path)
+  kTelemetryIntervalMs,  // HAKMEM_TELEMETRY_INTERVAL_MS
+  kTelemetryPoints,  // HAKMEM_TELEMETRY_POINTS
   kCount,
 };
 
@@ -60,6 +63,9 @@ int64_t GetOption(Option o);
 // LoadOptions: valid until the process exits, whatever happens to the environment.
 const char* GetStringOption(Option o);
 const OptionInfo& GetOptionInfo(Option o);
+// Whether LoadOptions took the value from the environment (false: the default applies,
+// because the variable was unset, empty or invalid).
+bool OptionFromEnvironment(Option o);
 
 // For tests: parse one value with the table's rules. Returns false (and leaves *out) when
 // `text` is not a valid value for `o`.

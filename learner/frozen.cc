@@ -16,6 +16,7 @@
 #include "core/os.h"
 #include "core/route_table.h"
 #include "core/version.h"
+#include "learner/atomic_file.h"
 #include "learner/elo.h"
 #include "learner/learner.h"
 #include "learner/table_codec.h"
@@ -342,30 +343,10 @@ bool FreezeTo(const char* path) {
     return false;
   }
   // Atomically: a reader sees the old table or the new one, never half of one.
-  char tmp[4200];
-  Formatter f(tmp, sizeof(tmp));
-  f.Str(path).Str(".tmp.").Int(getpid());
-  bool ok = false;
-  const char* why = "write failed";
-  const int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    why = strerror(errno);
-  } else {
-    size_t off = 0;
-    while (off < written) {
-      const ssize_t w = write(fd, buf + off, written - off);
-      if (w < 0 && errno == EINTR) continue;
-      if (w <= 0) break;
-      off += static_cast<size_t>(w);
-    }
-    ok = off == written && fsync(fd) == 0;
-    if (close(fd) != 0) ok = false;
-    if (ok && rename(tmp, path) != 0) {
-      ok = false;
-      why = strerror(errno);
-    }
-    if (!ok) unlink(tmp);
-  }
+  AtomicFile file(path);
+  file.Write(buf, written);
+  const bool ok = file.Commit();
+  const char* why = file.why();
   os::Unmap(buf, bytes);
   if (!ok) Say("cannot write HAKMEM_FREEZE_TO", path, why, "");
   return ok;

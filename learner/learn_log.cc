@@ -5,8 +5,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <atomic>
-
 #include "callsite/context.h"
 #include "callsite/module_map.h"
 #include "callsite/profiler.h"
@@ -15,36 +13,11 @@
 #include "core/format.h"
 #include "core/options.h"
 #include "core/os.h"
+#include "learner/curves.h"
 
 namespace hakmem {
 namespace learner {
 namespace {
-
-constexpr uint64_t kCapacity = 1u << 20;
-
-struct Record {
-  uint64_t t_ns;
-  uintptr_t site;
-  int8_t band, chosen;
-  bool eligible[kNumLearnedStrategies];
-  float rating[kNumLearnedStrategies];
-  uint64_t samples[kNumLearnedStrategies];
-};
-
-std::atomic<Record*> g_records{nullptr};
-std::atomic<uint64_t> g_next{0};
-uint64_t g_start_ns = 0;  // set by MarkLogStart (constant-initialized: see elo.h)
-
-Record* Records() {
-  Record* r = g_records.load(std::memory_order_acquire);
-  if (r != nullptr) return r;
-  Record* fresh = static_cast<Record*>(ArenaAllocate(sizeof(Record) * kCapacity));
-  Record* expected = nullptr;
-  if (fresh == nullptr) return nullptr;
-  if (!g_records.compare_exchange_strong(expected, fresh)) return expected;
-  return fresh;
-}
-
 
 // Appends `text` as one CSV field: quoted (quotes doubled) when it holds a comma, a quote
 // or a line break.
@@ -75,29 +48,6 @@ void CodeText(Formatter* f, const callsite::CodeKey& code, uintptr_t address) {
 
 }  // namespace
 
-void MarkLogStart() {
-  g_start_ns = os::NowNs();
-  if (GetStringOption(Option::kLearnLog) != nullptr) Records();  // mapped now, not mid-run
-}
-
-void LogRatings(uintptr_t site, int band, const TableEntry& e, int chosen) {
-  // Mapped at start-up when HAKMEM_LEARN_LOG is set; nothing to record into otherwise.
-  Record* recs = g_records.load(std::memory_order_acquire);
-  if (recs == nullptr) return;
-  const uint64_t i = g_next.fetch_add(1, std::memory_order_relaxed);
-  if (i >= kCapacity) return;  // counted by g_next; reported when written
-  Record& r = recs[i];
-  r.t_ns = os::NowNs();
-  r.site = site;
-  r.band = static_cast<int8_t>(band);
-  r.chosen = static_cast<int8_t>(chosen);
-  for (int k = 0; k < kNumLearnedStrategies; ++k) {
-    r.eligible[k] = e.eligible[k];
-    r.rating[k] = static_cast<float>(e.rating[k]);
-    r.samples[k] = e.samples[k];
-  }
-}
-
 bool WriteLearnLog(const char* path) {
   callsite::ScopedNoProfiling no_profiling;  // the symbolizer allocates
   const int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -120,9 +70,12 @@ bool WriteLearnLog(const char* path) {
       "t_ms,site,symbol,band,pool_rating,bigcache_rating,mmap_rating,"
       "pool_samples,bigcache_samples,mmap_samples,chosen,context_key,context\n";
   put(kHeader, sizeof(kHeader) - 1);
-  Record* recs = g_records.load(std::memory_order_acquire);
-  uint64_t n = g_next.load(std::memory_order_relaxed);
-  if (n > kCapacity) n = kCapacity;
+  // A copy of the kept matches (the learner may still be adding to them), in memory of
+  // our own: hakmem's metadata never comes from malloc.
+  const size_t cap = MatchesKept();
+  const size_t map_bytes = (cap == 0 ? 1 : cap) * sizeof(MatchRecord);
+  MatchRecord* recs = static_cast<MatchRecord*>(os::Map(map_bytes));
+  const size_t n = recs != nullptr ? ReadMatches(recs, cap, nullptr) : 0;
   // Sites repeat: name each once (the last one named is cached). A calling context is
   // named by its frame 0 (the allocation call) in `site` and `symbol`, and in full in
   // `context`; other keys (explicit sites, bare addresses) have an empty `context`.
@@ -131,8 +84,8 @@ bool WriteLearnLog(const char* path) {
   char symbol[1100] = "";
   // Room for a field quoted whole with every character doubled: never cut mid-quote.
   char context_text[2 * 4200 + 3] = "";
-  for (uint64_t i = 0; recs != nullptr && i < n && ok; ++i) {
-    const Record& r = recs[i];
+  for (size_t i = 0; i < n && ok; ++i) {
+    const MatchRecord& r = recs[i];
     if (r.site != named_site) {
       named_site = r.site;
       const callsite::Context* ctx = callsite::FindContext(r.site);
@@ -158,20 +111,22 @@ bool WriteLearnLog(const char* path) {
     }
     char line[sizeof(site_text) + sizeof(symbol) + sizeof(context_text) + 400];
     Formatter f(line, sizeof(line));
-    f.Fixed(static_cast<double>(r.t_ns - g_start_ns) / 1e6, 3).Str(",");
+    f.Fixed(static_cast<double>(r.time_ns) / 1e6, 3).Str(",");
     f.Str(site_text).Str(",").Str(symbol).Str(",").Str(kBandNames[r.band]);
+    // Every eligible strategy plays in a match (none plays before all have windows).
     for (int k = 0; k < kNumLearnedStrategies; ++k) {
       f.Str(",");
-      if (r.eligible[k]) f.Fixed(r.rating[k], 1);
+      if (r.played & (1u << k)) f.Fixed(r.part[k].rating, 1);
     }
     for (int k = 0; k < kNumLearnedStrategies; ++k) {
       f.Str(",");
-      if (r.eligible[k]) f.Uint(r.samples[k]);
+      if (r.played & (1u << k)) f.Uint(r.part[k].samples);
     }
     f.Str(",").Str(r.chosen >= 0 ? kStrategyNames[r.chosen] : "");
     f.Str(",").Hex(r.site).Str(",").Str(context_text).Str("\n");
     put(line, f.size());
   }
+  if (recs != nullptr) os::Unmap(recs, map_bytes);
   if (close(fd) != 0) ok = false;
   if (!ok) {
     char buf[600];

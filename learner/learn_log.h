@@ -1,5 +1,5 @@
-// The learning curve: every rating change, kept in arena memory while the program runs
-// and written as CSV at exit to HAKMEM_LEARN_LOG (with each site named by the
+// The learning curve as CSV: every match the learner's curves kept (learner/curves.h;
+// HAKMEM_TELEMETRY_POINTS bounds them), written at exit to HAKMEM_LEARN_LOG (with each site named by the
 // symbolizer, which cannot run inside an allocation). Columns:
 //   t_ms,site,symbol,band,pool_rating,bigcache_rating,mmap_rating,
 //   pool_samples,bigcache_samples,mmap_samples,chosen,context_key,context
@@ -17,13 +17,6 @@
 
 namespace hakmem {
 namespace learner {
-
-// The log's time origin (t_ms = 0): the learner's start.
-void MarkLogStart();
-
-// Records one change (called under the band's try-lock). Drops records past the log's
-// capacity (1M changes) and counts them.
-void LogRatings(uintptr_t site, int band, const TableEntry& e, int chosen);
 
 // Writes the log to `path`; false (after one line on stderr) if it cannot.
 bool WriteLearnLog(const char* path);

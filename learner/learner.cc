@@ -4,15 +4,17 @@
 #include <string.h>
 
 #include <atomic>
+#include <initializer_list>
 
 #include "core/arena.h"
 #include "core/cycleclock.h"
 #include "core/learner_hooks.h"
 #include "core/options.h"
+#include "core/os.h"
 #include "core/route_table.h"
+#include "learner/curves.h"
 #include "learner/elo.h"
 #include "learner/fault_cost.h"
-#include "learner/learn_log.h"
 
 namespace hakmem {
 namespace learner {
@@ -21,18 +23,35 @@ namespace {
 constexpr int kSiteBits = 12;
 constexpr uint32_t kMaxSites = 1u << kSiteBits;  // sites beyond this are not learned
 
+// A cost in its parts (ns-equivalents, weighted; see learner.h), for the window since a
+// strategy's last match and for all time. Telemetry reports the parts; the tournament
+// plays on their sum.
+struct CostParts {
+  std::atomic<uint64_t> time_ns{0};
+  std::atomic<uint64_t> fault_ns{0};
+  std::atomic<uint64_t> idle_ns{0};
+  std::atomic<uint64_t> faults{0};            // first-touch pages charged
+  std::atomic<uint64_t> idle_micro_mib_s{0};  // MiB-seconds held idle, in millionths
+  uint64_t Sum() const {
+    return time_ns.load(std::memory_order_relaxed) + fault_ns.load(std::memory_order_relaxed) +
+           idle_ns.load(std::memory_order_relaxed);
+  }
+};
+
 struct StrategyStats {
   std::atomic<uint64_t> tries{0};       // allocations served (the trial schedule)
   std::atomic<uint64_t> samples{0};     // allocations whose cost is complete
   std::atomic<uint64_t> window_n{0};    // samples since this strategy's last match
-  std::atomic<uint64_t> window_cost{0};  // ns-equivalents charged since then
   std::atomic<uint64_t> window_bytes{0};  // bytes requested by those samples
-  std::atomic<uint64_t> total_cost{0};   // ns-equivalents, all time
+  std::atomic<uint64_t> total_bytes{0};   // bytes requested by all samples
+  CostParts window;                     // charged since the last match
+  CostParts total;                      // all time
 };
 
 struct BandState {
   StrategyStats s[kNumLearnedStrategies];
   std::atomic<uint64_t> allocs{0};
+  std::atomic<uint32_t> matches{0};      // written under busy
   std::atomic<bool> busy{false};         // the try-lock over the ratings
   // Ratings as offsets from the initial rating, and the choice as index + 1, so that the
   // zeroed arena memory of a new slot is already a valid, undecided band.
@@ -50,6 +69,7 @@ constexpr uint64_t kFollowAll = 64;
 constexpr uint64_t kFollowEvery = 8;
 
 std::atomic<Site*> g_sites{nullptr};
+std::atomic<uint64_t> g_unfollowed{0};  // allocations at sites that found the table full
 LearnMode g_mode = LearnMode::kOff;
 LearnParams g_params = DefaultParams();
 OsCosts g_os{1000, 2000, 2000, 100};
@@ -103,6 +123,7 @@ Site* FindOrInsert(uintptr_t key, uint32_t* index) {
       }
     }
   }
+  g_unfollowed.fetch_add(1, std::memory_order_relaxed);
   return nullptr;
 }
 
@@ -122,17 +143,44 @@ bool SplitHandle(uint32_t h, uint32_t* index, int* band) {
 
 uint64_t Ns(double x) { return x <= 0 ? 0 : static_cast<uint64_t>(x + 0.5); }
 
-void Charge(StrategyStats& st, double cost_ns) {
-  const uint64_t c = Ns(cost_ns);
-  st.window_cost.fetch_add(c, std::memory_order_relaxed);
-  st.total_cost.fetch_add(c, std::memory_order_relaxed);
+// One charge, in parts: weighted time, weighted faults (and their count), weighted idle
+// memory (and its MiB-seconds).
+struct Cost {
+  double time_ns = 0, fault_ns = 0, idle_ns = 0;
+  uint64_t faults = 0;
+  double idle_mib_s = 0;
+};
+
+void Add(CostParts& p, const Cost& c) {
+  if (c.time_ns > 0) p.time_ns.fetch_add(Ns(c.time_ns), std::memory_order_relaxed);
+  if (c.fault_ns > 0) p.fault_ns.fetch_add(Ns(c.fault_ns), std::memory_order_relaxed);
+  if (c.idle_ns > 0) p.idle_ns.fetch_add(Ns(c.idle_ns), std::memory_order_relaxed);
+  if (c.faults > 0) p.faults.fetch_add(c.faults, std::memory_order_relaxed);
+  if (c.idle_mib_s > 0) p.idle_micro_mib_s.fetch_add(Ns(c.idle_mib_s * 1e6), std::memory_order_relaxed);
+}
+
+void Charge(StrategyStats& st, const Cost& c) {
+  Add(st.window, c);
+  Add(st.total, c);
+}
+
+Cost TimeCost(double ns) {
+  Cost c;
+  c.time_ns = ns;
+  return c;
 }
 
 // One allocation's cost is whole: it counts in the window, with its size.
 void Complete(StrategyStats& st, size_t bytes) {
+  const uint64_t b = bytes == 0 ? 1 : bytes;
   st.samples.fetch_add(1, std::memory_order_relaxed);
-  st.window_bytes.fetch_add(bytes == 0 ? 1 : bytes, std::memory_order_relaxed);
+  st.window_bytes.fetch_add(b, std::memory_order_relaxed);
+  st.total_bytes.fetch_add(b, std::memory_order_relaxed);
   st.window_n.fetch_add(1, std::memory_order_relaxed);
+}
+
+void Exchange0(std::atomic<uint64_t>& a, uint64_t* out) {
+  *out = a.exchange(0, std::memory_order_relaxed);
 }
 
 void Fill(const BandState& b, int band, TableEntry* e) {
@@ -141,8 +189,7 @@ void Fill(const BandState& b, int band, TableEntry* e) {
     e->rating[i] = g_params.elo_initial_rating + b.rating_delta[i];
     e->samples[i] = b.s[i].samples.load(std::memory_order_relaxed);
     const uint64_t n = e->samples[i];
-    e->mean_cost_ns[i] =
-        n == 0 ? 0.0 : static_cast<double>(b.s[i].total_cost.load(std::memory_order_relaxed)) / n;
+    e->mean_cost_ns[i] = n == 0 ? 0.0 : static_cast<double>(b.s[i].total.Sum()) / n;
   }
 }
 
@@ -165,11 +212,22 @@ void RunMatches(uintptr_t key, BandState& b, int band) {
   for (int i = 0; i < kNumLearnedStrategies; ++i) {
     rating[i] = g_params.elo_initial_rating + b.rating_delta[i];
   }
+  // The windows, taken (and emptied) for the match and its curve record.
+  MatchPart part[kNumLearnedStrategies] = {};
+  uint8_t played = 0;
   for (int k = 0; k < n; ++k) {
     StrategyStats& st = b.s[ready[k]];
-    st.window_n.store(0, std::memory_order_relaxed);
-    const uint64_t wc = st.window_cost.exchange(0, std::memory_order_relaxed);
-    const uint64_t wb = st.window_bytes.exchange(0, std::memory_order_relaxed);
+    MatchPart& p = part[ready[k]];
+    played |= static_cast<uint8_t>(1u << ready[k]);
+    p.window_samples = static_cast<uint32_t>(st.window_n.exchange(0, std::memory_order_relaxed));
+    Exchange0(st.window_bytes, &p.window_bytes);
+    Exchange0(st.window.time_ns, &p.time_ns);
+    Exchange0(st.window.fault_ns, &p.fault_ns);
+    Exchange0(st.window.idle_ns, &p.idle_ns);
+    Exchange0(st.window.faults, &p.faults);
+    Exchange0(st.window.idle_micro_mib_s, &p.idle_micro_mib_s);
+    const uint64_t wc = p.time_ns + p.fault_ns + p.idle_ns;
+    const uint64_t wb = p.window_bytes;
     mean[ready[k]] = static_cast<double>(wc) / static_cast<double>(wb == 0 ? 1 : wb);
   }
   for (int x = 0; x < n; ++x) {
@@ -185,11 +243,33 @@ void RunMatches(uintptr_t key, BandState& b, int band) {
   TableEntry e{};
   Fill(b, band, &e);
   int chosen = Decide(e, g_params);
+  const int before = b.chosen_plus1.load(std::memory_order_relaxed) - 1;
   // A commitment stands until another strategy clears the margin: one close window must
   // not send a decided site back to trying everything.
-  if (chosen < 0) chosen = b.chosen_plus1.load(std::memory_order_relaxed) - 1;
+  if (chosen < 0) chosen = before;
   b.chosen_plus1.store(chosen + 1, std::memory_order_relaxed);
-  LogRatings(key, band, e, chosen);
+  const uint32_t number = b.matches.fetch_add(1, std::memory_order_relaxed) + 1;
+  const uint64_t allocs = b.allocs.load(std::memory_order_relaxed);
+  if (chosen != before) {
+    RecordDecision(key, band, before < 0 ? DecisionKind::kCommit : DecisionKind::kSwitch,
+                   before, chosen, allocs);
+  }
+  uint64_t index;
+  if (MatchRecord* r = BeginMatch(&index)) {
+    r->site = key;
+    r->time_ns = os::NowNs() - CurvesStartNs();
+    r->allocations = allocs;
+    r->number = number;
+    r->band = static_cast<int8_t>(band);
+    r->chosen = static_cast<int8_t>(chosen);
+    r->played = played;
+    for (int i = 0; i < kNumLearnedStrategies; ++i) {
+      part[i].rating = static_cast<float>(e.rating[i]);
+      part[i].samples = e.samples[i];
+      r->part[i] = part[i];
+    }
+    EndMatch(r, index);
+  }
 }
 
 // xorshift on the band's allocation count: exploration needs a fair coin, not a secure one.
@@ -220,17 +300,18 @@ int NextTrial(uintptr_t key, BandState& b, int band) {
   // costs the site at most about explore_rate of its running cost.
   const uint64_t n = b.allocs.load(std::memory_order_relaxed);
   const uint64_t cn = b.s[chosen].samples.load(std::memory_order_relaxed);
-  const double chosen_mean =
-      cn == 0 ? 0 : static_cast<double>(b.s[chosen].total_cost.load(std::memory_order_relaxed)) / cn;
+  const double chosen_mean = cn == 0 ? 0 : static_cast<double>(b.s[chosen].total.Sum()) / cn;
   double u = Coin(n, key);
   for (int i = 0; i < kNumLearnedStrategies; ++i) {
     if (i == chosen || !EligibleIndex(i, band)) continue;
     const uint64_t ln = b.s[i].samples.load(std::memory_order_relaxed);
-    const double loser_mean =
-        ln == 0 ? 0 : static_cast<double>(b.s[i].total_cost.load(std::memory_order_relaxed)) / ln;
+    const double loser_mean = ln == 0 ? 0 : static_cast<double>(b.s[i].total.Sum()) / ln;
     double p = g_params.explore_rate;
     if (loser_mean > chosen_mean && loser_mean > 0) p *= chosen_mean / loser_mean;
-    if (u < p) return i;
+    if (u < p) {
+      RecordDecision(key, band, DecisionKind::kExplore, chosen, i, n);
+      return i;
+    }
     u -= p;
   }
   return chosen;
@@ -286,18 +367,20 @@ void ChargeCounterfactuals(uintptr_t key, BandState& b, int band, int real, size
                            uint64_t touched) {
   for (int i = 0; i < kNumLearnedStrategies; ++i) {
     if (i == real || !EligibleIndex(i, band)) continue;
-    double cost;
+    Cost cost;
     switch (i) {
       case kIdxMmap:
-        cost = g_os.map_call_ns + g_os.unmap_call_ns +
-               static_cast<double>(touched) *
-                   (g_os.fault_ns * g_params.weight_faults + g_os.unmap_page_ns);
+        cost.time_ns = (g_os.map_call_ns + g_os.unmap_call_ns +
+                        static_cast<double>(touched) * g_os.unmap_page_ns) *
+                       g_params.weight_time;
+        cost.fault_ns = static_cast<double>(touched) * g_os.fault_ns * g_params.weight_faults;
+        cost.faults = touched;
         break;
       case kIdxBigCache:
-        cost = g_hit_ns.load(std::memory_order_relaxed);
+        cost = TimeCost(g_hit_ns.load(std::memory_order_relaxed) * g_params.weight_time);
         break;
       default:
-        cost = g_pool_ns.load(std::memory_order_relaxed);
+        cost = TimeCost(g_pool_ns.load(std::memory_order_relaxed) * g_params.weight_time);
         break;
     }
     StrategyStats& st = b.s[i];
@@ -312,6 +395,8 @@ void ChargeCounterfactuals(uintptr_t key, BandState& b, int band, int real, size
 
 LearnMode Mode() { return g_mode; }
 const LearnParams& Params() { return g_params; }
+const OsCosts& MeasuredOsCosts() { return g_os; }
+uint64_t UnfollowedAllocations() { return g_unfollowed.load(std::memory_order_relaxed); }
 
 void StartMeasuring(LearnMode mode) {
   g_mode = mode;
@@ -346,13 +431,24 @@ bool ViewSite(uintptr_t key, BandView out[kNumBands]) {
       TableEntry e{};
       Fill(b, band, &e);
       BandView& v = out[band];
-      v.seen = b.allocs.load(std::memory_order_relaxed) != 0;
+      v.allocations = b.allocs.load(std::memory_order_relaxed);
+      v.seen = v.allocations != 0;
+      v.matches = b.matches.load(std::memory_order_relaxed);
       v.chosen = b.chosen_plus1.load(std::memory_order_relaxed) - 1;
       for (int k = 0; k < kNumLearnedStrategies; ++k) {
         v.eligible[k] = e.eligible[k];
         v.rating[k] = e.rating[k];
         v.samples[k] = e.samples[k];
         v.mean_cost_ns[k] = e.mean_cost_ns[k];
+        const StrategyStats& st = b.s[k];
+        StrategyTotals& t = v.totals[k];
+        t.tries = st.tries.load(std::memory_order_relaxed);
+        t.sample_bytes = st.total_bytes.load(std::memory_order_relaxed);
+        t.time_ns = st.total.time_ns.load(std::memory_order_relaxed);
+        t.fault_ns = st.total.fault_ns.load(std::memory_order_relaxed);
+        t.idle_ns = st.total.idle_ns.load(std::memory_order_relaxed);
+        t.faults = st.total.faults.load(std::memory_order_relaxed);
+        t.idle_mib_s = static_cast<double>(st.total.idle_micro_mib_s.load(std::memory_order_relaxed)) * 1e-6;
       }
     }
     return true;
@@ -378,7 +474,7 @@ void RecordForTest(uintptr_t site, int band, int strategy_index, double cost_ns)
   BandState& b = s->band[band];
   b.allocs.fetch_add(1, std::memory_order_relaxed);
   b.s[strategy_index].tries.fetch_add(1, std::memory_order_relaxed);
-  Charge(b.s[strategy_index], cost_ns);
+  Charge(b.s[strategy_index], TimeCost(cost_ns));
   Complete(b.s[strategy_index], 1 << 20);
   AfterSample(site, b, band);
   ScheduleNextTrial(site, b, band);
@@ -393,10 +489,13 @@ void ResetForTest(LearnMode mode) {
       s.key.store(0, std::memory_order_relaxed);
       for (BandState& b : s.band) {
         for (StrategyStats& st : b.s) {
-          st.tries = 0, st.samples = 0, st.window_n = 0, st.window_cost = 0, st.total_cost = 0;
-          st.window_bytes = 0;
+          st.tries = 0, st.samples = 0, st.window_n = 0, st.window_bytes = 0, st.total_bytes = 0;
+          for (CostParts* c : {&st.window, &st.total}) {
+            c->time_ns = 0, c->fault_ns = 0, c->idle_ns = 0, c->faults = 0, c->idle_micro_mib_s = 0;
+          }
         }
         b.allocs = 0;
+        b.matches = 0;
         b.published = 0;
         b.chosen_plus1 = 0;
         for (double& d : b.rating_delta) d = 0;
@@ -422,6 +521,7 @@ uint32_t LearnerOnAlloc(uintptr_t site, int band, Strategy s, size_t size, uint6
   if (st == nullptr) return 0;
   BandState& b = st->band[band];
   const uint64_t n = b.allocs.fetch_add(1, std::memory_order_relaxed);
+  if (n == 0) RecordDecision(site, band, DecisionKind::kTrialsBegin, -1, idx, 1);
   StrategyStats& ss = b.s[idx];
   ss.tries.fetch_add(1, std::memory_order_relaxed);
   // Once a strategy has kFollowAll samples here, follow one mapped block in
@@ -433,7 +533,7 @@ uint32_t LearnerOnAlloc(uintptr_t site, int band, Strategy s, size_t size, uint6
     return 0;
   }
   const double ns = static_cast<double>(cycleclock::ToNs(ticks));
-  Charge(ss, ns * g_params.weight_time);
+  Charge(ss, TimeCost(ns * g_params.weight_time));
   if (s == Strategy::kBigCache && !fresh) Ewma(g_hit_ns, ns);
   // A pool block's cost is complete now (its free is not followed); a mapped block's
   // when it is freed.
@@ -462,8 +562,10 @@ void LearnerOnFree(uint32_t handle, Strategy s, size_t requested, uint64_t ticks
   StrategyStats& ss = b.s[idx];
   // Only a fresh block's touches were faults; a reused block's pages were resident.
   const double faults = fresh ? static_cast<double>(touched_pages) : 0.0;
-  Charge(ss, static_cast<double>(cycleclock::ToNs(ticks)) * g_params.weight_time +
-                 faults * g_params.fault_ns * g_params.weight_faults);
+  Cost cost = TimeCost(static_cast<double>(cycleclock::ToNs(ticks)) * g_params.weight_time);
+  cost.fault_ns = faults * g_params.fault_ns * g_params.weight_faults;
+  cost.faults = fresh ? touched_pages : 0;
+  Charge(ss, cost);
   // A block waiting in BigCache has a cost still running (the memory it holds idle): it
   // counts as a sample when that ends, so no window compares BigCache without it.
   if (!cached) {
@@ -481,7 +583,8 @@ void LearnerOnResize(uint32_t handle, Strategy s, uint64_t ticks) {
   Followed f;
   if (idx < 0 || idx >= kNumLearnedStrategies || !Lookup(handle, &f)) return;
   // Part of the allocation's cost: charged, not counted as a sample of its own.
-  Charge(f.band_state->s[idx], static_cast<double>(cycleclock::ToNs(ticks)) * g_params.weight_time);
+  Charge(f.band_state->s[idx],
+         TimeCost(static_cast<double>(cycleclock::ToNs(ticks)) * g_params.weight_time));
 }
 
 void LearnerOnCacheIdle(uint32_t handle, size_t bytes, size_t requested, uint64_t idle_ticks) {
@@ -491,7 +594,10 @@ void LearnerOnCacheIdle(uint32_t handle, size_t bytes, size_t requested, uint64_
   const double mib_seconds = static_cast<double>(bytes) / (1024.0 * 1024.0) *
                              static_cast<double>(cycleclock::ToNs(idle_ticks)) * 1e-9;
   BandState& b = *f.band_state;
-  Charge(b.s[kIdxBigCache], mib_seconds * g_params.weight_idle_ns_per_mib_second);
+  Cost cost;
+  cost.idle_ns = mib_seconds * g_params.weight_idle_ns_per_mib_second;
+  cost.idle_mib_s = mib_seconds;
+  Charge(b.s[kIdxBigCache], cost);
   Complete(b.s[kIdxBigCache], requested);  // the block's cost is whole now (see LearnerOnFree)
   AfterSample(f.key, b, f.band);
 }

@@ -29,6 +29,7 @@
 
 #include "core/options.h"
 #include "core/strategy.h"
+#include "learner/fault_cost.h"
 #include "learner/table.h"
 
 namespace hakmem {
@@ -43,16 +44,34 @@ void StartMeasuring(LearnMode mode);
 // Frozen mode: records the mode (the table itself is published by frozen.h).
 void SetFrozenMode();
 const LearnParams& Params();
+// What MeasureOsCosts found at start-up (learn and shadow modes; typical figures before).
+const OsCosts& MeasuredOsCosts();
+// Routed allocations at sites the learner could not follow: its table (4096 sites) was
+// full.
+uint64_t UnfollowedAllocations();
+
+// A strategy's totals at one (site, band): what it served and what that cost, in parts
+// (ns-equivalents, weighted as LearnParams says).
+struct StrategyTotals {
+  uint64_t tries;         // allocations served
+  uint64_t sample_bytes;  // bytes requested by the samples (completed allocations)
+  uint64_t time_ns, fault_ns, idle_ns;
+  uint64_t faults;        // first-touch pages charged
+  double idle_mib_s;      // MiB-seconds held idle in BigCache
+};
 
 // A snapshot of one (site, band) for reports and freezing. Returns false if the learner
 // has nothing for the site.
 struct BandView {
   bool seen;                  // the band had routed allocations
+  uint64_t allocations;       // routed allocations of the band
+  uint32_t matches;           // tournament matches played
   int chosen;                 // StrategyIndex, or -1
   bool eligible[kNumLearnedStrategies];
   double rating[kNumLearnedStrategies];
   uint64_t samples[kNumLearnedStrategies];
   double mean_cost_ns[kNumLearnedStrategies];
+  StrategyTotals totals[kNumLearnedStrategies];
 };
 bool ViewSite(uintptr_t site, BandView out[kNumBands]);
 

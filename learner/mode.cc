@@ -7,20 +7,23 @@
 #include "core/init.h"
 #include "core/learner_hooks.h"
 #include "core/options.h"
+#include "learner/curves.h"
 #include "learner/frozen.h"
 #include "learner/learn_log.h"
 #include "learner/learner.h"
+#include "learner/telemetry.h"
 
 namespace hakmem {
 
 void LearnerInit() {
+  learner::StartTelemetry();
   const auto mode = static_cast<LearnMode>(GetOption(Option::kMode));
   switch (mode) {
     case LearnMode::kLearn:
     case LearnMode::kShadow:
       // Only a learning run writes a table or a log, so only it records when it began.
       learner::MarkRunStart();
-      learner::MarkLogStart();
+      learner::MarkCurvesStart();
       learner::StartMeasuring(mode);
       break;
     case LearnMode::kFrozen:
