@@ -1,10 +1,18 @@
 #!/usr/bin/python3
-"""Learner experiment: bench_multisite under fixed strategies, without and with learning.
+"""Learner experiment: bench_multisite under fixed strategies, without and with learning;
+the whole learn -> freeze -> ship loop (`./run main` runs it).
 
 Usage (from anywhere; run with Debian's /usr/bin/python3):
-  bazel build -c opt //core:libhakmem.so //experiments:all
+  bazel build -c opt //core:libhakmem.so //experiments:all //tools:hakmem //learner:telemetry_py
   /usr/bin/python3 experiments/learner_experiment.py [--reps 3] [--plot ratings.png]
       [--out DIR] [--json PATH] [--configs pool,bigcache,...] [--bench-args '--rounds 200']
+
+The loop, per rep: learn (HAKMEM_MODE=learn) writes telemetry (HAKMEM_TELEMETRY, the
+protobuf format of learner/telemetry.proto) and a learn log; `hakmem freeze` turns the
+telemetry into a frozen table; a new process runs frozen with that table. The report then
+says, per site, what learn chose and why (each strategy's rating, samples, mean cost and
+its parts, when it committed: read from the telemetry), how learn and frozen compare with
+each fixed strategy in time and peak RSS, and ends with `hakmem report` of the learn run.
 
 Configurations, each in fresh processes, `--reps` times, in an order rotated every rep:
   pool, bigcache, mmap  HAKMEM_STRATEGY forces one strategy for every request of 64 KiB
@@ -13,10 +21,11 @@ Configurations, each in fresh processes, `--reps` times, in an order rotated eve
                         4 MiB, so the 2 MiB frames are still cached but the 6-13 MiB
                         snapshots are mapped directly: every site on its best strategy.
   off                   HAKMEM_MODE=off: the bands' defaults, no learning.
-  learn                 HAKMEM_MODE=learn, writing its table (HAKMEM_FREEZE_TO) and its
-                        ratings log (HAKMEM_LEARN_LOG).
-  frozen                HAKMEM_MODE=frozen with the table that rep's learn run wrote; it
-                        always runs right after that learn run.
+  learn                 HAKMEM_MODE=learn, writing telemetry (HAKMEM_TELEMETRY) and its
+                        ratings log (HAKMEM_LEARN_LOG); then `hakmem freeze` makes the
+                        table from the telemetry.
+  frozen                HAKMEM_MODE=frozen with the table made from that rep's learn run;
+                        it always runs right after that learn run.
   shadow                (only with --configs) HAKMEM_MODE=shadow, with a ratings log.
 
 Prints: total busy time (the bench's time inside its three sites), wall time and peak RSS
@@ -40,12 +49,15 @@ import platform
 import re
 import shlex
 import statistics
+import subprocess
 import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
+# The generated telemetry module (bazel build -c opt //learner:telemetry_py).
+sys.path.insert(1, os.path.join(REPO, "bazel-out", "k8-opt", "bin"))
 import compare  # noqa: E402  (the launcher, snapshots and proof helpers, shared)
 
 PROG = "learner_experiment.py"
@@ -95,10 +107,11 @@ def config_env(name, art):
     if name == "off":
         return {"HAKMEM_MODE": "off"}
     if name == "learn":
-        return {"HAKMEM_MODE": "learn", "HAKMEM_FREEZE_TO": art["table"],
+        return {"HAKMEM_MODE": "learn", "HAKMEM_TELEMETRY": art["telemetry"],
                 "HAKMEM_LEARN_LOG": art["log"]}
     if name == "frozen":
-        return {"HAKMEM_MODE": "frozen", "HAKMEM_FROZEN_TABLE": art["table"]}
+        return {"HAKMEM_MODE": "frozen", "HAKMEM_FROZEN_TABLE": art["table"],
+                "HAKMEM_TELEMETRY": art["telemetry"]}
     if name == "shadow":
         return {"HAKMEM_MODE": "shadow", "HAKMEM_LEARN_LOG": art["log"]}
     raise ValueError(name)
@@ -199,12 +212,14 @@ def run_one(ctx, config, rep):
            "stdout": os.path.join(d, config + ".stdout"),
            "stderr": os.path.join(d, config + ".stderr"),
            "table": os.path.join(d, "table.pb"),
+           "telemetry": os.path.join(d, config + ".telemetry.pb"),
            "log": os.path.join(d, config + ".learn.csv")}
     if config == "frozen" and not os.path.isfile(art["table"]):
         r.skipped = "the learn run of rep %d wrote no table at %s" % (rep + 1, art["table"])
         return r
     # A stale file from an earlier experiment must never pass for this run's output.
-    for k in ("report", "stdout", "stderr", "log") + (("table",) if config == "learn" else ()):
+    for k in ("report", "stdout", "stderr", "log", "telemetry") + (
+            ("table",) if config == "learn" else ()):
         remove(art[k])
     settings = config_env(config, art)
     env = run_env(settings, ctx.lib, art["report"])
@@ -243,12 +258,24 @@ def run_one(ctx, config, rep):
         if absent:
             r.notes.append("site report has no entry for %s" % ",".join(absent))
     if config == "learn":
-        if not os.path.isfile(art["table"]):
-            r.notes.append("HAKMEM_MODE=learn wrote no table to HAKMEM_FREEZE_TO")
         check_log(r, art["log"])
+        freeze(ctx, r, art)
     if config == "shadow":
         check_log(r, art["log"])
     return r
+
+
+def freeze(ctx, r, art):
+    """The learn run's telemetry -> the frozen table the frozen run loads, with the tool."""
+    if not os.path.isfile(art["telemetry"]):
+        r.notes.append("HAKMEM_MODE=learn wrote no telemetry to HAKMEM_TELEMETRY")
+        return
+    proc = subprocess.run([ctx.tool, "freeze", art["telemetry"], "-o", art["table"]],
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        r.notes.append("hakmem freeze failed (%d): %s" % (proc.returncode, proc.stderr.strip()))
+    r.artifacts["table"] = os.path.relpath(art["table"], ctx.out)
+    r.artifacts["telemetry"] = os.path.relpath(art["telemetry"], ctx.out)
 
 
 def check_settings(r, settings):
@@ -360,6 +387,108 @@ def plot_log(rows, path, title, end_ms=None):
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+# ---------------------------------------------------------------- telemetry
+
+STRATEGY_NAMES = {1: "pool", 2: "bigcache", 3: "mmap"}  # hakmem.table.Strategy
+BAND_NAMES = {0: "middle", 1: "large", 2: "huge"}       # hakmem.table.SizeBand
+
+
+def load_telemetry(path):
+    """(Telemetry message, None) or (None, why). Reads with the generated Python module
+    (//learner:telemetry_py), after checking the envelope's checksum."""
+    try:
+        from learner import telemetry_pb2
+    except ImportError as e:
+        return None, "cannot import learner.telemetry_pb2 (%s); build //learner:telemetry_py" % e
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+        env = telemetry_pb2.TelemetryFile()
+        env.ParseFromString(data)
+        h = 14695981039346656037
+        for b in env.telemetry:
+            h = ((h ^ b) * 1099511628211) & 0xFFFFFFFFFFFFFFFF
+        if env.magic != 0x544B4148 or h != env.telemetry_fnv1a64:
+            return None, "%s: not a whole telemetry file" % path
+        t = telemetry_pb2.Telemetry()
+        t.ParseFromString(env.telemetry)
+        return t, None
+    except (OSError, Exception) as e:  # protobuf's DecodeError is an Exception
+        return None, "%s: %s" % (path, e)
+
+
+def telemetry_sites(t):
+    """Workload site name -> the telemetry's Site, found by its naming frame's function."""
+    out = {}
+    for site in t.sites:
+        if not site.location_ids:
+            continue
+        loc = t.locations[site.location_ids[site.wrapper_frames] - 1]
+        name = site_of(t.string_table[loc.function_str].decode(errors="replace"))
+        if name:
+            out[name] = site
+    return out
+
+
+def why(t):
+    """Per workload site: its band's choice and, per strategy, what the learner saw."""
+    out = {}
+    sites = telemetry_sites(t)
+    for name in SITES:
+        site = sites.get(name)
+        if site is None:
+            continue
+        band = EXPECTED[name][0]
+        choice = next((c for c in t.choices if c.site_id == site.id
+                       and BAND_NAMES[c.band] == band), None)
+        commit = next((d for d in t.decisions if d.site_id == site.id
+                       and BAND_NAMES[d.band] == band and d.kind == 2), None)
+        rows = []
+        for o in t.outcomes:
+            if o.site_id != site.id or BAND_NAMES[o.band] != band:
+                continue
+            n = o.samples or 1
+            rows.append({"strategy": STRATEGY_NAMES[o.strategy], "rating": o.rating_elo,
+                         "samples": o.samples, "tries": o.tries,
+                         "mean_cost_us": o.cost_ns / n / 1e3, "time_us": o.time_ns / n / 1e3,
+                         "fault_us": o.fault_ns / n / 1e3, "idle_us": o.idle_ns / n / 1e3,
+                         "faults_per_alloc": o.faults / n})
+        out[name] = {
+            "band": band,
+            "chosen": STRATEGY_NAMES.get(choice.strategy) if choice else None,
+            "allocations": choice.allocations if choice else 0,
+            "matches": choice.matches if choice else 0,
+            "commit_ms": commit.time_ns / 1e6 if commit else None,
+            "commit_allocations": commit.allocations if commit else None,
+            "strategies": sorted(rows, key=lambda x: -x["rating"]),
+        }
+    return out
+
+
+def print_why(w, rep):
+    print("\n## Why learn chose what it chose (rep %d's telemetry)\n" % (rep + 1))
+    print("Mean cost per allocation, in µs of allocator time equivalents: the allocator's "
+          "own time,\nfirst-touch page faults at the measured fault price, and memory "
+          "held idle at 1 ms per MiB-second.\n")
+    print("| site | band | chose | committed after | strategy | rating | samples | "
+          "cost µs | time µs | faults µs | idle µs |")
+    print("|---|---|---|---|---|---:|---:|---:|---:|---:|---:|")
+    for name in SITES:
+        x = w.get(name)
+        if x is None:
+            print("| %s | - | (not in the telemetry) | | | | | | | | |" % name)
+            continue
+        committed = ("%s allocs, %.0f ms" % (x["commit_allocations"], x["commit_ms"])
+                     if x["commit_ms"] is not None else "not committed")
+        for i, r in enumerate(x["strategies"]):
+            head = ((name, x["band"], (x["chosen"] or "none") + (
+                " ✓" if x["chosen"] == EXPECTED[name][1] else " (expected %s)" % EXPECTED[name][1]),
+                committed) if i == 0 else ("", "", "", ""))
+            print("| %s | %s | %s | %s | %s | %.0f | %d | %.1f | %.1f | %.1f | %.1f |" % (
+                head + (r["strategy"], r["rating"], r["samples"], r["mean_cost_us"],
+                        r["time_us"], r["fault_us"], r["idle_us"])))
 
 
 # ---------------------------------------------------------------- summary
@@ -508,6 +637,8 @@ def parse_args():
                     help="hakmem preload library (default bazel-out/k8-opt/bin/core/libhakmem.so)")
     ap.add_argument("--bench", default=None,
                     help="the workload (default bazel-out/k8-opt/bin/experiments/bench_multisite)")
+    ap.add_argument("--tool", default=None,
+                    help="the hakmem command line (default bazel-out/k8-opt/bin/tools/hakmem)")
     ap.add_argument("--rss-exec", default=None,
                     help="the peak-RSS launcher (default: rss_exec next to --bench)")
     ap.add_argument("--reps", type=int, default=None, help="repetitions (default 3; 1 with --quick)")
@@ -527,10 +658,11 @@ def parse_args():
     a = ap.parse_args()
     a.lib = resolve(a.lib, "bazel-out/k8-opt/bin/core/libhakmem.so")
     a.bench = resolve(a.bench, "bazel-out/k8-opt/bin/experiments/bench_multisite")
+    a.tool = resolve(a.tool, "bazel-out/k8-opt/bin/tools/hakmem")
     a.rss_exec = (os.path.abspath(a.rss_exec) if a.rss_exec
                   else os.path.join(os.path.dirname(a.bench), "rss_exec"))
     for what, p, x in (("hakmem library", a.lib, False), ("bench", a.bench, True),
-                       ("launcher", a.rss_exec, True)):
+                       ("launcher", a.rss_exec, True), ("hakmem tool", a.tool, True)):
         if not os.path.isfile(p) or (x and not os.access(p, os.X_OK)):
             die("%s %s not found; %s" % (what, p, BUILD_HINT))
     if a.reps is None:
@@ -574,6 +706,31 @@ class Ctx:
     pass
 
 
+class _NoBar:
+    """Stands in for tqdm when stderr is not a terminal or tqdm is missing."""
+    def set_description(self, _):
+        pass
+
+    def update(self, _):
+        pass
+
+    def write(self, text, file=None):
+        print(text, file=file, flush=True)
+
+    def close(self):
+        pass
+
+
+def progress(total):
+    """A progress bar on stderr (Debian's python3-tqdm) while runs go by."""
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return _NoBar()
+    return tqdm(total=total, unit="run", file=sys.stderr, leave=False,
+                disable=not sys.stderr.isatty(), dynamic_ncols=True)
+
+
 def main():
     a = parse_args()
     report_out = sys.stderr if a.json == "-" else sys.stdout
@@ -588,6 +745,7 @@ def main():
         # Private copies: a concurrent bazel build cannot swap them mid-experiment, and
         # learn and frozen load the very same binary (the table is keyed by its build-id).
         ctx.lib = compare.snapshot(a.lib, tmp)
+        ctx.tool = a.tool
         ctx.bench = compare.snapshot(a.bench, tmp)
         compare.RSS_EXEC = compare.snapshot(a.rss_exec, tmp)
         # The version comes from hakmem's own start line: the preload cannot be dlopen'ed
@@ -600,19 +758,23 @@ def main():
             print("bench: %s %s; configs: %s; reps: %d; artifacts: %s" % (
                 a.bench, " ".join(a.bench_args), ",".join(a.configs), a.reps,
                 os.path.relpath(ctx.out)))
-            for rep in range(a.reps):
-                for c in schedule(a.configs, rep):
-                    r = run_one(ctx, c, rep)
-                    runs.append(r)
-                    if lib_info["version"] is None and r.version:
-                        lib_info["version"] = r.version
-                        print("hakmem version: %s" % r.version)
-                    status = ("skipped: " + r.skipped if r.skipped else
-                              "INVALID: " + r.invalid if r.invalid else "ok")
-                    print("  rep %d %-8s busy %8s s  wall %6s s  rss %6s MiB  %s%s" % (
-                        rep + 1, c, fmt(r.values.get("total_s")),
-                        fmt(r.values.get("wall_s"), "%.2f"), fmt(r.rss_mib, "%.1f"), status,
-                        "".join("\n      note: " + n for n in r.notes)), flush=True)
+            plan = [(rep, c) for rep in range(a.reps) for c in schedule(a.configs, rep)]
+            bar = progress(len(plan))
+            for rep, c in plan:
+                bar.set_description("rep %d %s" % (rep + 1, c))
+                r = run_one(ctx, c, rep)
+                bar.update(1)
+                runs.append(r)
+                if lib_info["version"] is None and r.version:
+                    lib_info["version"] = r.version
+                    print("hakmem version: %s" % r.version)
+                status = ("skipped: " + r.skipped if r.skipped else
+                          "INVALID: " + r.invalid if r.invalid else "ok")
+                bar.write("  rep %d %-8s busy %8s s  wall %6s s  rss %6s MiB  %s%s" % (
+                    rep + 1, c, fmt(r.values.get("total_s")),
+                    fmt(r.values.get("wall_s"), "%.2f"), fmt(r.rss_mib, "%.1f"), status,
+                    "".join("\n      note: " + n for n in r.notes)), file=sys.stdout)
+            bar.close()
 
     rows, best = summarize(a.configs, runs)
     picks = choices(a.configs, runs)
@@ -625,7 +787,17 @@ def main():
                 log_rows.setdefault(r.rep, lr)
     notes = sorted({n for r in runs for n in r.notes} |
                    {"%s skipped: %s" % (r.config, r.skipped) for r in runs if r.skipped})
+    whys = []
+    for r in runs:
+        if r.config == "learn" and not r.invalid and "telemetry" in r.artifacts:
+            t, err = load_telemetry(os.path.join(ctx.out, r.artifacts["telemetry"]))
+            if err:
+                r.notes.append(err)
+            else:
+                whys.append((r.rep, why(t)))
     with contextlib.redirect_stdout(report_out):
+        if whys:
+            print_why(whys[0][1], whys[0][0])
         print_report(a.configs, rows, best, runs, picks, logs)
         if notes:
             print("\n## Notes\n")
@@ -639,6 +811,16 @@ def main():
             print("\n%d INVALID run(s) excluded from medians:" % len(invalid))
             for r in invalid:
                 print("  %s rep %d: %s" % (r.config, r.rep + 1, r.invalid))
+        first_learn = next((r for r in runs if r.config == "learn" and not r.invalid
+                            and "telemetry" in r.artifacts), None)
+        if first_learn is not None:
+            path = os.path.join(ctx.out, first_learn.artifacts["telemetry"])
+            print("\n## `hakmem report %s --top 8`\n" % os.path.relpath(path))
+            sys.stdout.flush()
+            proc = subprocess.run([ctx.tool, "report", path, "--top", "8"],
+                                  capture_output=True, text=True)
+            print(proc.stdout.rstrip() if proc.returncode == 0 else
+                  "hakmem report failed (%d): %s" % (proc.returncode, proc.stderr.strip()))
         if a.plot:
             if log_rows:
                 rep = min(log_rows)
@@ -660,6 +842,7 @@ def main():
         "best_fixed": best, "summary": [rows[c] for c in a.configs],
         "best_fixed_per_site": {s: best_fixed_for_site(rows, s) for s in SITES},
         "choices": picks, "learn_log": [{"rep": rep + 1, "sites": s} for rep, s in logs],
+        "why": [{"rep": rep + 1, "sites": w} for rep, w in whys],
         "notes": notes, "runs": [r.as_dict() for r in runs],
     }
     with open(os.path.join(ctx.out, "summary.json"), "w") as f:

@@ -21,6 +21,7 @@ bench_pkgs=(
   redis-server redis-tools                           # redis-benchmark workload
   time                                               # /usr/bin/time for peak RSS checks
   python3-matplotlib                                 # learner_experiment.py --plot
+  python3-tqdm                                       # progress of ./run main
 )
 
 want=("${build_pkgs[@]}")
