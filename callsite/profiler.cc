@@ -39,6 +39,9 @@ __thread uintptr_t tl_last_key __attribute__((tls_model("initial-exec")));
 __thread uint32_t tl_last_id __attribute__((tls_model("initial-exec")));
 
 uintptr_t ProfilerSiteKey(uintptr_t return_address) {
+  // hakmem's own work (the symbolizer at a report or telemetry write) is no site: key 0
+  // takes the band's default, and neither the profile nor the learner records it.
+  if (tl_in_profiler) return 0;
   return callsite::ContextKeyForCall(return_address);
 }
 
