@@ -1000,10 +1000,10 @@ TEST(TableCodec, StackUseIsBounded) {
   const size_t encoding = StackUse(encode, &job);
   EXPECT_EQ(job.written, buf.size());
   printf("stack: %zu bytes to decode, %zu to encode\n", most, encoding);
-  // About 2.1 and 0.9 KiB at -O0, 1.4 and 0.4 KiB at -O2 (table_codec.h); a regression,
-  // not a compiler's whim, crosses these.
-  EXPECT_LT(most, 3u * 1024);
-  EXPECT_LT(encoding, 3u * 1024 / 2);
+  // About 4.4 and 2.3 KiB at -O0 and -O2 (table_codec.h); a regression, not a compiler's
+  // whim, crosses these.
+  EXPECT_LT(most, 6u * 1024);
+  EXPECT_LT(encoding, 3u * 1024);
 }
 
 // ---- fuzzing behind the checksum --------------------------------------------------------
