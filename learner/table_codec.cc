@@ -1,69 +1,28 @@
+// The frozen table codec on nanopb (learner/frozen_table.options): nanopb reads and
+// writes every value, and the callbacks below stream strings and repeated fields into and
+// out of the caller's TableMeta and TableEntry. What is still written by hand:
+//  - the loop over a message's fields when decoding (DecodeMessage), because nanopb's own
+//    loop cannot skip an unknown group (pb_skip_field: "invalid wire_type"), hands a
+//    callback field of the wrong wire type to the callback as if it were right, skips an
+//    unknown varint of any length and reads a 10-byte sign-extended tag (libprotobuf
+//    refuses both), and names no field in its errors. The loop reads each tag, skips
+//    unknown fields, and has pb_decode_ex decode each known field alone;
+//  - the envelope's rules (magic first, field order, no unknown fields, nothing after
+//    the checksum) and the checksum;
+//  - the checks of the values, and the reasons.
 #include "learner/table_codec.h"
 
-#include "core/format.h"
-
+#include <pb_common.h>
+#include <pb_decode.h>
+#include <pb_encode.h>
 #include <string.h>
+
+#include "core/format.h"
+#include "learner/frozen_table.nanopb.h"
 
 namespace hakmem {
 namespace learner {
 namespace {
-
-// ---- wire format -------------------------------------------------------------------
-
-enum WireType : int {
-  kVarint = 0,
-  kFixed64 = 1,
-  kLen = 2,
-  kStartGroup = 3,
-  kEndGroup = 4,
-  kFixed32 = 5,
-};
-
-// Field numbers, from frozen_table.proto.
-namespace file_field {
-enum : uint32_t { kMagic = 1, kFormatVersion = 2, kTable = 3, kTableFnv1a64 = 4 };
-}
-namespace table_field {
-enum : uint32_t {
-  kHakmemVersion = 1,
-  kCreatedUnixMs = 2,
-  kParams = 3,
-  kRuns = 4,
-  kEntries = 5,
-  kModules = 6,
-};
-}
-namespace module_field {
-enum : uint32_t { kId = 1, kBuildIdHex = 2, kPath = 3 };
-}
-namespace frame_field {
-enum : uint32_t { kModuleId = 1, kOffsetBytes = 2 };
-}
-namespace entry_field {
-// 1-3 were format version 1's module build-id, module path and offset: reserved.
-enum : uint32_t { kSiteName = 4, kSizeBand = 5, kStrategy = 6, kStats = 7, kFrames = 8 };
-}
-namespace stats_field {
-enum : uint32_t { kStrategy = 1, kRatingElo = 2, kSamples = 3, kMeanCostNs = 4 };
-}
-namespace params_field {
-enum : uint32_t {
-  kEloInitialRating = 1,
-  kEloKFactor = 2,
-  kEloScalePoints = 3,
-  kDrawMarginFraction = 4,
-  kMinSamples = 5,
-  kCommitMarginPoints = 6,
-  kExploreRateFraction = 7,
-  kWeightTime = 8,
-  kWeightFaults = 9,
-  kWeightIdleNsPerMibSecond = 10,
-  kFaultCostNs = 11,
-};
-}
-namespace run_field {
-enum : uint32_t { kProgramPath = 1, kPid = 2, kStartUnixMs = 3, kDurationMs = 4 };
-}
 
 inline constexpr int kNumBands = 3;  // core/strategy.h
 
@@ -73,183 +32,210 @@ bool EligibleForBand(int idx, int band) { return idx != kIdxPool || band == 0; }
 // Every file starts with the magic field: tag (1 << 3 | fixed32), then "HAKM".
 const uint8_t kFilePrefix[5] = {0x0d, 'H', 'A', 'K', 'M'};
 
-uint64_t DoubleBits(double d) {
+bool IsFinite(double d) {
   uint64_t u;
   memcpy(&u, &d, sizeof(u));
-  return u;
+  return (u & 0x7ff0000000000000ull) != 0x7ff0000000000000ull;
 }
 
-bool IsFinite(double d) { return (DoubleBits(d) & 0x7ff0000000000000ull) != 0x7ff0000000000000ull; }
+// A callback field's functions and argument, for the generated structs.
+pb_callback_t DecodeWith(bool (*fn)(pb_istream_t*, const pb_field_t*, void**), void* arg) {
+  pb_callback_t cb;
+  cb.funcs.decode = fn;
+  cb.arg = arg;
+  return cb;
+}
 
-size_t StrLen(const char* s, size_t buffer_size) { return strnlen(s, buffer_size - 1); }
+pb_callback_t EncodeWith(bool (*fn)(pb_ostream_t*, const pb_field_t*, void* const*),
+                         const void* arg) {
+  pb_callback_t cb;
+  cb.funcs.encode = fn;
+  cb.arg = const_cast<void*>(arg);
+  return cb;
+}
 
 // ---- encoding ----------------------------------------------------------------------
+// nanopb leaves out fields at their proto3 default as libprotobuf does (a double only
+// when all its bits are zero, so -0.0 is written) and writes fields in number order, so
+// its output is libprotobuf's byte for byte. The callbacks write repeated fields and
+// strings; each submessage goes through pb_encode_submessage (which sizes it first).
 
-// Appends to buf[0, cap) and counts what it would have written past the end, so the
-// same code both sizes (buf == nullptr) and writes. Fields at their proto3 default are
-// left out, as libprotobuf does (a double is left out only when all its bits are zero).
-class Writer {
- public:
-  Writer(uint8_t* buf, size_t cap) : buf_(buf), cap_(cap) {}
-
-  size_t pos() const { return pos_; }
-  bool fits() const { return pos_ <= cap_; }
-  const uint8_t* data() const { return buf_; }
-
-  void Byte(uint8_t b) {
-    if (buf_ != nullptr && pos_ < cap_) buf_[pos_] = b;
-    ++pos_;
-  }
-  void Varint(uint64_t v) {
-    while (v >= 0x80) {
-      Byte(static_cast<uint8_t>(v | 0x80));
-      v >>= 7;
-    }
-    Byte(static_cast<uint8_t>(v));
-  }
-  void Tag(uint32_t field, WireType wt) { Varint(uint64_t{field} << 3 | wt); }
-  void Fixed(uint64_t v, int bytes) {
-    for (int i = 0; i < bytes; ++i) Byte(static_cast<uint8_t>(v >> (8 * i)));
-  }
-  void Raw(const void* p, size_t len) {
-    if (buf_ != nullptr && pos_ <= cap_ && len <= cap_ - pos_) memcpy(buf_ + pos_, p, len);
-    pos_ += len;
-  }
-
-  void VarintField(uint32_t field, uint64_t v) {
-    if (v == 0) return;
-    Tag(field, kVarint);
-    Varint(v);
-  }
-  void DoubleField(uint32_t field, double d) {
-    const uint64_t bits = DoubleBits(d);
-    if (bits == 0) return;
-    Tag(field, kFixed64);
-    Fixed(bits, 8);
-  }
-  // A C string from a buffer of `buffer_size` bytes.
-  void StringField(uint32_t field, const char* s, size_t buffer_size) {
-    const size_t len = StrLen(s, buffer_size);
-    if (len == 0) return;
-    Tag(field, kLen);
-    Varint(len);
-    Raw(s, len);
-  }
-  // A submessage: its length, counted by a dry run of `body`, then the body.
-  template <typename Body>
-  void MessageField(uint32_t field, Body body) {
-    Writer counter(nullptr, 0);
-    body(&counter);
-    Tag(field, kLen);
-    Varint(counter.pos());
-    body(this);
-  }
-
- private:
-  uint8_t* buf_;
-  size_t cap_;
-  size_t pos_ = 0;
+// A C string in a buffer of `size` bytes: up to its NUL or size - 1 bytes.
+struct StringIn {
+  const char* s;
+  size_t size;
 };
 
-void WriteParams(Writer* w, const LearnParams& p) {
-  using namespace params_field;
-  w->DoubleField(kEloInitialRating, p.elo_initial_rating);
-  w->DoubleField(kEloKFactor, p.elo_k_factor);
-  w->DoubleField(kEloScalePoints, p.elo_scale);
-  w->DoubleField(kDrawMarginFraction, p.draw_margin);
-  w->VarintField(kMinSamples, p.min_samples);
-  w->DoubleField(kCommitMarginPoints, p.commit_margin);
-  w->DoubleField(kExploreRateFraction, p.explore_rate);
-  w->DoubleField(kWeightTime, p.weight_time);
-  w->DoubleField(kWeightFaults, p.weight_faults);
-  w->DoubleField(kWeightIdleNsPerMibSecond, p.weight_idle_ns_per_mib_second);
-  w->DoubleField(kFaultCostNs, p.fault_ns);
+bool WriteString(pb_ostream_t* out, const pb_field_t* field, void* const* arg) {
+  const StringIn& in = *static_cast<const StringIn*>(*arg);
+  const size_t len = strnlen(in.s, in.size - 1);
+  if (len == 0) return true;  // proto3 leaves out an empty string
+  return pb_encode_tag_for_field(out, field) &&
+         pb_encode_string(out, reinterpret_cast<const pb_byte_t*>(in.s), len);
 }
 
-void WriteRun(Writer* w, const RunInfo& r) {
-  using namespace run_field;
-  w->StringField(kProgramPath, r.program, sizeof(r.program));
-  w->VarintField(kPid, r.pid);
-  w->VarintField(kStartUnixMs, r.start_unix_ms);
-  w->VarintField(kDurationMs, r.duration_ms);
+bool WriteParams(pb_ostream_t* out, const pb_field_t* field, void* const* arg) {
+  const LearnParams& p = *static_cast<const LearnParams*>(*arg);
+  hakmem_table_LearnParams q = hakmem_table_LearnParams_init_zero;
+  q.elo_initial_rating = p.elo_initial_rating;
+  q.elo_k_factor = p.elo_k_factor;
+  q.elo_scale_points = p.elo_scale;
+  q.draw_margin_fraction = p.draw_margin;
+  q.min_samples = p.min_samples;
+  q.commit_margin_points = p.commit_margin;
+  q.explore_rate_fraction = p.explore_rate;
+  q.weight_time = p.weight_time;
+  q.weight_faults = p.weight_faults;
+  q.weight_idle_ns_per_mib_second = p.weight_idle_ns_per_mib_second;
+  q.fault_cost_ns = p.fault_ns;
+  return pb_encode_tag_for_field(out, field) &&
+         pb_encode_submessage(out, hakmem_table_LearnParams_fields, &q);
 }
 
-void WriteStats(Writer* w, const TableEntry& e, int idx) {
-  using namespace stats_field;
-  w->VarintField(kStrategy, static_cast<uint64_t>(idx) + 1);
-  w->DoubleField(kRatingElo, e.rating[idx]);
-  w->VarintField(kSamples, e.samples[idx]);
-  w->DoubleField(kMeanCostNs, e.mean_cost_ns[idx]);
-}
-
-void WriteModule(Writer* w, const TableModule& m, uint32_t index) {
-  using namespace module_field;
-  w->VarintField(kId, uint64_t{index} + 1);
-  w->StringField(kBuildIdHex, m.build_id_hex, sizeof(m.build_id_hex));
-  w->StringField(kPath, m.path, sizeof(m.path));
-}
-
-void WriteFrame(Writer* w, const TableFrame& f) {
-  using namespace frame_field;
-  w->VarintField(kModuleId, uint64_t{f.module} + 1);
-  w->VarintField(kOffsetBytes, f.offset);
-}
-
-void WriteEntry(Writer* w, const TableEntry& e) {
-  using namespace entry_field;
-  w->StringField(kSiteName, e.site_name, sizeof(e.site_name));
-  // Enums are int32 on the wire: a negative value is sign-extended to ten bytes.
-  w->VarintField(kSizeBand, static_cast<uint64_t>(static_cast<int64_t>(e.band)));
-  w->VarintField(kStrategy, static_cast<uint64_t>(static_cast<int64_t>(e.strategy) + 1));
-  for (int i = 0; i < kNumLearnedStrategies; ++i) {
-    if (e.eligible[i]) w->MessageField(kStats, [&](Writer* s) { WriteStats(s, e, i); });
-  }
-  const uint32_t frames = e.num_frames < kMaxTableFrames ? e.num_frames : kMaxTableFrames;
-  for (uint32_t i = 0; i < frames; ++i) {
-    w->MessageField(kFrames, [&](Writer* f) { WriteFrame(f, e.frames[i]); });
-  }
-}
-
-void WriteTable(Writer* w, const TableMeta& meta, const TableEntry* entries, size_t n) {
-  using namespace table_field;
-  w->StringField(kHakmemVersion, meta.hakmem_version, sizeof(meta.hakmem_version));
-  w->VarintField(kCreatedUnixMs, meta.created_unix_ms);
-  w->MessageField(kParams, [&](Writer* p) { WriteParams(p, meta.params); });
+bool WriteRuns(pb_ostream_t* out, const pb_field_t* field, void* const* arg) {
+  const TableMeta& meta = *static_cast<const TableMeta*>(*arg);
   const uint32_t runs = meta.num_runs < kMaxRuns ? meta.num_runs : kMaxRuns;
   for (uint32_t i = 0; i < runs; ++i) {
-    w->MessageField(kRuns, [&](Writer* r) { WriteRun(r, meta.runs[i]); });
+    const RunInfo& run = meta.runs[i];
+    const StringIn program{run.program, sizeof(run.program)};
+    hakmem_table_RunInfo r = hakmem_table_RunInfo_init_zero;
+    r.program_path = EncodeWith(&WriteString, &program);
+    r.pid = run.pid;
+    r.start_unix_ms = run.start_unix_ms;
+    r.duration_ms = run.duration_ms;
+    if (!pb_encode_tag_for_field(out, field) ||
+        !pb_encode_submessage(out, hakmem_table_RunInfo_fields, &r)) {
+      return false;
+    }
   }
-  for (size_t i = 0; i < n; ++i) {
-    w->MessageField(kEntries, [&](Writer* e) { WriteEntry(e, entries[i]); });
+  return true;
+}
+
+bool WriteStats(pb_ostream_t* out, const pb_field_t* field, void* const* arg) {
+  const TableEntry& e = *static_cast<const TableEntry*>(*arg);
+  for (int i = 0; i < kNumLearnedStrategies; ++i) {
+    if (!e.eligible[i]) continue;
+    hakmem_table_StrategyStats st = hakmem_table_StrategyStats_init_zero;
+    st.strategy = i + 1;
+    st.rating_elo = e.rating[i];
+    st.samples = e.samples[i];
+    st.mean_cost_ns = e.mean_cost_ns[i];
+    if (!pb_encode_tag_for_field(out, field) ||
+        !pb_encode_submessage(out, hakmem_table_StrategyStats_fields, &st)) {
+      return false;
+    }
   }
+  return true;
+}
+
+bool WriteFrames(pb_ostream_t* out, const pb_field_t* field, void* const* arg) {
+  const TableEntry& e = *static_cast<const TableEntry*>(*arg);
+  const uint32_t frames = e.num_frames < kMaxTableFrames ? e.num_frames : kMaxTableFrames;
+  for (uint32_t i = 0; i < frames; ++i) {
+    hakmem_table_Frame f = hakmem_table_Frame_init_zero;
+    f.module_id = uint64_t{e.frames[i].module} + 1;
+    f.offset_bytes = e.frames[i].offset;
+    if (!pb_encode_tag_for_field(out, field) ||
+        !pb_encode_submessage(out, hakmem_table_Frame_fields, &f)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+struct EntriesIn {
+  const TableEntry* entries;
+  size_t n;
+};
+
+bool WriteEntries(pb_ostream_t* out, const pb_field_t* field, void* const* arg) {
+  const EntriesIn& in = *static_cast<const EntriesIn*>(*arg);
+  for (size_t i = 0; i < in.n; ++i) {
+    const TableEntry& e = in.entries[i];
+    const StringIn name{e.site_name, sizeof(e.site_name)};
+    hakmem_table_Entry pe = hakmem_table_Entry_init_zero;
+    pe.site_name = EncodeWith(&WriteString, &name);
+    pe.size_band = e.band;  // as int32 on the wire: a negative value takes ten bytes
+    pe.strategy = int64_t{e.strategy} + 1;
+    pe.stats = EncodeWith(&WriteStats, &e);
+    pe.frames = EncodeWith(&WriteFrames, &e);
+    if (!pb_encode_tag_for_field(out, field) ||
+        !pb_encode_submessage(out, hakmem_table_Entry_fields, &pe)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool WriteModules(pb_ostream_t* out, const pb_field_t* field, void* const* arg) {
+  const TableMeta& meta = *static_cast<const TableMeta*>(*arg);
   const uint32_t modules = meta.num_modules < kMaxTableModules
                                ? meta.num_modules
                                : static_cast<uint32_t>(kMaxTableModules);
   for (uint32_t i = 0; i < modules; ++i) {
-    w->MessageField(kModules, [&](Writer* m) { WriteModule(m, meta.modules[i], i); });
+    const TableModule& m = meta.modules[i];
+    const StringIn build_id{m.build_id_hex, sizeof(m.build_id_hex)};
+    const StringIn path{m.path, sizeof(m.path)};
+    hakmem_table_Module pm = hakmem_table_Module_init_zero;
+    pm.id = uint64_t{i} + 1;
+    pm.build_id_hex = EncodeWith(&WriteString, &build_id);
+    pm.path = EncodeWith(&WriteString, &path);
+    if (!pb_encode_tag_for_field(out, field) ||
+        !pb_encode_submessage(out, hakmem_table_Module_fields, &pm)) {
+      return false;
+    }
   }
+  return true;
 }
 
-size_t WriteFile(const TableMeta& meta, const TableEntry* entries, size_t n, uint8_t* buf,
-                 size_t cap) {
-  Writer w(buf, cap);
-  w.Tag(file_field::kMagic, kFixed32);
-  w.Fixed(kTableMagic, 4);
-  w.VarintField(file_field::kFormatVersion, kTableFormatVersion);
-  Writer counter(nullptr, 0);
-  WriteTable(&counter, meta, entries, n);
-  const size_t table_size = counter.pos();
-  if (table_size > 0) {  // libprotobuf leaves out empty bytes; ours never is empty
-    w.Tag(file_field::kTable, kLen);
-    w.Varint(table_size);
+// FrozenTableFile.table: the FrozenTable serialized as bytes, and its checksum.
+struct TableIn {
+  const TableMeta* meta;
+  EntriesIn entries;
+  const uint8_t* buf;  // where the stream writes from (null when only sizing)
+  uint64_t sum;        // out: the checksum of what was written
+};
+
+bool WriteTable(pb_ostream_t* out, const pb_field_t* field, void* const* arg) {
+  TableIn& in = *static_cast<TableIn*>(*arg);
+  const TableMeta& meta = *in.meta;
+  const StringIn version{meta.hakmem_version, sizeof(meta.hakmem_version)};
+  hakmem_table_FrozenTable t = hakmem_table_FrozenTable_init_zero;
+  t.hakmem_version = EncodeWith(&WriteString, &version);
+  t.created_unix_ms = meta.created_unix_ms;
+  t.params = EncodeWith(&WriteParams, &meta.params);
+  t.runs = EncodeWith(&WriteRuns, &meta);
+  t.entries = EncodeWith(&WriteEntries, &in.entries);
+  t.modules = EncodeWith(&WriteModules, &meta);
+  // pb_encode_submessage's steps, with the start of the bytes noted for the checksum.
+  size_t size = 0;
+  if (!pb_get_encoded_size(&size, hakmem_table_FrozenTable_fields, &t)) return false;
+  if (size == 0) return true;  // proto3 leaves out empty bytes (ours never is: params)
+  if (!pb_encode_tag_for_field(out, field) || !pb_encode_varint(out, size)) return false;
+  const size_t start = out->bytes_written;
+  if (!pb_encode(out, hakmem_table_FrozenTable_fields, &t)) return false;
+  if (out->bytes_written - start != size) {
+    out->errmsg = "table size changed";
+    return false;
   }
-  const size_t table_start = w.pos();
-  WriteTable(&w, meta, entries, n);
-  uint64_t sum = kFnv1a64Basis;
-  if (buf != nullptr && w.fits()) sum = Fnv1a64(buf + table_start, table_size);
-  w.Tag(file_field::kTableFnv1a64, kFixed64);
-  w.Fixed(sum, 8);
-  return w.pos();
+  // Sizing: any nonzero value (a zero checksum would be left out, as proto3 does).
+  in.sum = in.buf != nullptr ? Fnv1a64(in.buf + start, size) : kFnv1a64Basis;
+  return true;
+}
+
+// The file: magic, version and table in one pb_encode, then the checksum of the table
+// that wrote (libprotobuf's output for the whole FrozenTableFile is the same bytes).
+bool WriteFile(pb_ostream_t* out, const TableMeta& meta, const TableEntry* entries, size_t n,
+               const uint8_t* buf) {
+  TableIn table{&meta, {entries, n}, buf, 0};
+  hakmem_table_FrozenTableFile file = hakmem_table_FrozenTableFile_init_zero;
+  file.magic = kTableMagic;
+  file.format_version = kTableFormatVersion;
+  file.table = EncodeWith(&WriteTable, &table);
+  if (!pb_encode(out, hakmem_table_FrozenTableFile_fields, &file)) return false;
+  hakmem_table_FrozenTableFile checksum = hakmem_table_FrozenTableFile_init_zero;
+  checksum.table_fnv1a64 = table.sum;
+  return pb_encode(out, hakmem_table_FrozenTableFile_fields, &checksum);
 }
 
 // ---- reasons -----------------------------------------------------------------------
@@ -290,250 +276,159 @@ const char* InContext(const char* what, uint64_t index, const char* reason) {
 
 const char kTruncated[] = "truncated";
 
-// ---- decoding ----------------------------------------------------------------------
+#define HAK_TRY(expr)                           \
+  do {                                          \
+    if (const char* err_ = (expr)) return err_; \
+  } while (0)
+// The same in a nanopb callback, which fails by returning false with the reason in `s`.
+#define HAK_TRY_CB(s, expr)                             \
+  do {                                                  \
+    if (const char* err_ = (expr)) return Fail(s, err_); \
+  } while (0)
 
-// A bounded view of wire data. Every read checks the bounds first.
-struct Reader {
-  const uint8_t* p;
-  const uint8_t* end;
+// ---- decoding: the field loop ------------------------------------------------------
+// Streams are nanopb's buffer streams: a copy of one is a cursor that reads on
+// independently (as nanopb's own substreams are).
 
-  bool done() const { return p >= end; }
-  size_t left() const { return static_cast<size_t>(end - p); }
+// Why a nanopb read failed, in this codec's words. Anything else is a reason a callback
+// below put there.
+const char* Why(const pb_istream_t& s) {
+  const char* e = s.errmsg;
+  if (e == nullptr) return "malformed";
+  if (strcmp(e, "end-of-stream") == 0 || strcmp(e, "parent stream too short") == 0) {
+    return kTruncated;
+  }
+  // Lengths are checked by SkipValue before nanopb reads them as 32-bit varints, so
+  // this is a value's (or a tag's) varint.
+  if (strcmp(e, "varint overflow") == 0) return "malformed varint (over 64 bits)";
+  return e;
+}
 
-  const char* Varint(uint64_t* v) {
-    uint64_t x = 0;
-    for (int i = 0; i < 10; ++i) {
-      if (p >= end) return kTruncated;
-      const uint8_t b = *p++;
-      if (i == 9 && b > 1) return "malformed varint (over 64 bits)";
-      x |= uint64_t{b & 0x7fu} << (7 * i);
-      if ((b & 0x80) == 0) {
-        *v = x;
-        return nullptr;
-      }
-    }
-    return "malformed varint (over 10 bytes)";
-  }
-  const char* Fixed(int bytes, uint64_t* v) {
-    if (left() < static_cast<size_t>(bytes)) return kTruncated;
-    uint64_t x = 0;
-    for (int i = 0; i < bytes; ++i) x |= uint64_t{p[i]} << (8 * i);
-    p += bytes;
-    *v = x;
-    return nullptr;
-  }
-  const char* Double(double* d) {
-    uint64_t bits;
-    if (const char* err = Fixed(8, &bits)) return err;
-    memcpy(d, &bits, sizeof(*d));
-    return nullptr;
-  }
-  const char* Len(Reader* sub) {
-    uint64_t len;
-    if (const char* err = Varint(&len)) return err;
-    if (len > left()) return kTruncated;
-    sub->p = p;
-    sub->end = p + len;
-    p += len;
-    return nullptr;
-  }
-  const char* Tag(uint32_t* field, int* wt) {
-    uint64_t tag;
-    if (const char* err = Varint(&tag)) return err;
-    if (tag > 0xffffffffu || (tag >> 3) == 0) {
-      return Reason().S("malformed field tag ").U(tag).str();
-    }
-    *field = static_cast<uint32_t>(tag >> 3);
-    *wt = static_cast<int>(tag & 7);
-    return nullptr;
-  }
+// A callback's failure: nanopb passes the reason up as the stream's error.
+bool Fail(pb_istream_t* s, const char* reason) {
+  s->errmsg = reason;
+  return false;
+}
 
-  // Skips the value of an unknown field (forward compatibility). Groups are skipped
-  // whole; wire types 6 and 7 do not exist.
-  const char* Skip(uint32_t field, int wt) {
-    constexpr int kMaxGroupDepth = 32;
-    uint32_t groups[kMaxGroupDepth];
-    int depth = 0;
-    for (;;) {
-      uint64_t ignored;
-      Reader sub;
-      const char* err = nullptr;
-      switch (wt) {
-        case kVarint: err = Varint(&ignored); break;
-        case kFixed64: err = Fixed(8, &ignored); break;
-        case kLen: err = Len(&sub); break;
-        case kFixed32: err = Fixed(4, &ignored); break;
-        case kStartGroup:
-          if (depth == kMaxGroupDepth) return "malformed (groups nested too deep)";
-          groups[depth++] = field;
-          break;
-        case kEndGroup:
-          if (depth == 0 || groups[depth - 1] != field) {
-            return Reason().S("malformed (unmatched end of group ").U(field).S(")").str();
-          }
-          --depth;
-          break;
-        default:
-          return Reason().S("unknown wire type ").U(static_cast<uint64_t>(wt)).S(" (field ")
-              .U(field).S(")").str();
-      }
-      if (err != nullptr) return err;
-      if (depth == 0) return nullptr;
-      if (const char* e = Tag(&field, &wt)) return e;
-    }
-  }
-};
+enum : int { kStartGroup = 3, kEndGroup = 4 };  // nanopb names no group wire types
 
 const char* const kWireTypeNames[8] = {"varint", "fixed64", "length-delimited", "start-group",
                                        "end-group", "fixed32", "6", "7"};
 
-// A known field with the wrong wire type: the data is not what it claims to be.
-const char* CheckWireType(const char* message, uint32_t field, int wt, int want) {
-  if (wt == want) return nullptr;
-  return Reason().S(message).S(" field ").U(field).S(" is ").S(kWireTypeNames[wt & 7])
-      .S(", expected ").S(kWireTypeNames[want]).str();
-}
-
-// Copies a string field into a NUL-terminated buffer of `buffer_size` bytes.
-const char* CopyString(const Reader& value, char* dst, size_t buffer_size, const char* name) {
-  const size_t len = value.left();
-  if (len >= buffer_size) {
-    return Reason().S(name).S(" is ").U(len).S(" bytes, longer than ").U(buffer_size - 1).str();
+// A tag, read as a 64-bit varint so that one over 32 bits is malformed (pb_decode_tag
+// reads 32 bits, and takes a sign-extended 10-byte tag, which libprotobuf refuses, for a
+// valid one).
+const char* ReadTag(pb_istream_t* s, uint32_t* field, int* wt) {
+  uint64_t tag;
+  if (!pb_decode_varint(s, &tag)) return Why(*s);
+  if (tag > 0xffffffffu || (tag >> 3) == 0) {
+    return Reason().S("malformed field tag ").U(tag).str();
   }
-  if (len > 0 && memchr(value.p, '\0', len) != nullptr) {
-    return Reason().S(name).S(" contains a NUL byte").str();
-  }
-  memcpy(dst, value.p, len);
-  dst[len] = '\0';
+  *field = static_cast<uint32_t>(tag >> 3);
+  *wt = static_cast<int>(tag & 7);
   return nullptr;
 }
 
-// Reads one field's value of the expected wire type, by kind.
-#define HAK_EXPECT(message, want)                                                   \
-  do {                                                                              \
-    if (const char* err_ = CheckWireType(message, field, wt, want)) return err_;   \
-  } while (0)
-#define HAK_TRY(expr)                          \
-  do {                                         \
-    if (const char* err_ = (expr)) return err_; \
-  } while (0)
+// Moves past one value of wire type 0, 1, 2 or 5. A varint is decoded (pb_skip_field
+// would pass one of any length) and so is a length, as 64 bits, so that one past the end
+// is "truncated" and nanopb never meets a length it cannot read.
+const char* SkipValue(pb_istream_t* s, int wt) {
+  uint64_t v;
+  switch (wt) {
+    case PB_WT_VARINT:
+      return pb_decode_varint(s, &v) ? nullptr : Why(*s);
+    case PB_WT_STRING:
+      if (!pb_decode_varint(s, &v)) return Why(*s);
+      if (v > s->bytes_left) return kTruncated;
+      return pb_read(s, nullptr, static_cast<size_t>(v)) ? nullptr : Why(*s);
+    default:
+      return pb_skip_field(s, static_cast<pb_wire_type_t>(wt)) ? nullptr : Why(*s);
+  }
+}
 
-const char* DecodeParams(Reader r, LearnParams* p) {
-  static const char kMsg[] = "params";
-  while (!r.done()) {
+// Skips the value of an unknown field (forward compatibility). Groups are skipped whole
+// (nanopb cannot); wire types 6 and 7 do not exist. Not inlined: its group stack would
+// sit in every nested DecodeMessage's frame.
+__attribute__((noinline)) const char* SkipUnknown(pb_istream_t* s, uint32_t field, int wt) {
+  constexpr int kMaxGroupDepth = 32;
+  uint32_t groups[kMaxGroupDepth];
+  int depth = 0;
+  for (;;) {
+    if (wt == kStartGroup) {
+      if (depth == kMaxGroupDepth) return "malformed (groups nested too deep)";
+      groups[depth++] = field;
+    } else if (wt == kEndGroup) {
+      if (depth == 0 || groups[depth - 1] != field) {
+        return Reason().S("malformed (unmatched end of group ").U(field).S(")").str();
+      }
+      --depth;
+    } else if (wt > PB_WT_32BIT) {
+      return Reason().S("unknown wire type ").U(static_cast<uint64_t>(wt)).S(" (field ")
+          .U(field).S(")").str();
+    } else {
+      HAK_TRY(SkipValue(s, wt));
+    }
+    if (depth == 0) return nullptr;
+    HAK_TRY(ReadTag(s, &field, &wt));
+  }
+}
+
+// The wire type of a field of this nanopb type (none here is packed).
+int WireTypeOf(pb_type_t type) {
+  switch (PB_LTYPE(type)) {
+    case PB_LTYPE_BOOL:
+    case PB_LTYPE_VARINT:
+    case PB_LTYPE_UVARINT:
+    case PB_LTYPE_SVARINT:
+      return PB_WT_VARINT;
+    case PB_LTYPE_FIXED32:
+      return PB_WT_32BIT;
+    case PB_LTYPE_FIXED64:
+      return PB_WT_64BIT;
+    default:  // strings, bytes, submessages
+      return PB_WT_STRING;
+  }
+}
+
+// Decodes the field `iter` whose tag *s has just read (at_tag: where the tag began): a
+// known field with the wrong wire type is refused (the data is not what it claims to be),
+// then nanopb decodes the field alone into iter's struct, callbacks included.
+const char* DecodeField(pb_istream_t* s, const pb_istream_t& at_tag, const pb_field_iter_t& iter,
+                        const char* message, int wt) {
+  const int want = WireTypeOf(iter.type);
+  if (wt != want) {
+    return Reason().S(message).S(" field ").U(iter.tag).S(" is ").S(kWireTypeNames[wt])
+        .S(", expected ").S(kWireTypeNames[want]).str();
+  }
+  HAK_TRY(SkipValue(s, wt));
+  pb_istream_t field = at_tag;
+  field.bytes_left -= s->bytes_left;
+  if (!pb_decode_ex(&field, iter.descriptor, iter.message, PB_DECODE_NOINIT)) return Why(field);
+  return nullptr;
+}
+
+// Decodes the rest of *s, one message, into `dest` (a struct of `desc`, initialized, with
+// its callbacks set). `message` names it in reasons. Repeated singular fields follow
+// protobuf: the last one wins.
+const char* DecodeMessage(pb_istream_t* s, const pb_msgdesc_t* desc, void* dest,
+                          const char* message) {
+  pb_field_iter_t iter;
+  if (!pb_field_iter_begin(&iter, desc, dest)) return "malformed";  // every message has fields
+  while (s->bytes_left > 0) {
+    const pb_istream_t at_tag = *s;
     uint32_t field;
     int wt;
-    HAK_TRY(r.Tag(&field, &wt));
-    double* d = nullptr;
-    switch (field) {
-      case params_field::kEloInitialRating: d = &p->elo_initial_rating; break;
-      case params_field::kEloKFactor: d = &p->elo_k_factor; break;
-      case params_field::kEloScalePoints: d = &p->elo_scale; break;
-      case params_field::kDrawMarginFraction: d = &p->draw_margin; break;
-      case params_field::kCommitMarginPoints: d = &p->commit_margin; break;
-      case params_field::kExploreRateFraction: d = &p->explore_rate; break;
-      case params_field::kWeightTime: d = &p->weight_time; break;
-      case params_field::kWeightFaults: d = &p->weight_faults; break;
-      case params_field::kWeightIdleNsPerMibSecond: d = &p->weight_idle_ns_per_mib_second; break;
-      case params_field::kFaultCostNs: d = &p->fault_ns; break;
-      case params_field::kMinSamples:
-        HAK_EXPECT(kMsg, kVarint);
-        HAK_TRY(r.Varint(&p->min_samples));
-        continue;
-      default:
-        HAK_TRY(r.Skip(field, wt));
-        continue;
-    }
-    HAK_EXPECT(kMsg, kFixed64);
-    HAK_TRY(r.Double(d));
-    if (!IsFinite(*d)) return Reason().S("params field ").U(field).S(" is not finite").str();
-  }
-  return nullptr;
-}
-
-const char* DecodeRun(Reader r, RunInfo* run) {
-  static const char kMsg[] = "run";
-  while (!r.done()) {
-    uint32_t field;
-    int wt;
-    HAK_TRY(r.Tag(&field, &wt));
-    Reader value;
-    switch (field) {
-      case run_field::kProgramPath:
-        HAK_EXPECT(kMsg, kLen);
-        HAK_TRY(r.Len(&value));
-        HAK_TRY(CopyString(value, run->program, sizeof(run->program), "program_path"));
-        break;
-      case run_field::kPid:
-        HAK_EXPECT(kMsg, kVarint);
-        HAK_TRY(r.Varint(&run->pid));
-        break;
-      case run_field::kStartUnixMs:
-        HAK_EXPECT(kMsg, kVarint);
-        HAK_TRY(r.Varint(&run->start_unix_ms));
-        break;
-      case run_field::kDurationMs:
-        HAK_EXPECT(kMsg, kVarint);
-        HAK_TRY(r.Varint(&run->duration_ms));
-        break;
-      default:
-        HAK_TRY(r.Skip(field, wt));
+    HAK_TRY(ReadTag(s, &field, &wt));
+    if (pb_field_iter_find(&iter, field)) {
+      HAK_TRY(DecodeField(s, at_tag, iter, message, wt));
+    } else {
+      HAK_TRY(SkipUnknown(s, field, wt));
     }
   }
   return nullptr;
 }
 
-const char* StrategyValue(Reader* r, uint64_t* v) {
-  HAK_TRY(r->Varint(v));
-  if (*v > kNumLearnedStrategies) {
-    return Reason().S("unknown strategy ").I(static_cast<int64_t>(*v)).str();
-  }
-  return nullptr;
-}
-
-const char* DecodeStats(Reader r, TableEntry* e) {
-  static const char kMsg[] = "stats";
-  uint64_t strategy = 0;
-  double rating = 0, cost = 0;
-  uint64_t samples = 0;
-  while (!r.done()) {
-    uint32_t field;
-    int wt;
-    HAK_TRY(r.Tag(&field, &wt));
-    switch (field) {
-      case stats_field::kStrategy:
-        HAK_EXPECT(kMsg, kVarint);
-        HAK_TRY(StrategyValue(&r, &strategy));
-        break;
-      case stats_field::kRatingElo:
-        HAK_EXPECT(kMsg, kFixed64);
-        HAK_TRY(r.Double(&rating));
-        break;
-      case stats_field::kSamples:
-        HAK_EXPECT(kMsg, kVarint);
-        HAK_TRY(r.Varint(&samples));
-        break;
-      case stats_field::kMeanCostNs:
-        HAK_EXPECT(kMsg, kFixed64);
-        HAK_TRY(r.Double(&cost));
-        break;
-      default:
-        HAK_TRY(r.Skip(field, wt));
-    }
-  }
-  if (strategy == 0) return "stats without a strategy";
-  const int idx = static_cast<int>(strategy) - 1;
-  const char* name = kStrategyNames[idx];
-  if (e->eligible[idx]) return Reason().S("two stats for strategy ").S(name).str();
-  if (!IsFinite(rating)) return Reason().S(name).S(" rating is not finite").str();
-  if (!IsFinite(cost)) return Reason().S(name).S(" mean cost is not finite").str();
-  if (cost < 0) return Reason().S(name).S(" mean cost is negative").str();
-  e->eligible[idx] = true;
-  e->rating[idx] = rating;
-  e->samples[idx] = samples;
-  e->mean_cost_ns[idx] = cost;
-  return nullptr;
-}
+// ---- decoding: the values ----------------------------------------------------------
 
 bool IsPrintableAscii(const char* s) {
   for (; *s != '\0'; ++s) {
@@ -549,75 +444,30 @@ bool IsLowerHex(const char* s) {
   return true;
 }
 
-// A module, whose id must be `index` + 1 (ids number the modules in order).
-const char* DecodeModule(Reader r, TableModule* m, uint32_t index) {
-  static const char kMsg[] = "module";
-  memset(m, 0, sizeof(*m));
-  uint64_t id = 0;
-  while (!r.done()) {
-    uint32_t field;
-    int wt;
-    HAK_TRY(r.Tag(&field, &wt));
-    Reader value;
-    switch (field) {
-      case module_field::kId:
-        HAK_EXPECT(kMsg, kVarint);
-        HAK_TRY(r.Varint(&id));
-        break;
-      case module_field::kBuildIdHex:
-        HAK_EXPECT(kMsg, kLen);
-        HAK_TRY(r.Len(&value));
-        HAK_TRY(CopyString(value, m->build_id_hex, sizeof(m->build_id_hex), "build_id_hex"));
-        if (!IsLowerHex(m->build_id_hex)) return "build_id_hex is not lowercase hex";
-        break;
-      case module_field::kPath:
-        HAK_EXPECT(kMsg, kLen);
-        HAK_TRY(r.Len(&value));
-        HAK_TRY(CopyString(value, m->path, sizeof(m->path), "path"));
-        break;
-      default:
-        HAK_TRY(r.Skip(field, wt));
-    }
-  }
-  if (id != uint64_t{index} + 1) {
-    return Reason().S("id ").U(id).S(", expected ").U(uint64_t{index} + 1)
-        .S(" (ids number the modules 1, 2, ... in order)").str();
-  }
-  if (m->build_id_hex[0] == '\0' && m->path[0] == '\0') return "neither a build-id nor a path";
-  return nullptr;
-}
+// A string field's destination: a NUL-terminated buffer of `size` bytes, and an extra
+// check of the text (or null) with the reason it fails with.
+struct StringOut {
+  char* dst;
+  size_t size;
+  const char* name;
+  bool (*check)(const char*);
+  const char* check_fails;
+};
 
-// A frame; *module_id is its module's id (checked against the module list by the caller,
-// which may not have seen the modules yet).
-const char* DecodeFrame(Reader r, TableFrame* f, uint64_t* module_id) {
-  static const char kMsg[] = "frame";
-  uint64_t id = 0, offset = 0;
-  while (!r.done()) {
-    uint32_t field;
-    int wt;
-    HAK_TRY(r.Tag(&field, &wt));
-    switch (field) {
-      case frame_field::kModuleId:
-        HAK_EXPECT(kMsg, kVarint);
-        HAK_TRY(r.Varint(&id));
-        break;
-      case frame_field::kOffsetBytes:
-        HAK_EXPECT(kMsg, kVarint);
-        HAK_TRY(r.Varint(&offset));
-        break;
-      default:
-        HAK_TRY(r.Skip(field, wt));
-    }
+bool ReadString(pb_istream_t* s, const pb_field_t*, void** arg) {
+  const StringOut& out = *static_cast<const StringOut*>(*arg);
+  const size_t len = s->bytes_left;
+  if (len >= out.size) {
+    return Fail(s, Reason().S(out.name).S(" is ").U(len).S(" bytes, longer than ")
+                       .U(out.size - 1).str());
   }
-  if (id == 0) return "no module id";
-  if (id > kMaxTableModules) {
-    return Reason().S("module id ").U(id).S(" is past the ").U(kMaxTableModules)
-        .S(" modules a table can have").str();
+  if (!pb_read(s, reinterpret_cast<pb_byte_t*>(out.dst), len)) return false;
+  out.dst[len] = '\0';
+  if (memchr(out.dst, '\0', len) != nullptr) {
+    return Fail(s, Reason().S(out.name).S(" contains a NUL byte").str());
   }
-  f->module = static_cast<uint32_t>(id - 1);
-  f->offset = offset;
-  *module_id = id;
-  return nullptr;
+  if (out.check != nullptr && !out.check(out.dst)) return Fail(s, out.check_fails);
+  return true;
 }
 
 // The largest module id that frames name, and where (the first frame that names it), so
@@ -628,57 +478,144 @@ struct ModuleRef {
   uint32_t frame = 0;
 };
 
-const char* DecodeEntry(Reader r, TableEntry* e, uint64_t index, ModuleRef* largest) {
-  static const char kMsg[] = "entry";
-  memset(e, 0, sizeof(*e));
-  uint64_t band = 0, strategy = 0;
-  while (!r.done()) {
+// One decode of a table: where its parts go. With meta == nullptr nothing is stored but
+// everything is checked (in the scratch space); with entries == nullptr entries are only
+// counted.
+struct TableOut {
+  TableMeta* meta;
+  TableEntry* entries;
+  size_t cap;
+  size_t count = 0;
+  uint32_t runs = 0;
+  uint32_t modules = 0;
+  ModuleRef largest;
+  TableEntry* entry = nullptr;  // the entry being decoded
+  hakmem_table_LearnParams params = hakmem_table_LearnParams_init_zero;  // params merge
+  union {  // where a count-only pass decodes runs, modules and entries (one at a time)
+    RunInfo run;
+    TableModule module;
+    TableEntry entry;
+  } scratch;
+  char scratch_version[sizeof(TableMeta::hakmem_version)];
+};
+
+bool ReadParams(pb_istream_t* s, const pb_field_t*, void** arg) {
+  hakmem_table_LearnParams& p = *static_cast<hakmem_table_LearnParams*>(*arg);
+  HAK_TRY_CB(s, DecodeMessage(s, hakmem_table_LearnParams_fields, &p, "params"));
+  const struct {
     uint32_t field;
-    int wt;
-    HAK_TRY(r.Tag(&field, &wt));
-    Reader value;
-    switch (field) {
-      case entry_field::kFrames: {
-        HAK_EXPECT(kMsg, kLen);
-        HAK_TRY(r.Len(&value));
-        if (e->num_frames == static_cast<uint32_t>(kMaxTableFrames)) {
-          return Reason().S("more than ").U(kMaxTableFrames).S(" frames").str();
-        }
-        uint64_t id = 0;
-        if (const char* err = DecodeFrame(value, &e->frames[e->num_frames], &id)) {
-          return InContext("frame", e->num_frames, err);
-        }
-        if (id > largest->id) *largest = ModuleRef{id, index, e->num_frames};
-        ++e->num_frames;
-        break;
-      }
-      case entry_field::kSiteName:
-        HAK_EXPECT(kMsg, kLen);
-        HAK_TRY(r.Len(&value));
-        HAK_TRY(CopyString(value, e->site_name, sizeof(e->site_name), "site_name"));
-        break;
-      case entry_field::kSizeBand:
-        HAK_EXPECT(kMsg, kVarint);
-        HAK_TRY(r.Varint(&band));
-        if (band >= kNumBands) {
-          return Reason().S("unknown size band ").I(static_cast<int64_t>(band)).str();
-        }
-        break;
-      case entry_field::kStrategy:
-        HAK_EXPECT(kMsg, kVarint);
-        HAK_TRY(StrategyValue(&r, &strategy));
-        break;
-      case entry_field::kStats:
-        HAK_EXPECT(kMsg, kLen);
-        HAK_TRY(r.Len(&value));
-        HAK_TRY(DecodeStats(value, e));
-        break;
-      default:
-        HAK_TRY(r.Skip(field, wt));
+    double value;
+  } doubles[] = {
+      {hakmem_table_LearnParams_elo_initial_rating_tag, p.elo_initial_rating},
+      {hakmem_table_LearnParams_elo_k_factor_tag, p.elo_k_factor},
+      {hakmem_table_LearnParams_elo_scale_points_tag, p.elo_scale_points},
+      {hakmem_table_LearnParams_draw_margin_fraction_tag, p.draw_margin_fraction},
+      {hakmem_table_LearnParams_commit_margin_points_tag, p.commit_margin_points},
+      {hakmem_table_LearnParams_explore_rate_fraction_tag, p.explore_rate_fraction},
+      {hakmem_table_LearnParams_weight_time_tag, p.weight_time},
+      {hakmem_table_LearnParams_weight_faults_tag, p.weight_faults},
+      {hakmem_table_LearnParams_weight_idle_ns_per_mib_second_tag,
+       p.weight_idle_ns_per_mib_second},
+      {hakmem_table_LearnParams_fault_cost_ns_tag, p.fault_cost_ns},
+  };
+  for (const auto& d : doubles) {
+    if (!IsFinite(d.value)) {
+      return Fail(s, Reason().S("params field ").U(d.field).S(" is not finite").str());
     }
   }
-  e->band = static_cast<int>(band);
-  e->strategy = static_cast<int>(strategy) - 1;
+  return true;
+}
+
+const char* DecodeRun(pb_istream_t* s, RunInfo* run) {
+  StringOut program{run->program, sizeof(run->program), "program_path", nullptr, nullptr};
+  hakmem_table_RunInfo r = hakmem_table_RunInfo_init_zero;
+  r.program_path = DecodeWith(&ReadString, &program);
+  HAK_TRY(DecodeMessage(s, hakmem_table_RunInfo_fields, &r, "run"));
+  run->pid = r.pid;
+  run->start_unix_ms = r.start_unix_ms;
+  run->duration_ms = r.duration_ms;
+  return nullptr;
+}
+
+bool ReadRun(pb_istream_t* s, const pb_field_t*, void** arg) {
+  TableOut& t = *static_cast<TableOut*>(*arg);
+  if (t.runs == kMaxRuns) return Fail(s, Reason().S("more than ").U(kMaxRuns).S(" runs").str());
+  RunInfo* run = t.meta != nullptr ? &t.meta->runs[t.runs] : &t.scratch.run;
+  memset(run, 0, sizeof(*run));
+  if (const char* err = DecodeRun(s, run)) return Fail(s, InContext("run", t.runs, err));
+  ++t.runs;
+  return true;
+}
+
+bool ReadStats(pb_istream_t* s, const pb_field_t*, void** arg) {
+  TableEntry* e = static_cast<TableEntry*>(*arg);
+  hakmem_table_StrategyStats st = hakmem_table_StrategyStats_init_zero;
+  HAK_TRY_CB(s, DecodeMessage(s, hakmem_table_StrategyStats_fields, &st, "stats"));
+  if (st.strategy < 0 || st.strategy > kNumLearnedStrategies) {
+    return Fail(s, Reason().S("unknown strategy ").I(st.strategy).str());
+  }
+  if (st.strategy == 0) return Fail(s, "stats without a strategy");
+  const int idx = static_cast<int>(st.strategy) - 1;
+  const char* name = kStrategyNames[idx];
+  if (e->eligible[idx]) return Fail(s, Reason().S("two stats for strategy ").S(name).str());
+  if (!IsFinite(st.rating_elo)) return Fail(s, Reason().S(name).S(" rating is not finite").str());
+  if (!IsFinite(st.mean_cost_ns)) {
+    return Fail(s, Reason().S(name).S(" mean cost is not finite").str());
+  }
+  if (st.mean_cost_ns < 0) return Fail(s, Reason().S(name).S(" mean cost is negative").str());
+  e->eligible[idx] = true;
+  e->rating[idx] = st.rating_elo;
+  e->samples[idx] = st.samples;
+  e->mean_cost_ns[idx] = st.mean_cost_ns;
+  return true;
+}
+
+// A frame; *module_id is its module's id (checked against the module list by the table,
+// which may not have seen the modules yet).
+const char* DecodeFrame(pb_istream_t* s, TableFrame* f, uint64_t* module_id) {
+  hakmem_table_Frame pf = hakmem_table_Frame_init_zero;
+  HAK_TRY(DecodeMessage(s, hakmem_table_Frame_fields, &pf, "frame"));
+  if (pf.module_id == 0) return "no module id";
+  if (pf.module_id > kMaxTableModules) {
+    return Reason().S("module id ").U(pf.module_id).S(" is past the ").U(kMaxTableModules)
+        .S(" modules a table can have").str();
+  }
+  f->module = static_cast<uint32_t>(pf.module_id - 1);
+  f->offset = pf.offset_bytes;
+  *module_id = pf.module_id;
+  return nullptr;
+}
+
+bool ReadFrame(pb_istream_t* s, const pb_field_t*, void** arg) {
+  TableOut& t = *static_cast<TableOut*>(*arg);
+  TableEntry* e = t.entry;
+  if (e->num_frames == static_cast<uint32_t>(kMaxTableFrames)) {
+    return Fail(s, Reason().S("more than ").U(kMaxTableFrames).S(" frames").str());
+  }
+  uint64_t id = 0;
+  if (const char* err = DecodeFrame(s, &e->frames[e->num_frames], &id)) {
+    return Fail(s, InContext("frame", e->num_frames, err));
+  }
+  if (id > t.largest.id) t.largest = ModuleRef{id, t.count, e->num_frames};
+  ++e->num_frames;
+  return true;
+}
+
+const char* DecodeEntry(pb_istream_t* s, TableOut* t, TableEntry* e) {
+  StringOut name{e->site_name, sizeof(e->site_name), "site_name", nullptr, nullptr};
+  hakmem_table_Entry pe = hakmem_table_Entry_init_zero;
+  pe.site_name = DecodeWith(&ReadString, &name);
+  pe.stats = DecodeWith(&ReadStats, e);
+  pe.frames = DecodeWith(&ReadFrame, t);
+  HAK_TRY(DecodeMessage(s, hakmem_table_Entry_fields, &pe, "entry"));
+  if (pe.size_band < 0 || pe.size_band >= kNumBands) {
+    return Reason().S("unknown size band ").I(pe.size_band).str();
+  }
+  if (pe.strategy < 0 || pe.strategy > kNumLearnedStrategies) {
+    return Reason().S("unknown strategy ").I(pe.strategy).str();
+  }
+  e->band = static_cast<int>(pe.size_band);
+  e->strategy = static_cast<int>(pe.strategy) - 1;
   if (e->site_name[0] != '\0') {
     if (e->num_frames > 0) return "both a site name and frames";
   } else if (e->num_frames == 0) {
@@ -700,134 +637,135 @@ const char* DecodeEntry(Reader r, TableEntry* e, uint64_t index, ModuleRef* larg
   return nullptr;
 }
 
-// Decodes a FrozenTable. With meta == nullptr nothing is stored but everything is
-// checked (scratch space on the stack); with entries == nullptr entries are only counted.
-const char* DecodeTable(Reader r, TableMeta* meta, TableEntry* entries, size_t cap, size_t* n) {
-  static const char kMsg[] = "table";
-  size_t count = 0;
-  uint32_t runs = 0, modules = 0;
-  ModuleRef largest;
-  LearnParams scratch_params;
-  union {  // where a count-only pass decodes runs, modules and entries (one at a time)
-    RunInfo run;
-    TableModule module;
-    TableEntry entry;
-  } scratch;
-  if (meta != nullptr) memset(meta, 0, sizeof(*meta));
-  memset(&scratch_params, 0, sizeof(scratch_params));
-  while (!r.done()) {
-    uint32_t field;
-    int wt;
-    HAK_TRY(r.Tag(&field, &wt));
-    Reader value;
-    switch (field) {
-      case table_field::kHakmemVersion: {
-        HAK_EXPECT(kMsg, kLen);
-        HAK_TRY(r.Len(&value));
-        char scratch[sizeof(meta->hakmem_version)];
-        char* dst = meta != nullptr ? meta->hakmem_version : scratch;
-        HAK_TRY(CopyString(value, dst, sizeof(scratch), "hakmem_version"));
-        // A proto3 string must be UTF-8 or libprotobuf will not parse the table.
-        if (!IsPrintableAscii(dst)) return "hakmem_version is not printable ASCII";
-        break;
-      }
-      case table_field::kCreatedUnixMs: {
-        HAK_EXPECT(kMsg, kVarint);
-        uint64_t ms;
-        HAK_TRY(r.Varint(&ms));
-        if (meta != nullptr) meta->created_unix_ms = ms;
-        break;
-      }
-      case table_field::kParams:
-        HAK_EXPECT(kMsg, kLen);
-        HAK_TRY(r.Len(&value));
-        HAK_TRY(DecodeParams(value, meta != nullptr ? &meta->params : &scratch_params));
-        break;
-      case table_field::kRuns: {
-        HAK_EXPECT(kMsg, kLen);
-        HAK_TRY(r.Len(&value));
-        if (runs == kMaxRuns) return Reason().S("more than ").U(kMaxRuns).S(" runs").str();
-        RunInfo* run = meta != nullptr ? &meta->runs[runs] : &scratch.run;
-        memset(run, 0, sizeof(*run));
-        if (const char* err = DecodeRun(value, run)) return InContext("run", runs, err);
-        ++runs;
-        break;
-      }
-      case table_field::kEntries: {
-        HAK_EXPECT(kMsg, kLen);
-        HAK_TRY(r.Len(&value));
-        if (entries != nullptr && count == cap) {
-          return Reason().S("more entries than the ").U(cap).S(" there is room for").str();
-        }
-        TableEntry* e = entries != nullptr ? &entries[count] : &scratch.entry;
-        if (const char* err = DecodeEntry(value, e, count, &largest)) {
-          return InContext("entry", count, err);
-        }
-        ++count;
-        break;
-      }
-      case table_field::kModules: {
-        HAK_EXPECT(kMsg, kLen);
-        HAK_TRY(r.Len(&value));
-        if (modules == kMaxTableModules) {
-          return Reason().S("more than ").U(kMaxTableModules).S(" modules").str();
-        }
-        TableModule* m = meta != nullptr ? &meta->modules[modules] : &scratch.module;
-        if (const char* err = DecodeModule(value, m, modules)) {
-          return InContext("module", modules, err);
-        }
-        ++modules;
-        break;
-      }
-      default:
-        HAK_TRY(r.Skip(field, wt));
-    }
+bool ReadEntry(pb_istream_t* s, const pb_field_t*, void** arg) {
+  TableOut& t = *static_cast<TableOut*>(*arg);
+  if (t.entries != nullptr && t.count == t.cap) {
+    return Fail(s, Reason().S("more entries than the ").U(t.cap).S(" there is room for").str());
   }
-  // Entries come before modules in field order: their frames are checked now.
-  if (largest.id > modules) {
-    Reason why;
-    why.S("frame ").U(largest.frame).S(" names module ").U(largest.id).S(", but the table has ")
-        .U(modules).S(modules == 1 ? " module" : " modules");
-    return InContext("entry", largest.entry, why.str());
+  TableEntry* e = t.entries != nullptr ? &t.entries[t.count] : &t.scratch.entry;
+  memset(e, 0, sizeof(*e));
+  t.entry = e;
+  if (const char* err = DecodeEntry(s, &t, e)) return Fail(s, InContext("entry", t.count, err));
+  ++t.count;
+  return true;
+}
+
+// A module, whose id must be `index` + 1 (ids number the modules in order).
+const char* DecodeModule(pb_istream_t* s, TableModule* m, uint32_t index) {
+  StringOut build_id{m->build_id_hex, sizeof(m->build_id_hex), "build_id_hex", &IsLowerHex,
+                     "build_id_hex is not lowercase hex"};
+  StringOut path{m->path, sizeof(m->path), "path", nullptr, nullptr};
+  hakmem_table_Module pm = hakmem_table_Module_init_zero;
+  pm.build_id_hex = DecodeWith(&ReadString, &build_id);
+  pm.path = DecodeWith(&ReadString, &path);
+  HAK_TRY(DecodeMessage(s, hakmem_table_Module_fields, &pm, "module"));
+  if (pm.id != uint64_t{index} + 1) {
+    return Reason().S("id ").U(pm.id).S(", expected ").U(uint64_t{index} + 1)
+        .S(" (ids number the modules 1, 2, ... in order)").str();
   }
-  if (meta != nullptr) {
-    meta->num_runs = runs;
-    meta->num_modules = modules;
-  }
-  *n = count;
+  if (m->build_id_hex[0] == '\0' && m->path[0] == '\0') return "neither a build-id nor a path";
   return nullptr;
 }
 
-// Checks the envelope and returns the table's bytes in *table.
-const char* DecodeEnvelope(const uint8_t* data, size_t size, Reader* table) {
-  static const char kMsg[] = "envelope";
+bool ReadModule(pb_istream_t* s, const pb_field_t*, void** arg) {
+  TableOut& t = *static_cast<TableOut*>(*arg);
+  if (t.modules == kMaxTableModules) {
+    return Fail(s, Reason().S("more than ").U(kMaxTableModules).S(" modules").str());
+  }
+  TableModule* m = t.meta != nullptr ? &t.meta->modules[t.modules] : &t.scratch.module;
+  memset(m, 0, sizeof(*m));
+  if (const char* err = DecodeModule(s, m, t.modules)) {
+    return Fail(s, InContext("module", t.modules, err));
+  }
+  ++t.modules;
+  return true;
+}
+
+// Decodes a FrozenTable into *t.
+const char* DecodeTable(pb_istream_t* s, TableOut* t) {
+  TableMeta* meta = t->meta;
+  if (meta != nullptr) memset(meta, 0, sizeof(*meta));
+  StringOut version{meta != nullptr ? meta->hakmem_version : t->scratch_version,
+                    sizeof(t->scratch_version), "hakmem_version", &IsPrintableAscii,
+                    // A proto3 string must be UTF-8 or libprotobuf will not parse the table.
+                    "hakmem_version is not printable ASCII"};
+  hakmem_table_FrozenTable pt = hakmem_table_FrozenTable_init_zero;
+  pt.hakmem_version = DecodeWith(&ReadString, &version);
+  pt.params = DecodeWith(&ReadParams, &t->params);
+  pt.runs = DecodeWith(&ReadRun, t);
+  pt.entries = DecodeWith(&ReadEntry, t);
+  pt.modules = DecodeWith(&ReadModule, t);
+  HAK_TRY(DecodeMessage(s, hakmem_table_FrozenTable_fields, &pt, "table"));
+  // Entries come before modules in field order: their frames are checked now.
+  if (t->largest.id > t->modules) {
+    Reason why;
+    why.S("frame ").U(t->largest.frame).S(" names module ").U(t->largest.id)
+        .S(", but the table has ").U(t->modules).S(t->modules == 1 ? " module" : " modules");
+    return InContext("entry", t->largest.entry, why.str());
+  }
+  if (meta != nullptr) {
+    meta->created_unix_ms = pt.created_unix_ms;
+    const hakmem_table_LearnParams& p = t->params;
+    meta->params.elo_initial_rating = p.elo_initial_rating;
+    meta->params.elo_k_factor = p.elo_k_factor;
+    meta->params.elo_scale = p.elo_scale_points;
+    meta->params.draw_margin = p.draw_margin_fraction;
+    meta->params.min_samples = p.min_samples;
+    meta->params.commit_margin = p.commit_margin_points;
+    meta->params.explore_rate = p.explore_rate_fraction;
+    meta->params.weight_time = p.weight_time;
+    meta->params.weight_faults = p.weight_faults;
+    meta->params.weight_idle_ns_per_mib_second = p.weight_idle_ns_per_mib_second;
+    meta->params.fault_ns = p.fault_cost_ns;
+    meta->num_runs = t->runs;
+    meta->num_modules = t->modules;
+  }
+  return nullptr;
+}
+
+// FrozenTableFile.table: its length (its bytes end where the field does).
+bool ReadTableLength(pb_istream_t* s, const pb_field_t*, void** arg) {
+  *static_cast<size_t*>(*arg) = s->bytes_left;
+  return pb_read(s, nullptr, s->bytes_left);
+}
+
+// Checks the envelope and returns the table's bytes in [*table, *table + *table_size).
+// Its fields are nanopb's to read; the rules are not nanopb's, so they are checked here.
+// Not inlined, so that its locals are gone while the table is decoded.
+__attribute__((noinline)) const char* DecodeEnvelope(const uint8_t* data, size_t size,
+                                                     const uint8_t** table, size_t* table_size) {
   if (size == 0) return "empty file";
   const size_t prefix = size < sizeof(kFilePrefix) ? size : sizeof(kFilePrefix);
   if (memcmp(data, kFilePrefix, prefix) != 0) return "bad magic (not a frozen table)";
   if (size < sizeof(kFilePrefix)) return kTruncated;
-  Reader r{data + sizeof(kFilePrefix), data + size};
-  *table = Reader{r.p, r.p};  // proto3 leaves out an empty table
-  uint32_t last = file_field::kMagic;
+  *table = data;
+  *table_size = 0;  // proto3 leaves out an empty table
+  size_t length = 0;
+  hakmem_table_FrozenTableFile file = hakmem_table_FrozenTableFile_init_zero;
+  file.table = DecodeWith(&ReadTableLength, &length);
+  pb_field_iter_t iter;
+  if (!pb_field_iter_begin(&iter, hakmem_table_FrozenTableFile_fields, &file)) return "malformed";
+  pb_istream_t s = pb_istream_from_buffer(data, size);  // the magic field first, as checked
+  uint32_t last = 0;
   bool have_version = false;
-  uint64_t sum = 0;
   bool have_sum = false;
-  while (!r.done()) {
+  while (s.bytes_left > 0) {
     if (have_sum) return "trailing bytes after the checksum";
+    const pb_istream_t at_tag = s;
     uint32_t field;
     int wt;
-    HAK_TRY(r.Tag(&field, &wt));
-    if (field > file_field::kTableFnv1a64) {
+    HAK_TRY(ReadTag(&s, &field, &wt));
+    if (!pb_field_iter_find(&iter, field)) {
       return Reason().S("unknown envelope field ").U(field).str();
     }
     if (field <= last) {
       return Reason().S("envelope field ").U(field).S(" repeated or out of order").str();
     }
     last = field;
+    HAK_TRY(DecodeField(&s, at_tag, iter, "envelope", wt));
     switch (field) {
-      case file_field::kFormatVersion: {
-        HAK_EXPECT(kMsg, kVarint);
-        uint64_t version;
-        HAK_TRY(r.Varint(&version));
+      case hakmem_table_FrozenTableFile_format_version_tag: {
+        const uint64_t version = file.format_version;
         if (version != 0 && version < kTableFormatVersion) {
           // Older formats are refused, with what changed since (frozen_table.proto).
           static const char* const kChanged[kTableFormatVersion] = {
@@ -843,36 +781,38 @@ const char* DecodeEnvelope(const uint8_t* data, size_t size, Reader* table) {
         have_version = true;
         break;
       }
-      case file_field::kTable:
-        HAK_EXPECT(kMsg, kLen);
-        HAK_TRY(r.Len(table));
+      case hakmem_table_FrozenTableFile_table_tag:
+        *table_size = length;
+        *table = data + (size - s.bytes_left) - length;
         break;
-      case file_field::kTableFnv1a64:
-        HAK_EXPECT(kMsg, kFixed64);
-        HAK_TRY(r.Fixed(8, &sum));
+      case hakmem_table_FrozenTableFile_table_fnv1a64_tag:
         have_sum = true;
         break;
     }
   }
   if (!have_version) return "no format version";
   if (!have_sum) return "truncated (no checksum)";
-  if (Fnv1a64(table->p, table->left()) != sum) return "checksum mismatch (file corrupt)";
+  if (Fnv1a64(*table, *table_size) != file.table_fnv1a64) {
+    return "checksum mismatch (file corrupt)";
+  }
   return nullptr;
 }
-
-#undef HAK_EXPECT
-#undef HAK_TRY
 
 const char* Decode(const uint8_t* data, size_t size, TableMeta* meta, TableEntry* entries,
                    size_t cap, size_t* n) {
   *n = 0;
-  Reader table;
-  if (const char* err = DecodeEnvelope(data, size, &table)) return err;
-  size_t count = 0;
-  if (const char* err = DecodeTable(table, meta, entries, cap, &count)) return err;
-  *n = count;
+  const uint8_t* table = nullptr;
+  size_t table_size = 0;
+  HAK_TRY(DecodeEnvelope(data, size, &table, &table_size));
+  TableOut t{meta, entries, cap};
+  pb_istream_t s = pb_istream_from_buffer(table, table_size);
+  HAK_TRY(DecodeTable(&s, &t));
+  *n = t.count;
   return nullptr;
 }
+
+#undef HAK_TRY
+#undef HAK_TRY_CB
 
 }  // namespace
 
@@ -886,13 +826,14 @@ uint64_t Fnv1a64(const uint8_t* data, size_t size) {
 }
 
 size_t EncodedSize(const TableMeta& meta, const TableEntry* entries, size_t n) {
-  return WriteFile(meta, entries, n, nullptr, 0);
+  pb_ostream_t out = PB_OSTREAM_SIZING;
+  return WriteFile(&out, meta, entries, n, nullptr) ? out.bytes_written : 0;
 }
 
 size_t EncodeTableFile(const TableMeta& meta, const TableEntry* entries, size_t n,
                        uint8_t* buf, size_t cap) {
-  const size_t size = WriteFile(meta, entries, n, buf, cap);
-  return size <= cap ? size : 0;
+  pb_ostream_t out = pb_ostream_from_buffer(buf, cap);
+  return WriteFile(&out, meta, entries, n, buf) ? out.bytes_written : 0;
 }
 
 const char* DecodeTableFile(const uint8_t* data, size_t size, TableMeta* meta,

@@ -1,7 +1,11 @@
 // Reads and writes frozen table files (learner/frozen_table.proto, the protobuf wire
 // format) without libprotobuf, malloc, exceptions or locale: the preloaded allocator loads
-// and writes tables with it, inside processes whose malloc it is. All memory is the
-// caller's; nothing here allocates, and the stack use is bounded (about 2 KiB).
+// and writes tables with it, inside processes whose malloc it is. It is built on nanopb
+// (Debian's static libprotobuf-nanopb.a, hidden inside the preload). All memory is the
+// caller's; nothing here allocates, and the stack use is bounded: about 4.4 KiB to decode
+// and 2.3 KiB to encode, most of it nanopb's frames for three levels of nested messages
+// (x86-64, measured by table_codec_test's StackUseIsBounded: 4480 and 2320 bytes at -O0,
+// 4136 and 2216 at -O2).
 //
 // The decoder is the one validator of tables: production loads, `hakmem validate` and
 // `hakmem freeze` all go through DecodeTableFile, so a table that one of them accepts,
