@@ -16,6 +16,7 @@
 #include "gtest/gtest.h"
 #include "learner/table_codec.h"
 #include "tools/file_io.h"
+#include "tools/testdata/telemetry_testdata.h"
 
 namespace hakmem {
 namespace tools {
@@ -26,11 +27,7 @@ using google::protobuf::Message;
 using google::protobuf::Reflection;
 using telemetry::Telemetry;
 
-// The generated files (make_telemetry.py), beside a.hakt.
-std::string TestData(absl::string_view name) {
-  const std::string a = getenv("TELEMETRY_TESTDATA_A");
-  return absl::StrCat(a.substr(0, a.rfind('/')), "/", name, ".hakt");
-}
+std::string TestData(absl::string_view name) { return TestDataPath(name); }
 
 // A Telemetry in which every field of every message type is set (and not to its
 // default), so a round trip covers them all; FieldsCovered checks that it does.
