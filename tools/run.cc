@@ -45,13 +45,16 @@ std::string SelfPath() {
 }
 
 std::vector<std::string> LibraryCandidates(const std::string& self) {
+  // `self` has no symlinks left (/proc/self/exe), so ".." is its directory's parent.
   const size_t slash = self.rfind('/');
   const std::string dir = slash == std::string::npos ? "." : self.substr(0, slash);
+  const size_t up = dir.rfind('/');
+  const std::string parent = up == std::string::npos ? dir + "/.." : dir.substr(0, up);
   return {
-      dir + "/../core/libhakmem.so",                      // bazel-bin/tools/hakmem
-      self + ".runfiles/hakmem/core/libhakmem.so",        // its runfiles tree
-      dir + "/../lib/hakmem/libhakmem.so",                // PREFIX/bin, PREFIX/lib/hakmem
-      dir + "/../lib/libhakmem.so",                       // PREFIX/bin, PREFIX/lib
+      parent + "/core/libhakmem.so",                // bazel-bin/tools/hakmem
+      self + ".runfiles/hakmem/core/libhakmem.so",  // its runfiles tree
+      parent + "/lib/hakmem/libhakmem.so",          // PREFIX/bin, PREFIX/lib/hakmem
+      parent + "/lib/libhakmem.so",                 // PREFIX/bin, PREFIX/lib
   };
 }
 

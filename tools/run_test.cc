@@ -38,10 +38,10 @@ TEST(Run, ChildEnvironment) {
 
 TEST(Run, LooksForTheLibraryBesideItself) {
   EXPECT_EQ(LibraryCandidates("/opt/h/bin/hakmem"),
-            (std::vector<std::string>{"/opt/h/bin/../core/libhakmem.so",
+            (std::vector<std::string>{"/opt/h/core/libhakmem.so",
                                       "/opt/h/bin/hakmem.runfiles/hakmem/core/libhakmem.so",
-                                      "/opt/h/bin/../lib/hakmem/libhakmem.so",
-                                      "/opt/h/bin/../lib/libhakmem.so"}));
+                                      "/opt/h/lib/hakmem/libhakmem.so",
+                                      "/opt/h/lib/libhakmem.so"}));
   const std::string root = std::string(getenv("TEST_TMPDIR")) + "/prefix";
   ASSERT_EQ(mkdir(root.c_str(), 0755), 0);
   ASSERT_EQ(mkdir((root + "/bin").c_str(), 0755), 0);
@@ -49,10 +49,10 @@ TEST(Run, LooksForTheLibraryBesideItself) {
   const absl::StatusOr<std::string> none = FindLibrary(root + "/bin/hakmem", nullptr);
   EXPECT_EQ(none.status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(none.status().message(),
-            "libhakmem.so not found; looked for " + root + "/bin/../core/libhakmem.so, " + root +
+            "libhakmem.so not found; looked for " + root + "/core/libhakmem.so, " + root +
                 "/bin/hakmem.runfiles/hakmem/core/libhakmem.so, " + root +
-                "/bin/../lib/hakmem/libhakmem.so, " + root +
-                "/bin/../lib/libhakmem.so (set HAKMEM_LIBRARY to its path)");
+                "/lib/hakmem/libhakmem.so, " + root +
+                "/lib/libhakmem.so (set HAKMEM_LIBRARY to its path)");
   std::ofstream(root + "/lib/libhakmem.so") << "x";
   EXPECT_EQ(FindLibrary(root + "/bin/hakmem", nullptr).value(), root + "/lib/libhakmem.so");
   EXPECT_EQ(FindLibrary(root + "/bin/hakmem", "").value(), root + "/lib/libhakmem.so");
