@@ -266,7 +266,7 @@ TEST(TelemetryFile, WritesAtomicallyAndReadsBack) {
 }
 
 TEST(TelemetryFile, ReadsTheGeneratedFiles) {
-  for (const char* name : {"a", "b", "c", "d", "changed", "drops"}) {
+  for (const char* name : {"a", "b", "c", "d", "changed", "drops", "small"}) {
     const absl::StatusOr<Telemetry> t = ReadTelemetryFile(TestData(name));
     ASSERT_TRUE(t.ok()) << name << ": " << t.status();
     EXPECT_GT(t->runs_size(), 0) << name;

@@ -24,6 +24,8 @@ matches and decisions, and the allocator's timeline.
            bigcache, decode_frame's mmap costs half as much again, the explicit site is
            gone, __strdup's middle band is new
   drops    one run that lost data (non-zero Drops)
+  small    one short run with a record of every kind, in under a kilobyte (for tests that
+           try every truncation and bit flip)
 """
 import sys
 
@@ -377,8 +379,27 @@ def file_drops():
     return b.t
 
 
+def file_small():
+    # Every kind of record once or twice, in few bytes: for tests that try every
+    # truncation and bit flip of a file.
+    b = Builder()
+    r = b.run(8000, "build-1", T0 + 300 * S, 100 * MS)
+    profile(b, r, "parse", 1000, 100000, 300, 900, size_counts={112: 1000},
+            life_counts={11: 990, 14: 10})
+    profile(b, r, "named", 4, 33554432, 0, 16 << 20, estimated=False,
+            size_counts={8388608: 4})
+    profile(b, r, "overflow", 10, 1000, 0, 100)
+    learned(b, r, "parse", MIDDLE, POOL, [(POOL, 16, 85.0, 1560.0), (BIGCACHE, 16, 215.0, 1440.0)],
+            100)
+    s = b.t.timeline.add(run=r, time_ns=100 * MS, mapped_bytes=8 << 20, resident_bytes=20 << 20,
+                         bigcache_hits=3, bigcache_misses=1, bigcache_held_bytes=1 << 20)
+    s.size_classes.add(object_bytes=112, spans=1, span_bytes=1 << 16, objects_out=100)
+    b.t.runs[r].drops.matches = 2
+    return b.t
+
+
 FILES = {"a": file_a, "b": file_b, "c": file_c, "d": file_d, "changed": file_changed,
-         "drops": file_drops}
+         "drops": file_drops, "small": file_small}
 
 
 def envelope(t):
