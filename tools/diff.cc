@@ -45,6 +45,8 @@ Learned LearnedFromTelemetry(const telemetry::Telemetry& t) {
     const telemetry::Site& site = t.sites(s.site);
     LearnedSite& ls = out[IdentityOf(t, site)];
     ls.label = SiteLabel(t, site);
+    ls.symbolic = site.location_ids_size() == 0 ||
+                  !DescribeLocation(t, site.location_ids(NamingFrame(site))).symbol.empty();
     std::vector<std::string> frames;
     for (uint64_t id : site.location_ids()) frames.push_back(FrameLabel(DescribeLocation(t, id)));
     ls.context = absl::StrJoin(frames, " <- ");
@@ -74,6 +76,7 @@ Learned LearnedFromTable(const Table& t) {
     id.name = e.site_name;
     LearnedSite& ls = out[id];
     ls.label = e.num_frames == 0 ? absl::StrCat("site '", Printable(e.site_name), "'") : frames[0];
+    ls.symbolic = e.num_frames == 0;
     ls.context = absl::StrJoin(frames, " <- ");
     LearnedBand& lb = ls.bands[e.band];
     lb.chosen = e.strategy;
@@ -87,21 +90,16 @@ Learned LearnedFromTable(const Table& t) {
 }
 
 std::vector<Change> DiffLearned(const Learned& a, const Learned& b, double threshold) {
-  // Every site of either, its label from `a` where it has one (telemetry names better
-  // than a table, and `a` is the reference).
+  // Every site of either, and whose description names it (a's, unless only b's is
+  // symbolic: a table knows no function names).
   std::map<SiteIdentity, std::pair<const LearnedSite*, const LearnedSite*>> both;
   for (const auto& [id, s] : a) both[id].first = &s;
   for (const auto& [id, s] : b) both[id].second = &s;
   std::map<std::string, int> label_count;
   auto label_of = [](const std::pair<const LearnedSite*, const LearnedSite*>& p) {
-    // Prefer a symbolized label: a table's are module+offset.
-    const LearnedSite* first = p.first != nullptr ? p.first : p.second;
-    const LearnedSite* other = p.first != nullptr ? p.second : nullptr;
-    if (other != nullptr && first->label.find(" (") == std::string::npos &&
-        other->label.find(" (") != std::string::npos) {
-      return other;
-    }
-    return first;
+    if (p.first == nullptr) return p.second;
+    if (p.second != nullptr && !p.first->symbolic && p.second->symbolic) return p.second;
+    return p.first;
   };
   for (const auto& [id, p] : both) ++label_count[label_of(p)->label];
 

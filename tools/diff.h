@@ -29,6 +29,8 @@ struct LearnedBand {
 
 struct LearnedSite {
   std::string label;    // how people know the site (tools/site_view.h SiteLabel)
+  bool symbolic = false;  // the label is a name (a function's, an explicit site's), not
+                          // module+offset
   std::string context;  // every frame, innermost first ("a <- b"), for telling sites apart
   std::map<int, LearnedBand> bands;  // by hakmem.table.SizeBand
 };
@@ -52,7 +54,8 @@ struct Change {
 // The changes from `a` to `b`, ordered by site label, then band: a (site, band) in `b`
 // only (new), in `a` only (gone), with another chosen strategy (chosen), or with the same
 // strategy chosen whose mean cost moved by more than `threshold` (a fraction of a's).
-// Sites whose labels coincide get their whole context appended to tell them apart.
+// A site is labelled as `a` labels it, unless only `b`'s label is symbolic. Sites whose
+// labels coincide get their whole context appended to tell them apart.
 std::vector<Change> DiffLearned(const Learned& a, const Learned& b, double threshold);
 
 }  // namespace tools

@@ -94,6 +94,18 @@ TEST(Diff, ComparesTablesWithTelemetry) {
   const std::vector<Change> gone = DiffLearned(table, Learned(), 0.10);
   ASSERT_EQ(gone.size(), 1u);
   EXPECT_EQ(gone[0].line, "gone    middle  app+0x1a40: chose mmap (mean cost 975 ns)");
+  // Two sites with one allocation call (another caller): one label, so each gets its
+  // context.
+  e.frames[1].offset = 0x2f00;
+  t.entries.push_back(e);
+  const std::vector<Change> two = DiffLearned(LearnedFromTable(t), Learned(), 0.10);
+  ASSERT_EQ(two.size(), 2u);
+  EXPECT_EQ(two[0].line,
+            "gone    middle  app+0x1a40 [app+0x1a40 <- app+0x2b10 <- app+0x1200]: chose mmap "
+            "(mean cost 975 ns)");
+  EXPECT_EQ(two[1].line,
+            "gone    middle  app+0x1a40 [app+0x1a40 <- app+0x2f00 <- app+0x1200]: chose mmap "
+            "(mean cost 975 ns)");
 }
 
 }  // namespace
