@@ -12,13 +12,14 @@ ALLOCATOR_COPTS = [
     "-fno-rtti",
 ]
 
-def hakmem_cc_test(name, srcs, deps, env = {}, args = [], size = "small"):
+def hakmem_cc_test(name, srcs, deps, env = {}, args = [], data = [], size = "small"):
     """A GoogleTest binary linked statically (the libraries hide their symbols)."""
     native.cc_test(
         name = name,
         size = size,
         srcs = srcs,
         args = args,
+        data = data,
         env = env,
         linkstatic = True,
         deps = deps + ["//third_party:gtest_main"],

@@ -267,8 +267,9 @@ bool EncodeCatalog(pb_ostream_t* os) {
     s.name_str = c.name_str;
     s.overflow = c.overflow;
     // Which frames are wrappers depends on every context seen so far: asked anew.
-    if (c.context != nullptr) {
-      s.wrapper_frames = static_cast<uint32_t>(callsite::WrapperFrames(*c.context));
+    if (c.context != nullptr && c.num_locations > 0) {
+      const uint32_t w = static_cast<uint32_t>(callsite::WrapperFrames(*c.context));
+      s.wrapper_frames = w < c.num_locations ? w : c.num_locations - 1;
     }
     if (!Put(os, kSites, hakmem_telemetry_Site_fields, &s)) return false;
   }

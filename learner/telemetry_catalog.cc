@@ -4,6 +4,7 @@
 
 #include "callsite/site_table.h"
 #include "callsite/symbolizer.h"
+#include "core/format.h"
 #include "core/os.h"
 
 namespace hakmem {
@@ -168,6 +169,14 @@ uint64_t Catalog::Site(uintptr_t key, bool overflow, const char* name) {
   s.key = k;
   s.overflow = overflow;
   s.name_str = String(name);
+  if (s.name_str == 0 && !overflow && (k & callsite::kNamedSiteBit) != 0) {
+    // An explicit site the profile never recorded (profiling off): its name is not
+    // known here, but a site must be named by something.
+    char text[40];
+    Formatter f(text, sizeof(text));
+    f.Str("explicit site ").Hex(k);
+    s.name_str = String(text);
+  }
   s.context = nullptr;
   s.num_locations = 0;
   if (!overflow && name == nullptr) {

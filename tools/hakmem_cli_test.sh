@@ -41,7 +41,7 @@ expect_one_err_line() {
 
 # ---- version and help
 run 0 version
-expect_out "hakmem 0.1.0 (frozen table format 2)"
+expect_out "hakmem 0.1.0 (frozen table format 2, telemetry format 1)"
 for cmd in show validate freeze version; do
   run 0 "$cmd" --help
   expect_out "usage: hakmem $cmd"
