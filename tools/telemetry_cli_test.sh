@@ -207,14 +207,20 @@ run 2 run --mode frozen -- /bin/true
 expect_err "hakmem run: --mode frozen needs a table: --frozen-table FILE"
 run 2 run --mode fast -- /bin/true
 expect_err "hakmem run: --mode: expected off, learn, shadow or frozen, got 'fast'"
-# --report: the program's telemetry reported on stderr (a stand-in program writes it).
-run 5 run --report -- /bin/sh -c "cp '$data/a.hakt' \"\$HAKMEM_TELEMETRY\"; exit 5"
-expect_err "telemetry: 2 runs, 6 sites, 8 locations in 2 modules"
+# --report: the program's own telemetry, written by the preload at its exit, on stderr.
+run 0 run --report -- /bin/true
+expect_err "telemetry: 1 run,"
+expect_err "true  pid "
 expect_err "drops: none"
-run 0 run --report --telemetry "$dir/kept.hakt" -- /bin/sh -c "cp '$data/b.hakt' \"\$HAKMEM_TELEMETRY\""
+# Stand-ins that leave with _exit (no exit write), so the file they put there stays.
+py=/usr/bin/python3
+run 5 run --report -- $py -c "import os, shutil; shutil.copy('$data/a.hakt', os.environ['HAKMEM_TELEMETRY']); os._exit(5)"
+expect_err "telemetry: 2 runs, 6 sites, 8 locations in 2 modules"
+run 0 run --report --telemetry "$dir/kept.hakt" -- $py -c "import os, shutil; shutil.copy('$data/b.hakt', os.environ['HAKMEM_TELEMETRY']); os._exit(0)"
 expect_err "pid 977 on build-2"
 [[ -s "$dir/kept.hakt" ]] || fail "--report removed the --telemetry file"
-run 1 run --report -- /bin/true
+# A program that exits 0 without its exit handlers writes no telemetry: that is a failure.
+run 1 run --report -- $py -c "import os; os._exit(0)"
 expect_err "hakmem run: --report: no telemetry from the program:"
 expect_one_err_line
 
