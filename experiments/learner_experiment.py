@@ -467,13 +467,23 @@ def why(t):
     return out
 
 
+def duration(us):
+    """Microseconds for people: ns, µs or ms, three significant digits."""
+    if us == 0:
+        return "0"
+    for scale, unit in ((1e3, "ms"), (1.0, "µs"), (1e-3, "ns")):
+        if us >= scale:
+            return "%.3g %s" % (us / scale, unit)
+    return "%.3g ns" % (us * 1e3)
+
+
 def print_why(w, rep):
     print("\n## Why learn chose what it chose (rep %d's telemetry)\n" % (rep + 1))
-    print("Mean cost per allocation, in µs of allocator time equivalents: the allocator's "
-          "own time,\nfirst-touch page faults at the measured fault price, and memory "
-          "held idle at 1 ms per MiB-second.\n")
+    print("Mean cost per allocation, in time equivalents: the allocator's own time, "
+          "first-touch page\nfaults at the measured fault price, and memory held idle at "
+          "1 ms per MiB-second.\n")
     print("| site | band | chose | committed after | strategy | rating | samples | "
-          "cost µs | time µs | faults µs | idle µs |")
+          "cost | time | faults | idle |")
     print("|---|---|---|---|---|---:|---:|---:|---:|---:|---:|")
     for name in SITES:
         x = w.get(name)
@@ -486,9 +496,10 @@ def print_why(w, rep):
             head = ((name, x["band"], (x["chosen"] or "none") + (
                 " ✓" if x["chosen"] == EXPECTED[name][1] else " (expected %s)" % EXPECTED[name][1]),
                 committed) if i == 0 else ("", "", "", ""))
-            print("| %s | %s | %s | %s | %s | %.0f | %d | %.1f | %.1f | %.1f | %.1f |" % (
-                head + (r["strategy"], r["rating"], r["samples"], r["mean_cost_us"],
-                        r["time_us"], r["fault_us"], r["idle_us"])))
+            print("| %s | %s | %s | %s | %s | %.0f | %d | %s | %s | %s | %s |" % (
+                head + (r["strategy"], r["rating"], r["samples"], duration(r["mean_cost_us"]),
+                        duration(r["time_us"]), duration(r["fault_us"]),
+                        duration(r["idle_us"]))))
 
 
 # ---------------------------------------------------------------- summary

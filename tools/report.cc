@@ -99,12 +99,14 @@ std::string BandLine(const BandTotals& b) {
   for (int k = 0; k < learner::kNumLearnedStrategies; ++k) {
     const StrategyTotals& s = b.strategies[k];
     if (!s.measured) continue;
-    cells.push_back(absl::StrFormat("%s %.1f (%d samples, mean %s)", StrategyName(k), s.rating,
-                                    s.samples, HumanDuration(s.MeanCostNs())));
+    cells.push_back(absl::StrFormat("%s %.1f (%d sample%s, mean %s)", StrategyName(k), s.rating,
+                                    s.samples, s.samples == 1 ? "" : "s",
+                                    HumanDuration(s.MeanCostNs())));
   }
   if (!cells.empty()) absl::StrAppend(&out, "; ", absl::StrJoin(cells, ", "));
   if (b.has_choice) {
-    absl::StrAppendFormat(&out, "; %d allocations, %d matches", b.allocations, b.matches);
+    absl::StrAppendFormat(&out, "; %d allocation%s, %d match%s", b.allocations,
+                          b.allocations == 1 ? "" : "s", b.matches, b.matches == 1 ? "" : "es");
   }
   return out;
 }
