@@ -4,7 +4,7 @@ off mode writes the profile and the timeline, that periodic writes and a process
 mid-run never leave a partial file, and that a file that cannot be written costs one
 stderr line and nothing else.
 
-Arguments (from BUILD): LIBHAKMEM TWO_SITES
+Arguments (from BUILD): LIBHAKMEM TWO_SITES HAKMEM_TOOL
 """
 import os
 import random
@@ -18,8 +18,8 @@ import unittest
 
 from learner import telemetry_pb2
 
-LIB, PROG = (os.path.abspath(p) for p in sys.argv[1:3])
-del sys.argv[1:3]
+LIB, PROG, TOOL = (os.path.abspath(p) for p in sys.argv[1:4])
+del sys.argv[1:4]
 
 MAGIC = 0x544B4148
 
@@ -251,6 +251,91 @@ class PeriodicTest(unittest.TestCase):
                 read += 1
                 os.unlink(path)
         self.assertGreater(read, 6, "too few kills landed after a periodic write")
+
+
+class BoundTest(unittest.TestCase):
+    def test_first_half_and_most_recent_are_kept_and_the_rest_counted(self):
+        # Decisions come often (every exploration is one), so 16 are soon too few.
+        tmp = tempfile.mkdtemp()
+        path = os.path.join(tmp, "b.pb")
+        run(400, HAKMEM_MODE="learn", HAKMEM_TELEMETRY=path, HAKMEM_TELEMETRY_POINTS="16",
+            HAKMEM_LEARN_EXPLORE_EVERY="4")
+        t = read_telemetry(path)
+        self.assertEqual(len(t.decisions), 16)
+        self.assertGreater(t.runs[0].drops.decisions, 0)
+        first, recent = t.decisions[:8], t.decisions[8:]
+        # The first half is how learning began: every band's trials begin there.
+        begun = {(d.site_id, d.band) for d in first if d.kind == telemetry_pb2.DECISION_TRIALS_BEGIN}
+        self.assertEqual(begun, {(c.site_id, c.band) for c in t.choices})
+        times = [d.time_ns for d in t.decisions]
+        self.assertEqual(times, sorted(times))
+        # The rest are the most recent: nothing kept is older than what was dropped, so
+        # the recent half starts after the run's midpoint of decisions.
+        self.assertGreater(recent[0].allocations, first[-1].allocations)
+
+
+class ToolsReadTheRealThingTest(unittest.TestCase):
+    """The preload's own files through every command that reads telemetry."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp()
+        cls.learn = os.path.join(cls.tmp, "learn.pb")
+        run(40, HAKMEM_MODE="learn", HAKMEM_TELEMETRY=cls.learn)
+
+    def tool(self, *args, status=0):
+        env = dict(os.environ, HOME=self.tmp, GOCACHE=os.path.join(self.tmp, "go"),
+                   PPROF_TMPDIR=self.tmp)
+        proc = subprocess.run([TOOL] + list(args), capture_output=True, text=True, env=env)
+        self.assertEqual(proc.returncode, status, proc.stderr)
+        return proc
+
+    def test_report(self):
+        out = self.tool("report", self.learn).stdout
+        self.assertIn("CycleFrames", out)
+        self.assertIn("large band: chose bigcache", out)
+        self.assertIn("drops: none", out)
+
+    def test_freeze_then_frozen_reproduces_the_choices(self):
+        table = os.path.join(self.tmp, "table.pb")
+        self.tool("freeze", self.learn, "-o", table)
+        frozen = os.path.join(self.tmp, "frozen.pb")
+        run(40, HAKMEM_MODE="frozen", HAKMEM_FROZEN_TABLE=table, HAKMEM_TELEMETRY=frozen)
+        t, f = read_telemetry(self.learn), read_telemetry(frozen)
+        for fn in ("CycleFrames", "ChurnBuffers"):
+            a, b = site_by_function(t, fn), site_by_function(f, fn)
+            self.assertEqual(a.key, b.key, fn)  # the same key in a new process (ASLR)
+            learned = {c.band: c.strategy for c in t.choices if c.site_id == a.id}
+            shipped = {c.band: c.strategy for c in f.choices if c.site_id == b.id}
+            self.assertEqual(shipped, learned, fn)
+        out = self.tool("diff", self.learn, frozen).stdout
+        self.assertNotIn("chosen", out)
+
+    def test_merge_of_two_runs(self):
+        second = os.path.join(self.tmp, "second.pb")
+        run(40, HAKMEM_MODE="learn", HAKMEM_TELEMETRY=second)
+        ab, ba = os.path.join(self.tmp, "ab.pb"), os.path.join(self.tmp, "ba.pb")
+        self.tool("merge", self.learn, second, "-o", ab)
+        self.tool("merge", second, self.learn, "-o", ba)
+        with open(ab, "rb") as x, open(ba, "rb") as y:
+            self.assertEqual(x.read(), y.read())
+        m = read_telemetry(ab)
+        self.assertEqual(len(m.runs), 2)
+        self.assertEqual(len([s for s in m.sites if "CycleFrames" in function_of(m, s)]), 1)
+        self.assertIn("no changes", self.tool("diff", self.learn, self.learn).stdout)
+
+    def test_pprof_read_by_go_tool_pprof(self):
+        out = os.path.join(self.tmp, "p.pb.gz")
+        self.tool("pprof", self.learn, "-o", out)
+        env = dict(os.environ, HOME=self.tmp, GOCACHE=os.path.join(self.tmp, "go"),
+                   PPROF_TMPDIR=self.tmp)
+        top = subprocess.run(["go", "tool", "pprof", "-top", "-sample_index=alloc_space", out],
+                             capture_output=True, text=True, env=env)
+        self.assertEqual(top.returncode, 0, top.stderr)
+        self.assertIn("CycleFrames", top.stdout)
+        # 40 rounds of 4 frames of 2 MiB each: 320 MiB allocated at CycleFrames.
+        line = next(l for l in top.stdout.splitlines() if "CycleFrames" in l)
+        self.assertIn("320MB", line.replace(" ", ""))
 
 
 class BadPathTest(unittest.TestCase):
