@@ -10,44 +10,20 @@ hakmem="$1"
 make_table="$2"
 dir="${TEST_TMPDIR:-$(mktemp -d)}/cli"
 rm -rf "$dir" && mkdir -p "$dir"
-failures=0
-
-fail() {
-  echo "FAIL: $*"
-  failures=$((failures + 1))
-}
-
-# run EXPECTED_STATUS ARGS...: runs hakmem, keeping stdout in $out and stderr in $err.
-run() {
-  local want="$1"
-  shift
-  "$hakmem" "$@" >"$dir/out" 2>"$dir/err"
-  status=$?
-  out=$(cat "$dir/out")
-  err=$(cat "$dir/err")
-  if [[ $status -ne $want ]]; then
-    fail "hakmem $* exited $status, expected $want; stdout: $out; stderr: $err"
-  fi
-}
-
-expect_out() { grep -Fq -- "$1" <<<"$out" || fail "stdout of the last command lacks '$1': $out"; }
-expect_err() { grep -Fq -- "$1" <<<"$err" || fail "stderr of the last command lacks '$1': $err"; }
-expect_one_err_line() {
-  [[ $(printf '%s\n' "$err" | wc -l) -eq 1 && -n "$err" ]] || fail "stderr is not one line: $err"
-}
+source "$(dirname "$0")/testdata/cli_test_lib.sh"
 
 "$make_table" write state_a "$dir/a.pb" || fail "make_test_table write state_a"
 "$make_table" write state_b "$dir/b.pb" || fail "make_test_table write state_b"
 
 # ---- version and help
 run 0 version
-expect_out "hakmem 0.1.0 (frozen table format 2, telemetry format 1)"
+expect_out_has "hakmem 0.1.0 (frozen table format 2, telemetry format 1)"
 for cmd in show validate freeze version; do
   run 0 "$cmd" --help
-  expect_out "usage: hakmem $cmd"
+  expect_out_has "usage: hakmem $cmd"
 done
 run 0 --help
-expect_out "usage: hakmem <command>"
+expect_out_has "usage: hakmem <command>"
 
 # ---- usage errors: status 2, a line naming the problem
 run 2
@@ -74,22 +50,22 @@ expect_err "unknown option '--bogus'"
 run 0 validate "$dir/a.pb"
 [[ "$out" == "ok: 2 entries" ]] || fail "validate printed '$out'"
 run 0 show "$dir/a.pb"
-expect_out "hakmem version:  0.1.0"
-expect_out "created:         2023-11-14 22:16:40.000 UTC"
-expect_out "min_samples=16 commit_margin_points=50"
-expect_out "pid 100"
-expect_out "liba.so[aaaaaaaaaaaa]+0x10"
+expect_out_has "hakmem version:  0.1.0"
+expect_out_has "created:         2023-11-14 22:16:40.000 UTC"
+expect_out_has "min_samples=16 commit_margin_points=50"
+expect_out_has "pid 100"
+expect_out_has "liba.so[aaaaaaaaaaaa]+0x10"
 # The whole calling context, innermost first.
-expect_out "context: liba.so[aaaaaaaaaaaa]+0x10 <- app+0x500"
-expect_out "site 'decoder'"
-expect_out "1600.0 (10) 100.0ns"
-expect_out "modules:         2"
-expect_out "1  /usr/lib/liba.so  build-id aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-expect_out "2  /usr/bin/app  build-id (none)"
-expect_out "status: ok (2 entries)"
+expect_out_has "context: liba.so[aaaaaaaaaaaa]+0x10 <- app+0x500"
+expect_out_has "site 'decoder'"
+expect_out_has "1600.0 (10) 100.0ns"
+expect_out_has "modules:         2"
+expect_out_has "1  /usr/lib/liba.so  build-id aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+expect_out_has "2  /usr/bin/app  build-id (none)"
+expect_out_has "status: ok (2 entries)"
 run 0 show "$dir/b.pb"
-expect_out 'bin-\xff+0x99'  # a path that is not UTF-8, escaped
-expect_out "context: liba.so[aaaaaaaaaaaa]+0x10 <- app+0x700"
+expect_out_has 'bin-\xff+0x99'  # a path that is not UTF-8, escaped
+expect_out_has "context: liba.so[aaaaaaaaaaaa]+0x10 <- app+0x700"
 # A single-frame context has no context line of its own.
 [[ $(grep -c "context:" <<<"$out") -eq 2 ]] || fail "show b.pb: expected 2 context lines: $out"
 
@@ -126,8 +102,8 @@ expect_err "is a directory"
 run 1 validate "$dir/ineligible.pb"
 expect_err "hakmem validate: $dir/ineligible.pb: entry 0: strategy pool not eligible for band large"
 run 1 show "$dir/ineligible.pb"
-expect_out "libc.so.6+0x20"
-expect_out "status: INVALID: entry 0: strategy pool not eligible for band large"
+expect_out_has "libc.so.6+0x20"
+expect_out_has "status: INVALID: entry 0: strategy pool not eligible for band large"
 "$make_table" write dangling "$dir/dangling.pb" || fail "make_test_table write dangling"
 run 1 validate "$dir/dangling.pb"
 expect_err "hakmem validate: $dir/dangling.pb: entry 0: frame 1 names module 2, but the table has 1 module"
@@ -142,7 +118,7 @@ expect_one_err_line
 run 1 freeze --out "$dir/never.pb" "$dir/v1.pb"
 expect_err "hakmem freeze: $dir/v1.pb: $v1_why"
 run 1 show "$dir/v1.pb"
-expect_out "status: INVALID: $v1_why"
+expect_out_has "status: INVALID: $v1_why"
 "$make_table" write version3 "$dir/v3.pb" || fail "make_test_table write version3"
 run 1 validate "$dir/v3.pb"
 expect_err "unsupported format version 3 (expected 2)"
@@ -152,7 +128,7 @@ expect_err "hakmem freeze: $dir/v3.pb: unsupported format version 3 (expected 2)
 
 # ---- freeze: merge two states
 run 0 freeze --out "$dir/m.pb" "$dir/a.pb" "$dir/b.pb"
-expect_out "4 entries (3 decided) from 5 entries in 2 states"
+expect_out_has "4 entries (3 decided) from 5 entries in 2 states"
 [[ -e "$dir/m.pb.tmp" ]] && fail "freeze left $dir/m.pb.tmp behind"
 run 0 validate "$dir/m.pb"
 [[ "$out" == "ok: 4 entries" ]] || fail "validate of the merge printed '$out'"
@@ -176,7 +152,7 @@ order=$(grep "SIZE_BAND" <<<"$dump" | cut -d' ' -f1 | tr '\n' ' ')
 [[ "$order" == 'aaaaaaaa+0x10<-/usr/bin/app+0x500 decoder aaaaaaaa+0x10<-/usr/bin/app+0x700 /opt/app/bin-\xff+0x99 ' ]] ||
   fail "merged entries out of order: $order"
 run 0 show "$dir/m.pb"
-expect_out "status: ok (4 entries)"
+expect_out_has "status: ok (4 entries)"
 
 # Overridden decision parameters: mmap's 100-point lead is not enough, 5 samples are.
 cp "$dir/m.pb" "$dir/m_before.pb"
@@ -199,10 +175,6 @@ run 1 freeze --out "$dir/no/such/dir/m.pb" "$dir/a.pb"
 expect_err "hakmem freeze: $dir/no/such/dir/m.pb: $dir/no/such/dir/m.pb.tmp: No such file or directory"
 # A frozen table is a valid state too; its own parameters apply (margin 200, 5 samples).
 run 0 freeze --out "$dir/m2.pb" "$dir/m.pb"
-expect_out "4 entries (1 decided) from 4 entries in 1 states"
+expect_out_has "4 entries (1 decided) from 4 entries in 1 states"
 
-if [[ $failures -ne 0 ]]; then
-  echo "$failures check(s) failed"
-  exit 1
-fi
-echo "PASS"
+finish

@@ -10,32 +10,7 @@ make_table="$2"
 data=$(dirname "$3")
 dir="${TEST_TMPDIR:-$(mktemp -d)}/telemetry_cli"
 rm -rf "$dir" && mkdir -p "$dir"
-failures=0
-
-fail() {
-  echo "FAIL: $*"
-  failures=$((failures + 1))
-}
-
-# run EXPECTED_STATUS ARGS...: runs hakmem, keeping stdout in $out and stderr in $err.
-run() {
-  local want="$1"
-  shift
-  "$hakmem" "$@" >"$dir/out" 2>"$dir/err"
-  status=$?
-  out=$(cat "$dir/out")
-  err=$(cat "$dir/err")
-  if [[ $status -ne $want ]]; then
-    fail "hakmem $* exited $status, expected $want; stdout: $out; stderr: $err"
-  fi
-}
-
-expect_out() { grep -Fxq -- "$1" <<<"$out" || fail "stdout of the last command lacks the line '$1': $out"; }
-expect_out_has() { grep -Fq -- "$1" <<<"$out" || fail "stdout of the last command lacks '$1': $out"; }
-expect_err() { grep -Fq -- "$1" <<<"$err" || fail "stderr of the last command lacks '$1': $err"; }
-expect_one_err_line() {
-  [[ $(printf '%s\n' "$err" | wc -l) -eq 1 && -n "$err" ]] || fail "stderr is not one line: $err"
-}
+source "$(dirname "$0")/testdata/cli_test_lib.sh"
 
 # ---- help and usage
 run 0 --help
@@ -224,8 +199,4 @@ run 1 run --report -- $py -c "import os; os._exit(0)"
 expect_err "hakmem run: --report: no telemetry from the program:"
 expect_one_err_line
 
-if [[ $failures -ne 0 ]]; then
-  echo "$failures check(s) failed"
-  exit 1
-fi
-echo "PASS"
+finish
