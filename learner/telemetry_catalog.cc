@@ -139,28 +139,28 @@ uint64_t Catalog::Location(uintptr_t address, const callsite::CodeKey& code) {
   return num_locations_;
 }
 
-uint64_t Catalog::FindSite(uintptr_t key, bool overflow) const {
-  if (!ready_) return 0;
-  const uintptr_t k = overflow ? 0 : key;
-  size_t slot = Mix(k) & (kSiteSlots - 1);
+uint64_t Catalog::LookUpSite(uintptr_t key, bool overflow, size_t* slot_out) const {
+  size_t slot = Mix(key) & (kSiteSlots - 1);
   for (;; slot = (slot + 1) & (kSiteSlots - 1)) {
     const uint32_t id = site_index_[slot];
-    if (id == 0) return 0;
+    if (id == 0) break;
     const CatalogSite& s = sites_[id - 1];
-    if (s.key == k && s.overflow == overflow) return id;
+    if (s.key == key && s.overflow == overflow) return id;
   }
+  *slot_out = slot;
+  return 0;
+}
+
+uint64_t Catalog::FindSite(uintptr_t key, bool overflow) const {
+  size_t slot;
+  return ready_ ? LookUpSite(overflow ? 0 : key, overflow, &slot) : 0;
 }
 
 uint64_t Catalog::Site(uintptr_t key, bool overflow, const char* name) {
   if (!Ready()) return 0;
   const uintptr_t k = overflow ? 0 : key;
-  size_t slot = Mix(k) & (kSiteSlots - 1);
-  for (;; slot = (slot + 1) & (kSiteSlots - 1)) {
-    const uint32_t id = site_index_[slot];
-    if (id == 0) break;
-    const CatalogSite& s = sites_[id - 1];
-    if (s.key == k && s.overflow == overflow) return id;
-  }
+  size_t slot;
+  if (const uint64_t id = LookUpSite(k, overflow, &slot)) return id;
   if (num_sites_ == kMaxSites) {
     ++turned_away_;
     return 0;

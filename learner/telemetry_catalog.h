@@ -67,6 +67,8 @@ class Catalog {
  private:
   uint64_t Module(int callsite_module);
   uint64_t Location(uintptr_t address, const callsite::CodeKey& code);
+  // The site's id, or 0 and the free slot where it would go.
+  uint64_t LookUpSite(uintptr_t key, bool overflow, size_t* slot) const;
 
   bool ready_ = false;
   // Strings: their bytes (each NUL-terminated) and offsets, and a hash index over them.
