@@ -233,24 +233,27 @@ class PeriodicTest(unittest.TestCase):
         self.assertEqual(err, "")
 
     def test_killed_mid_run_leaves_a_whole_file(self):
+        # Each process is killed at a random moment after its first periodic write (the
+        # file is there), so the kill lands between writes or in the middle of one.
         rng = random.Random(7)
         tmp = tempfile.mkdtemp()
         path = os.path.join(tmp, "k.pb")
-        read = 0
         for i in range(12):
             proc = subprocess.Popen([PROG, "20000"], env=env_for(
                 HAKMEM_MODE="learn", HAKMEM_TELEMETRY=path, HAKMEM_TELEMETRY_INTERVAL_MS="5"),
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            time.sleep(rng.uniform(0.05, 0.6))
+            deadline = time.time() + 20
+            while not os.path.exists(path) and time.time() < deadline:
+                time.sleep(0.002)
+            self.assertTrue(os.path.exists(path), "no periodic write within 20 s")
+            time.sleep(rng.uniform(0, 0.3))
             proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=30)
-            if os.path.exists(path):
-                t = read_telemetry(path)  # raises on a partial or corrupt file
-                self.assertFalse(t.runs[0].complete)
-                self.assertEqual(t.runs[0].pid, proc.pid, "a file from an earlier run")
-                read += 1
-                os.unlink(path)
-        self.assertGreater(read, 6, "too few kills landed after a periodic write")
+            self.assertEqual(proc.returncode, -signal.SIGKILL, "the run ended before the kill")
+            t = read_telemetry(path)  # raises on a partial or corrupt file
+            self.assertFalse(t.runs[0].complete)
+            self.assertEqual(t.runs[0].pid, proc.pid, "a file from an earlier run")
+            os.unlink(path)
 
 
 class BoundTest(unittest.TestCase):
