@@ -73,7 +73,10 @@ bool SiteTable::EnsureStorage() {
   if (sites_.load(std::memory_order_relaxed) != nullptr) return true;
   auto* bits = static_cast<std::atomic<uint64_t>*>(ArenaAllocate(kDroppedBits / 8));
   auto* sites = static_cast<Site*>(ArenaAllocate(sizeof(Site) * (kMaxSites + 1)));
-  if (bits == nullptr || sites == nullptr) return false;
+  auto* used = static_cast<std::atomic<uint32_t>*>(
+      ArenaAllocate(sizeof(std::atomic<uint32_t>) * kMaxSites));
+  if (bits == nullptr || sites == nullptr || used == nullptr) return false;
+  used_ = used;
   // Arena memory is zeroed, which is every field's initial state (atomics included).
   dropped_seen_ = bits;
   sites[kMaxSites].module = -1;
@@ -112,6 +115,8 @@ uint32_t SiteTable::FindOrInsert(uintptr_t key) {
       if (s->key.compare_exchange_strong(cur, key, std::memory_order_acq_rel)) {
         // This thread owns the new slot: resolve it (off the fast path by construction).
         Resolve(s, key);
+        used_[num_used_.fetch_add(1, std::memory_order_relaxed)].store(
+            i + 1, std::memory_order_release);
         return i + 1;
       }
       if (cur == key) return i + 1;  // another thread inserted the same key

@@ -74,18 +74,23 @@ class SiteTable {
   void RecordFree(uint32_t id, size_t size, double weight, uint64_t lifetime_ns,
                   bool cross_thread);
 
-  // Calls fn(id, site) for every site in use, the overflow site last.
+  // Calls fn(id, site) for every site in use, in the order they were inserted, the
+  // overflow site last. Visits only the slots in use: a scan of all of them would fault
+  // in 6 MiB of untouched table at every report.
   template <typename Fn>
   void ForEach(Fn fn) {
-    if (sites_ == nullptr) return;
-    for (uint32_t i = 0; i < kMaxSites + 1; ++i) {
-      Site* s = &sites_[i];
-      if (i < kMaxSites && s->key.load(std::memory_order_acquire) == 0) continue;
-      if (i == kMaxSites && s->exact_allocs.load(std::memory_order_relaxed) == 0 &&
-          s->sampled_records.load(std::memory_order_relaxed) == 0) {
-        continue;
-      }
-      fn(i + 1, s);
+    Site* sites = sites_.load(std::memory_order_acquire);
+    if (sites == nullptr) return;
+    uint32_t n = num_used_.load(std::memory_order_acquire);
+    if (n > kMaxSites) n = kMaxSites;
+    for (uint32_t k = 0; k < n; ++k) {
+      const uint32_t id = used_[k].load(std::memory_order_acquire);
+      if (id != 0) fn(id, &sites[id - 1]);  // 0: being inserted right now
+    }
+    Site* overflow = &sites[kMaxSites];
+    if (overflow->exact_allocs.load(std::memory_order_relaxed) != 0 ||
+        overflow->sampled_records.load(std::memory_order_relaxed) != 0) {
+      fn(kOverflowSite, overflow);
     }
   }
 
@@ -96,6 +101,9 @@ class SiteTable {
   std::atomic<Site*> sites_{nullptr};  // kMaxSites slots, then the overflow site
   std::atomic<uint64_t> dropped_{0};
   std::atomic<uint64_t>* dropped_seen_ = nullptr;  // a bitmap over key hashes
+  // Ids of the slots in use, in insertion order (0: being inserted), for ForEach.
+  std::atomic<uint32_t>* used_ = nullptr;
+  std::atomic<uint32_t> num_used_{0};
 };
 
 SiteTable& Sites();

@@ -70,6 +70,10 @@ constexpr uint64_t kFollowEvery = 8;
 
 std::atomic<Site*> g_sites{nullptr};
 std::atomic<uint64_t> g_unfollowed{0};  // allocations at sites that found the table full
+// The slots in use (index + 1, in the order claimed): ForEachSite visits these, not 4096
+// slots of mostly untouched memory (a fault per page the first time, at every report).
+std::atomic<uint32_t> g_num_used{0};
+std::atomic<uint32_t> g_used[kMaxSites];
 LearnMode g_mode = LearnMode::kOff;
 LearnParams g_params = DefaultParams();
 OsCosts g_os{1000, 2000, 2000, 100};
@@ -117,7 +121,13 @@ Site* FindOrInsert(uintptr_t key, uint32_t* index) {
       return &s;
     }
     if (cur == 0) {
-      if (s.key.compare_exchange_strong(cur, key, std::memory_order_acq_rel) || cur == key) {
+      if (s.key.compare_exchange_strong(cur, key, std::memory_order_acq_rel)) {
+        g_used[g_num_used.fetch_add(1, std::memory_order_relaxed)].store(
+            i + 1, std::memory_order_release);
+        *index = i;
+        return &s;
+      }
+      if (cur == key) {
         *index = i;
         return &s;
       }
@@ -459,8 +469,12 @@ bool ViewSite(uintptr_t key, BandView out[kNumBands]) {
 void ForEachSite(void (*fn)(uintptr_t site, const BandView* bands, void* arg), void* arg) {
   Site* table = g_sites.load(std::memory_order_acquire);
   if (table == nullptr) return;
-  for (uint32_t i = 0; i < kMaxSites; ++i) {
-    const uintptr_t key = table[i].key.load(std::memory_order_acquire);
+  uint32_t n = g_num_used.load(std::memory_order_acquire);
+  if (n > kMaxSites) n = kMaxSites;
+  for (uint32_t k = 0; k < n; ++k) {
+    const uint32_t i = g_used[k].load(std::memory_order_acquire);
+    if (i == 0) continue;  // being claimed right now
+    const uintptr_t key = table[i - 1].key.load(std::memory_order_acquire);
     if (key == 0) continue;
     BandView v[kNumBands];
     if (ViewSite(key, v)) fn(key, v, arg);
@@ -502,6 +516,8 @@ void ResetForTest(LearnMode mode) {
       }
     }
   }
+  for (std::atomic<uint32_t>& u : g_used) u.store(0, std::memory_order_relaxed);
+  g_num_used.store(0, std::memory_order_relaxed);
   g_mode = mode;
   g_params = DefaultParams();
   g_params.fault_ns = 1000;
