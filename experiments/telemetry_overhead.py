@@ -8,7 +8,7 @@ Usage (Debian's /usr/bin/python3):
   bazel build -c opt //core:libhakmem.so //experiments:all
   /usr/bin/python3 experiments/telemetry_overhead.py [--reps 7] [--lib PATH] [--bench-dir DIR]
 
-Prints, per benchmark and configuration, the median of the benchmark's own time (the
+Prints, per benchmark and configuration, the median and range of the benchmark's own time (the
 multi-site workload's busy time inside its sites; random mixed's loop time) and of the
 process's wall time (which also holds the exit write and its symbolization), each as a
 ratio to learn mode without telemetry. Every run must prove its allocator: the bench's
@@ -89,17 +89,18 @@ def main():
                 for cname, extra in cs[k:] + cs[:k]:
                     res.setdefault((name, cname), []).append(run_one(argv, lib, extra, metric))
             print("rep %d/%d done" % (rep + 1, a.reps), file=sys.stderr, flush=True)
-    print("| benchmark | configuration | bench time (median) | vs learn | process wall "
-          "(median) | vs learn |")
-    print("|---|---|---:|---:|---:|---:|")
+    print("| benchmark | configuration | bench time (median) | range | vs learn | "
+          "process wall (median) | vs learn |")
+    print("|---|---|---:|---:|---:|---:|---:|")
     for name, _, metric in bs:
         base = statistics.median(x[0] for x in res[(name, "learn")])
         basew = statistics.median(x[1] for x in res[(name, "learn")])
         for cname, _ in cs:
-            v = statistics.median(x[0] for x in res[(name, cname)])
+            xs = [x[0] for x in res[(name, cname)]]
+            v = statistics.median(xs)
             w = statistics.median(x[1] for x in res[(name, cname)])
-            print("| %s | %s | %.4f s (%s) | %.3f | %.3f s | %.3f |" % (
-                name, cname, v, metric, v / base, w, w / basew))
+            print("| %s | %s | %.4f s (%s) | %.3f-%.3f | %.3f | %.3f s | %.3f |" % (
+                name, cname, v, metric, min(xs), max(xs), v / base, w, w / basew))
     print("\n%d reps; hakmem %s" % (a.reps, lib))
     return 0
 
