@@ -7,6 +7,7 @@
 #include "tools/commands.h"
 #include "tools/telemetry_file.h"
 #include "tools/telemetry_merge.h"
+#include "tools/units.h"
 
 namespace hakmem {
 namespace tools {
@@ -32,9 +33,12 @@ int Merge(const ParsedArgs& args) {
   if (const absl::Status written = WriteTelemetryAtomically(out, merged); !written.ok()) {
     return Fail("merge", out, written.message());
   }
-  printf("wrote %s: %d runs, %d sites, %d locations in %d modules, from %zu files\n", out.c_str(),
-         merged.runs_size(), merged.sites_size(), merged.locations_size(), merged.modules_size(),
-         files.size());
+  printf("wrote %s: %s, %s, %s in %s, from %s\n", out.c_str(),
+         Count(merged.runs_size(), "run", "runs").c_str(),
+         Count(merged.sites_size(), "site", "sites").c_str(),
+         Count(merged.locations_size(), "location", "locations").c_str(),
+         Count(merged.modules_size(), "module", "modules").c_str(),
+         Count(files.size(), "file", "files").c_str());
   return kExitOk;
 }
 

@@ -32,11 +32,6 @@ const char* BandName(int band) {
   return band >= 0 && band < 3 ? learner::kBandNames[band] : "?";
 }
 
-// "1 run", "2 runs".
-std::string Count(uint64_t n, absl::string_view one, absl::string_view many) {
-  return absl::StrCat(n, " ", n == 1 ? one : many);
-}
-
 std::string UtcTime(uint64_t unix_ns) {
   const time_t secs = static_cast<time_t>(unix_ns / 1000000000);
   struct tm tm;

@@ -2,6 +2,7 @@
 
 #include <math.h>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
 namespace hakmem {
@@ -39,6 +40,10 @@ std::string HumanDuration(double ns) {
   if (ns < 999.5e3) return ThreeDigits(ns / 1e3, "µs");
   if (ns < 999.5e6) return ThreeDigits(ns / 1e6, "ms");
   return ThreeDigits(ns / 1e9, "s");
+}
+
+std::string Count(uint64_t n, const char* one, const char* many) {
+  return absl::StrCat(n, " ", n == 1 ? one : many);
 }
 
 }  // namespace tools

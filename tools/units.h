@@ -4,6 +4,8 @@
 #ifndef HAKMEM_TOOLS_UNITS_H_
 #define HAKMEM_TOOLS_UNITS_H_
 
+#include <stdint.h>
+
 #include <string>
 
 namespace hakmem {
@@ -15,6 +17,9 @@ std::string HumanBytes(double bytes);
 
 // "850 ns", "2.05 µs", "1.50 ms", "2.50 s" (and seconds from there on: "1500 s").
 std::string HumanDuration(double ns);
+
+// "1 run", "2 runs".
+std::string Count(uint64_t n, const char* one, const char* many);
 
 }  // namespace tools
 }  // namespace hakmem
