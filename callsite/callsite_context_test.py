@@ -121,9 +121,15 @@ class LearnTest(unittest.TestCase):
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp()
         cls.table = os.path.join(cls.tmp, "table.pb")
+        # Idle memory at 4 ms per MiB-second (4x the default): SpillLog's block then
+        # costs about 1 ms a round held in BigCache against 0.2 ms mapped afresh, a
+        # margin no scheduler preemption inside one 8-sample window can overturn on a
+        # loaded machine (at the default, one did: telemetry showed a 1 ms spike decide
+        # the first match). This test is about per-context choices, not the weights.
         cls.learn, cls.learn_doc = run(cls.tmp, "learn", "--learn", learning=True,
                                        HAKMEM_MODE="learn",
-                                       HAKMEM_FREEZE_TO=cls.table)
+                                       HAKMEM_FREEZE_TO=cls.table,
+                                       HAKMEM_LEARN_IDLE_NS_PER_MIB_S="4000000")
 
     def choices(self, doc):
         out = {}
