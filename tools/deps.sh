@@ -15,6 +15,7 @@ build_pkgs=(
   golang-go                           # `go tool pprof`, the pprof client tests read exports with
   pybind11-dev python3-dev            # the Python module (later layers)
   python3 python3-protobuf            # Debian's /usr/bin/python3 runs tests and tools
+  python3-numpy python3-pandas python3-pytest  # the Python module `hakmem` (py/) and its tests
   sqlite3 lua5.4                      # real programs in the whole-process tests
 )
 bench_pkgs=(

@@ -1,0 +1,141 @@
+"""pytest tests of the Python module `hakmem`: the preload's own telemetry and frozen
+table loaded as DataFrames (columns and dtypes), errors as exceptions with the command
+line's messages, and merge_bytes equal to `hakmem merge`.
+
+Arguments (from BUILD): LIBHAKMEM TWO_SITES HAKMEM_TOOL
+"""
+import os
+import subprocess
+import sys
+
+# Bazel puts the workspace root on sys.path, where this directory (py/) would pass for
+# the `py` library that pytest imports.
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _ROOT]
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+import hakmem  # noqa: E402
+
+LIB, PROG, TOOL = (os.path.abspath(p) for p in sys.argv[1:4])
+
+
+def run_two_sites(tmp, rounds=40, **settings):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HAKMEM_")}
+    env.update(LD_PRELOAD=LIB, **settings)
+    subprocess.run([PROG, str(rounds)], env=env, check=True, capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("runs")
+    learn, table = str(tmp / "learn.pb"), str(tmp / "table.pb")
+    run_two_sites(tmp, HAKMEM_MODE="learn", HAKMEM_TELEMETRY=learn, HAKMEM_FREEZE_TO=table)
+    second = str(tmp / "second.pb")
+    run_two_sites(tmp, HAKMEM_MODE="learn", HAKMEM_TELEMETRY=second)
+    return {"learn": learn, "table": table, "second": second, "tmp": tmp}
+
+
+def site(frame, name):
+    rows = frame[frame["symbol"].astype(str).str.contains(name)]
+    assert len(rows) == 1, frame["symbol"].tolist()
+    return rows.iloc[0]
+
+
+def test_telemetry_tables_and_dtypes(files):
+    r = hakmem.load(files["learn"])
+    assert r.kind == "telemetry"
+    for table in hakmem.TABLES:
+        assert isinstance(r.frame(table), pd.DataFrame)
+    s = r.sites
+    assert s["symbol"].dtype == "category"
+    assert s["key"].dtype == np.uint64
+    for col in ("allocs", "bytes", "live_bytes", "peak_live_bytes", "line", "lifetime_p50_ns"):
+        assert s[col].dtype == np.int64, col
+    assert s["allocs_estimated"].dtype == bool
+    assert site(s, "CycleFrames")["strategy"] == "bigcache"
+    assert site(s, "ChurnBuffers")["strategy"] == "pool"
+    assert site(s, "CycleFrames")["allocs"] == 160  # 40 rounds of 4: routed, so exact
+    c = r.curves
+    assert list(c.columns[:8]) == ["run", "site", "symbol", "band", "strategy", "match",
+                                   "allocations", "time_ns"]
+    assert c["rating"].dtype == np.float64 and c["time_ns"].dtype == np.int64
+    np.testing.assert_allclose(c["cost_ns"], c["alloc_time_ns"] + c["fault_ns"] + c["idle_ns"])
+    cycle = c[c["symbol"].astype(str).str.contains("CycleFrames")]
+    assert set(cycle["strategy"]) == {"bigcache", "mmap"}  # the large band's two
+    d = r.decisions
+    kinds = set(d[d["symbol"].astype(str).str.contains("CycleFrames")]["kind"])
+    assert {"trials_begin", "commit"} <= kinds
+    assert len(r.timeline) >= 1 and r.timeline["mapped_bytes"].iloc[-1] > 0
+    assert r.runs["mode"].iloc[0] == "learn" and bool(r.runs["complete"].iloc[0])
+    o = r.outcomes
+    assert (o.groupby(["site", "band"], observed=True)["tries"].sum() > 0).all()
+
+
+def test_arrays_are_numpy_without_python_objects(files):
+    arrays = hakmem.load(files["learn"]).arrays("curves")
+    for name, value in arrays.items():
+        if isinstance(value, tuple):
+            codes, categories = value
+            assert codes.dtype == np.int64 and isinstance(categories, list), name
+        else:
+            assert isinstance(value, np.ndarray) and value.dtype != object, name
+    with pytest.raises(hakmem.Error, match="no table 'nope'"):
+        hakmem.load(files["learn"]).arrays("nope")
+
+
+def test_frozen_table(files):
+    t = hakmem.load(files["table"])
+    assert t.kind == "frozen_table"
+    assert set(t.sites["strategy"]) >= {"bigcache", "pool"}
+    assert {"site", "symbol", "band", "strategy", "samples", "rating",
+            "mean_cost_ns"} <= set(t.outcomes.columns)
+    assert len(t.curves) == 0 and len(t.timeline) == 0
+
+
+def cli_error(*args):
+    p = subprocess.run([TOOL] + list(args), capture_output=True, text=True)
+    assert p.returncode == 1
+    return p.stderr.strip().split(": ", 1)[1]  # without "hakmem diff: "
+
+
+@pytest.mark.parametrize("content", [b"", b"not a hakmem file at all", None, "truncated"])
+def test_bad_files_raise_with_the_command_lines_message(files, content):
+    path = str(files["tmp"] / "bad.pb")
+    if content == "truncated":
+        with open(files["learn"], "rb") as f:
+            content = f.read()[:100]
+    if content is None:
+        path = str(files["tmp"] / "missing.pb")
+    else:
+        with open(path, "wb") as f:
+            f.write(content)
+    with pytest.raises(hakmem.FileError) as e:
+        hakmem.load(path)
+    # `hakmem diff` reads both kinds, as load does: the same reader, the same message.
+    assert str(e.value) == cli_error("diff", path, path)
+    assert isinstance(e.value, hakmem.Error)
+
+
+def test_merge_bytes_is_hakmem_merge(files):
+    out = str(files["tmp"] / "merged.pb")
+    subprocess.run([TOOL, "merge", files["learn"], files["second"], "-o", out], check=True,
+                   capture_output=True)
+    parts = []
+    for p in (files["second"], files["learn"]):
+        with open(p, "rb") as f:
+            parts.append(f.read())
+    with open(out, "rb") as f:
+        assert hakmem.merge_bytes(parts) == f.read()
+    with pytest.raises(hakmem.FileError, match="input 1: bad magic"):
+        hakmem.merge_bytes([parts[0], b"junk"])
+
+
+if __name__ == "__main__":
+    args = [__file__, "-q", "-p", "no:cacheprovider", "--import-mode=importlib",
+            "--rootdir", os.path.dirname(os.path.abspath(__file__))]
+    if "TEST_TMPDIR" in os.environ:  # under bazel test: its scratch directory
+        args += ["--basetemp", os.path.join(os.environ["TEST_TMPDIR"], "pytest")]
+    sys.exit(pytest.main(args))
