@@ -38,6 +38,13 @@ class Builder {
       c_->ints.push_back(it->second);
     }
     void PushNone() { c_->ints.push_back(-1); }
+    // Columns of a few known values (bands, strategies) or of one value per site: the
+    // categories are given once, and rows push codes (no string hashing per row, which
+    // was most of loading a million curve points).
+    void SetCategories(std::vector<std::string> values) {
+      c_->categories = std::move(values);
+    }
+    void PushCode(int64_t code) { c_->ints.push_back(code); }
 
    private:
     Column* c_;
@@ -48,6 +55,13 @@ class Builder {
   }
 
   void Row() { ++f_->rows; }
+  void Reserve(size_t rows) {
+    for (Column& c : f_->columns) {
+      if (c.kind == Kind::kFloat64) c.floats.reserve(rows);
+      else if (c.kind == Kind::kUint64) c.uints.reserve(rows);
+      else c.ints.reserve(rows);
+    }
+  }
 
  private:
   Column* Add(const char* name, Kind kind) {
@@ -56,6 +70,32 @@ class Builder {
   }
   Frame* f_;
 };
+
+// Categories of the enum columns, in enum order, so a value's code is its number.
+const std::vector<std::string> kStrategies = {"none", "pool", "bigcache", "mmap"};
+const std::vector<std::string> kBands = {"middle", "large", "huge"};
+const std::vector<std::string> kDecisionKinds = {"unspecified", "trials_begin", "commit",
+                                                 "switch", "explore"};
+
+int64_t Code(int value, const std::vector<std::string>& categories) {
+  return value >= 0 && static_cast<size_t>(value) < categories.size() ? value : -1;
+}
+
+// The symbol column: one category per distinct site name, and each site's code.
+struct SiteSymbols {
+  std::vector<std::string> categories;
+  std::vector<int64_t> code_of_site;  // by site index (id - 1)
+};
+SiteSymbols Symbols(const std::vector<std::string>& names) {
+  SiteSymbols out;
+  absl::flat_hash_map<std::string, int64_t> index;
+  for (const std::string& n : names) {
+    auto [it, fresh] = index.try_emplace(n, static_cast<int64_t>(out.categories.size()));
+    if (fresh) out.categories.push_back(n);
+    out.code_of_site.push_back(it->second);
+  }
+  return out;
+}
 
 const char* StrategyName(int strategy) {  // hakmem.table.Strategy
   static const char* const kNames[] = {"none", "pool", "bigcache", "mmap"};
@@ -67,11 +107,6 @@ const char* BandName(int band) {
 const char* ModeName(int mode) {
   static const char* const kNames[] = {"off", "learn", "shadow", "frozen"};
   return mode >= 0 && mode <= 3 ? kNames[mode] : "?";
-}
-const char* DecisionName(int kind) {
-  static const char* const kNames[] = {"unspecified", "trials_begin", "commit", "switch",
-                                       "explore"};
-  return kind >= 0 && kind <= 4 ? kNames[kind] : "?";
 }
 
 // ---- telemetry ----
@@ -225,7 +260,7 @@ void TelemetrySites(const telemetry::Telemetry& t, const std::vector<std::string
   }
 }
 
-void TelemetryCurves(const telemetry::Telemetry& t, const std::vector<std::string>& names,
+void TelemetryCurves(const telemetry::Telemetry& t, const SiteSymbols& sym,
                      Frame* f) {
   Builder b(f);
   auto* run = b.Int("run");
@@ -247,13 +282,20 @@ void TelemetryCurves(const telemetry::Telemetry& t, const std::vector<std::strin
   auto* wbytes = b.Int("window_bytes");
   auto* per_byte = b.Float("cost_ns_per_byte");
   auto chosen = b.Cat("chosen");
+  symbol->SetCategories(sym.categories);
+  band->SetCategories(kBands);
+  strategy->SetCategories(kStrategies);
+  chosen->SetCategories(kStrategies);
+  size_t rows = 0;
+  for (const telemetry::Match& m : t.matches()) rows += static_cast<size_t>(m.results_size());
+  b.Reserve(rows);
   for (const telemetry::Match& m : t.matches()) {
     for (const telemetry::MatchResult& r : m.results()) {
       run->push_back(m.run());
       site->push_back(static_cast<int64_t>(m.site_id()));
-      symbol->Push(names[static_cast<size_t>(m.site_id() - 1)]);
-      band->Push(BandName(m.band()));
-      strategy->Push(StrategyName(r.strategy()));
+      symbol->PushCode(sym.code_of_site[static_cast<size_t>(m.site_id() - 1)]);
+      band->PushCode(Code(m.band(), kBands));
+      strategy->PushCode(Code(r.strategy(), kStrategies));
       match->push_back(static_cast<int64_t>(m.number()));
       allocations->push_back(static_cast<int64_t>(m.allocations()));
       time->push_back(static_cast<int64_t>(m.time_ns()));
@@ -268,13 +310,13 @@ void TelemetryCurves(const telemetry::Telemetry& t, const std::vector<std::strin
       wbytes->push_back(static_cast<int64_t>(r.window_bytes()));
       per_byte->push_back(r.window_bytes() > 0 ? r.cost_ns() / static_cast<double>(r.window_bytes())
                                                : 0.0);
-      chosen->Push(StrategyName(m.chosen()));
+      chosen->PushCode(Code(m.chosen(), kStrategies));
       b.Row();
     }
   }
 }
 
-void TelemetryDecisions(const telemetry::Telemetry& t, const std::vector<std::string>& names,
+void TelemetryDecisions(const telemetry::Telemetry& t, const SiteSymbols& sym,
                         Frame* f) {
   Builder b(f);
   auto* run = b.Int("run");
@@ -286,21 +328,26 @@ void TelemetryDecisions(const telemetry::Telemetry& t, const std::vector<std::st
   auto to = b.Cat("to");
   auto* time = b.Int("time_ns");
   auto* allocations = b.Int("allocations");
+  symbol->SetCategories(sym.categories);
+  band->SetCategories(kBands);
+  kind->SetCategories(kDecisionKinds);
+  from->SetCategories(kStrategies);
+  to->SetCategories(kStrategies);
   for (const telemetry::Decision& d : t.decisions()) {
     run->push_back(d.run());
     site->push_back(static_cast<int64_t>(d.site_id()));
-    symbol->Push(names[static_cast<size_t>(d.site_id() - 1)]);
-    band->Push(BandName(d.band()));
-    kind->Push(DecisionName(d.kind()));
-    from->Push(StrategyName(d.from()));
-    to->Push(StrategyName(d.to()));
+    symbol->PushCode(sym.code_of_site[static_cast<size_t>(d.site_id() - 1)]);
+    band->PushCode(Code(d.band(), kBands));
+    kind->PushCode(Code(d.kind(), kDecisionKinds));
+    from->PushCode(Code(d.from(), kStrategies));
+    to->PushCode(Code(d.to(), kStrategies));
     time->push_back(static_cast<int64_t>(d.time_ns()));
     allocations->push_back(static_cast<int64_t>(d.allocations()));
     b.Row();
   }
 }
 
-void TelemetryOutcomes(const telemetry::Telemetry& t, const std::vector<std::string>& names,
+void TelemetryOutcomes(const telemetry::Telemetry& t, const SiteSymbols& sym,
                        Frame* f) {
   Builder b(f);
   auto* run = b.Int("run");
@@ -318,12 +365,15 @@ void TelemetryOutcomes(const telemetry::Telemetry& t, const std::vector<std::str
   auto* faults = b.Int("faults");
   auto* idle_mib_s = b.Float("idle_mib_seconds");
   auto* mean = b.Float("mean_cost_ns");
+  symbol->SetCategories(sym.categories);
+  band->SetCategories(kBands);
+  strategy->SetCategories(kStrategies);
   for (const telemetry::Outcome& o : t.outcomes()) {
     run->push_back(o.run());
     site->push_back(static_cast<int64_t>(o.site_id()));
-    symbol->Push(names[static_cast<size_t>(o.site_id() - 1)]);
-    band->Push(BandName(o.band()));
-    strategy->Push(StrategyName(o.strategy()));
+    symbol->PushCode(sym.code_of_site[static_cast<size_t>(o.site_id() - 1)]);
+    band->PushCode(Code(o.band(), kBands));
+    strategy->PushCode(Code(o.strategy(), kStrategies));
     tries->push_back(static_cast<int64_t>(o.tries()));
     samples->push_back(static_cast<int64_t>(o.samples()));
     rating->push_back(o.rating_elo());
@@ -463,9 +513,10 @@ absl::StatusOr<Frames> LoadFrames(const std::string& path) {
   const std::vector<std::string> names = SiteNames(t);
   TelemetryRuns(t, &out.runs);
   TelemetrySites(t, names, &out.sites);
-  TelemetryCurves(t, names, &out.curves);
-  TelemetryDecisions(t, names, &out.decisions);
-  TelemetryOutcomes(t, names, &out.outcomes);
+  const SiteSymbols sym = Symbols(names);
+  TelemetryCurves(t, sym, &out.curves);
+  TelemetryDecisions(t, sym, &out.decisions);
+  TelemetryOutcomes(t, sym, &out.outcomes);
   TelemetryTimeline(t, &out.timeline);
   return out;
 }
