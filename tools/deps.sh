@@ -17,6 +17,7 @@ build_pkgs=(
   python3 python3-protobuf            # Debian's /usr/bin/python3 runs tests and tools
   python3-numpy python3-pandas python3-pytest  # the Python module `hakmem` (py/) and its tests
   python3-dask python3-distributed    # hakmem.fleet: tree merges of a fleet's telemetry
+  jupyter-nbconvert python3-ipykernel python3-matplotlib  # the notebook, run by the tests
   sqlite3 lua5.4                      # real programs in the whole-process tests
 )
 bench_pkgs=(
