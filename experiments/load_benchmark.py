@@ -29,13 +29,6 @@ from learner import telemetry_pb2  # noqa: E402
 SITES = 100
 
 
-def fnv1a64(data):
-    h = 14695981039346656037
-    for b in data:
-        h = ((h ^ b) * 1099511628211) & 0xFFFFFFFFFFFFFFFF
-    return h
-
-
 def write_file(path, points):
     t = telemetry_pb2.Telemetry()
     t.string_table.extend([b"", b"/usr/bin/bench", b"host", b"libbench.so"])
@@ -65,11 +58,8 @@ def write_file(path, points):
         setattr(d, "from", 2)  # `from` is a Python keyword
     for k in range(4096):
         t.timeline.add(time_ns=k * 10 ** 6, mapped_bytes=1 << 30, resident_bytes=1 << 29)
-    payload = t.SerializeToString()
-    env = telemetry_pb2.TelemetryFile(magic=0x544B4148, format_version=1, telemetry=payload,
-                                      telemetry_fnv1a64=fnv1a64(payload))
     with open(path, "wb") as f:
-        f.write(env.SerializeToString())
+        f.write(hakmem.telemetry_file(t.SerializeToString()))
 
 
 def main():

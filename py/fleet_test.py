@@ -21,13 +21,6 @@ import hakmem.fleet  # noqa: E402
 LIB, PROG = (os.path.abspath(p) for p in sys.argv[1:3])
 
 
-def fnv1a64(data):
-    h = 14695981039346656037
-    for b in data:
-        h = ((h ^ b) * 1099511628211) & 0xFFFFFFFFFFFFFFFF
-    return h
-
-
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory):
     from learner import telemetry_pb2
@@ -47,12 +40,9 @@ def fleet(tmp_path_factory):
         t.runs[0].pid = 100000 + i  # another process of the same program
         for p in t.site_profiles:
             p.allocs += rng.randrange(1000)
-        payload = t.SerializeToString()
-        out = telemetry_pb2.TelemetryFile(magic=envelope.magic, format_version=1,
-                                          telemetry=payload, telemetry_fnv1a64=fnv1a64(payload))
         path = str(tmp / ("f%03d.pb" % i))
         with open(path, "wb") as f:
-            f.write(out.SerializeToString())
+            f.write(hakmem.telemetry_file(t.SerializeToString()))
         paths.append(path)
     return tmp, paths
 

@@ -1,5 +1,7 @@
-// merge_bytes([file bytes, ...]) -> file bytes: `hakmem merge` on telemetry files in
-// memory (associative and commutative), for hakmem.fleet's tree reductions.
+// Telemetry files in memory: merge_bytes([file bytes, ...]) -> file bytes is `hakmem
+// merge` (associative and commutative), for hakmem.fleet's tree reductions; and
+// telemetry_file(Telemetry bytes) -> file bytes wraps a serialized Telemetry in its
+// envelope, for scripts that build files with the generated Python module.
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
@@ -37,9 +39,17 @@ pb::bytes MergeBytes(const std::vector<std::string>& files) {
   return pb::bytes(merged);
 }
 
+pb::bytes TelemetryFile(const std::string& payload) {
+  telemetry::Telemetry t;
+  if (!t.ParseFromString(payload)) throw FileError("telemetry_file: not a serialized Telemetry");
+  return pb::bytes(tools::EncodeTelemetryFile(t));
+}
+
 }  // namespace
 
 void RegisterMerge(pb::module_& m) {
+  m.def("telemetry_file", &TelemetryFile, pb::arg("telemetry"),
+        "The file (envelope: magic, version, checksum) around a serialized Telemetry.");
   m.def("merge_bytes", &MergeBytes, pb::arg("files"),
         "Merges telemetry files given as bytes into one (bytes), as `hakmem merge` does.");
 }

@@ -24,9 +24,9 @@ import pkgutil
 # twin: let the package span both directories on sys.path.
 __path__ = pkgutil.extend_path(__path__, __name__)
 
-from ._native import Error, FileError, load_frames, merge_bytes  # noqa: E402
+from ._native import Error, FileError, load_frames, merge_bytes, telemetry_file  # noqa: E402
 
-__all__ = ["Error", "FileError", "Loaded", "load", "merge_bytes"]
+__all__ = ["Error", "FileError", "Loaded", "load", "merge_bytes", "telemetry_file"]
 
 TABLES = ("runs", "sites", "curves", "decisions", "outcomes", "timeline")
 
