@@ -83,6 +83,7 @@ void CloseCacheStamp(char* mapping, size_t mapping_size) {
 }  // namespace
 
 bool g_learner_measuring = false;
+bool g_tracing = false;
 bool g_learner_wants_all_pages = false;
 
 void LargeCachedMappingEvicted(char* mapping, size_t mapping_size) {

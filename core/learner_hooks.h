@@ -50,6 +50,14 @@ void LearnerOnCacheIdle(uint32_t handle, size_t bytes, size_t requested, uint64_
 // members, no braces) about `site` into buf; returns the length, 0 if nothing is known.
 size_t LearnerDescribeSite(uintptr_t site, char* buf, size_t cap) __attribute__((weak));
 
+// The allocation stream for replay (HAKMEM_TRACE, learner/trace.h): set once at start-up
+// when tracing, then every routed allocation, free of a mapped block and in-place resize
+// is reported. Requests below 64 KiB never reach it.
+enum class TraceKind : uint8_t { kAlloc = 1, kFree = 2, kResize = 3 };
+extern bool g_tracing;
+void TraceRouted(TraceKind kind, uintptr_t site, const void* p, const void* old_p, size_t size,
+                 Strategy s) __attribute__((weak));
+
 inline bool LearnerLinked() { return &LearnerOnAlloc != nullptr; }
 
 }  // namespace hakmem

@@ -78,6 +78,13 @@ constexpr OptionInfo kOptions[kNumOptions] = {
     {"HAKMEM_TELEMETRY_POINTS", 1 << 18, 16, int64_t{1} << 24, "count",
      "learning-curve matches and decisions kept for telemetry and the learn log, each; "
      "past it the first half and the most recent are kept, and the rest counted as dropped"},
+    // The allocation stream for replay (learner/trace.h has the file format).
+    {"HAKMEM_TRACE", 0, 0, 0, "path",
+     "write the stream of routed requests (64 KiB and up: allocations, frees of mapped "
+     "blocks, in-place resizes) to this file at exit, for replay; %p becomes the pid"},
+    // 2^20 records of 48 bytes: 48 MiB of address space, touched only as used.
+    {"HAKMEM_TRACE_RECORDS", 1 << 20, 16, int64_t{1} << 27, "count",
+     "records HAKMEM_TRACE keeps, the first ones; the rest are counted as dropped"},
 };
 
 // Constant-initialized from the table, so options read before LoadOptions are defaults.

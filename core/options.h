@@ -30,6 +30,8 @@ enum class Option : int {
   kTelemetry,        // HAKMEM_TELEMETRY (a path)
   kTelemetryIntervalMs,  // HAKMEM_TELEMETRY_INTERVAL_MS
   kTelemetryPoints,  // HAKMEM_TELEMETRY_POINTS
+  kTrace,            // HAKMEM_TRACE (a path)
+  kTraceRecords,     // HAKMEM_TRACE_RECORDS
   kCount,
 };
 

@@ -72,13 +72,22 @@ void* RouteAllocate(size_t size, size_t align, bool* zeroed, uintptr_t site) {
   // The pool serves the middle band if it can give the alignment asked for.
   if (s == Strategy::kPool) {
     if (size < kLargeThreshold && align <= kMaxClassAlign) {
-      if (!measure) return PoolAllocate(size, align, site);
+      if (!measure) {
+        void* p = PoolAllocate(size, align, site);
+        if (HAK_UNLIKELY(g_tracing) && p != nullptr) {
+          TraceRouted(TraceKind::kAlloc, site, p, nullptr, size, Strategy::kPool);
+        }
+        return p;
+      }
       const uint64_t t0 = cycleclock::Now();
       void* p = PoolAllocate(size, align, site);
       const uint64_t t1 = cycleclock::Now();
       // Pool blocks carry no header, so their frees are not followed: a free is a list
       // push, a few ns, and the learner counts the allocation's time alone.
       if (p != nullptr) LearnerOnAlloc(site, BandOf(size), Strategy::kPool, size, t1 - t0, false);
+      if (HAK_UNLIKELY(g_tracing) && p != nullptr) {
+        TraceRouted(TraceKind::kAlloc, site, p, nullptr, size, Strategy::kPool);
+      }
       return p;
     }
     // An alignment the classes cannot give (over 64 KiB): a mapped block, counted.
@@ -103,6 +112,7 @@ void* RouteAllocate(size_t size, size_t align, bool* zeroed, uintptr_t site) {
     LargeHeaderOf(p)->learn_handle =
         LearnerOnAlloc(site, BandOf(size), s, size, cycleclock::Now() - t0, fresh);
   }
+  if (HAK_UNLIKELY(g_tracing)) TraceRouted(TraceKind::kAlloc, site, p, nullptr, size, s);
   if (zeroed != nullptr) *zeroed = fresh;
   return p;
 }
@@ -116,6 +126,10 @@ void RouteDeallocate(void* p) {
     return;
   }
   if (IsLargeBlock(p)) {
+    if (HAK_UNLIKELY(g_tracing)) {
+      const LargeHeader* h = LargeHeaderOf(p);
+      TraceRouted(TraceKind::kFree, 0, p, nullptr, h->requested_size, h->strategy);
+    }
     LargeFree(p);
     MaybeReleaseIdleMemory();
     return;
@@ -146,6 +160,9 @@ bool RouteReallocateInPlace(void* p, size_t size, uintptr_t site, void** out) {
     errno = ENOMEM;
   } else if (handle != 0) {
     LearnerOnResize(handle, s, cycleclock::Now() - t0);
+  }
+  if (HAK_UNLIKELY(g_tracing) && *out != nullptr) {
+    TraceRouted(TraceKind::kResize, SiteKeyOf(site), *out, p, size, s);
   }
   return true;
 }

@@ -67,5 +67,21 @@ bool AtomicFile::Commit() {
   return true;
 }
 
+void ExpandPid(const char* p, char* out, size_t cap) {
+  Formatter f(out, cap);
+  for (; *p != '\0'; ++p) {
+    if (p[0] == '%' && p[1] == 'p') {
+      f.Int(getpid());
+      ++p;
+    } else if (p[0] == '%' && p[1] == '%') {
+      f.Str("%");
+      ++p;
+    } else {
+      const char one[2] = {*p, '\0'};
+      f.Str(one);
+    }
+  }
+}
+
 }  // namespace learner
 }  // namespace hakmem

@@ -36,6 +36,10 @@ class AtomicFile {
   const char* why_ = nullptr;
 };
 
+// `pattern` with %p replaced by the process id and %% by %, into out[0, cap) (cut short
+// if it does not fit): so that the processes of one program keep their files apart.
+void ExpandPid(const char* pattern, char* out, size_t cap);
+
 }  // namespace learner
 }  // namespace hakmem
 

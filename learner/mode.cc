@@ -12,11 +12,13 @@
 #include "learner/learn_log.h"
 #include "learner/learner.h"
 #include "learner/telemetry.h"
+#include "learner/trace.h"
 
 namespace hakmem {
 
 void LearnerInit() {
   learner::StartTelemetry();
+  learner::StartTrace();
   const auto mode = static_cast<LearnMode>(GetOption(Option::kMode));
   switch (mode) {
     case LearnMode::kLearn:

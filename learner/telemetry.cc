@@ -55,23 +55,11 @@ uint64_t UnixNs() {
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
 }
 
-// HAKMEM_TELEMETRY with %p replaced by the pid (%% is a %). False if unset.
+// HAKMEM_TELEMETRY with %p replaced by the pid. False if unset.
 bool ExpandPath(char* out, size_t cap) {
   const char* p = GetStringOption(Option::kTelemetry);
   if (p == nullptr) return false;
-  Formatter f(out, cap);
-  for (; *p != '\0'; ++p) {
-    if (p[0] == '%' && p[1] == 'p') {
-      f.Int(getpid());
-      ++p;
-    } else if (p[0] == '%' && p[1] == '%') {
-      f.Str("%");
-      ++p;
-    } else {
-      const char one[2] = {*p, '\0'};
-      f.Str(one);
-    }
-  }
+  ExpandPid(p, out, cap);
   return true;
 }
 

@@ -133,6 +133,46 @@ def test_merge_bytes_is_hakmem_merge(files):
         hakmem.merge_bytes([parts[0], b"junk"])
 
 
+def test_trace_pairs_every_mapped_block_with_its_free(files):
+    path = str(files["tmp"] / "trace.bin")
+    telemetry = str(files["tmp"] / "traced.pb")
+    run_two_sites(files["tmp"], HAKMEM_MODE="learn", HAKMEM_TRACE=path, HAKMEM_TELEMETRY=telemetry)
+    header = hakmem.load_trace_header(path)
+    t = hakmem.load_trace(path)
+    assert t.dtype == hakmem.trace_dtype() and len(t) == header["records"] > 0
+    assert header["dropped"] == 0
+    assert np.all(np.diff(t["time_ns"].astype(np.int64)) >= 0) or len(set(t["thread"])) > 1
+    cycle = site(hakmem.load(telemetry).sites, "CycleFrames")
+    allocs = t[(t["kind"] == 1) & (t["site"] == cycle["key"])]
+    assert len(allocs) == 160 and set(allocs["size"]) == {2 << 20}
+    assert set(allocs["band"]) == {1} and set(allocs["strategy"]) <= {2, 3}
+    live = {}
+    for r in t:
+        if r["kind"] == 1:
+            live[int(r["address"])] = r
+        elif r["kind"] == 2:
+            assert int(r["address"]) in live, "a free of a block never allocated"
+            assert r["size"] == live.pop(int(r["address"]))["size"]
+    # Pool-served blocks have no free record; every mapped block was freed.
+    assert all(r["strategy"] == 1 for r in live.values())
+
+
+def test_trace_bound_and_bad_files(files):
+    path = str(files["tmp"] / "small.bin")
+    run_two_sites(files["tmp"], HAKMEM_MODE="learn", HAKMEM_TRACE=path, HAKMEM_TRACE_RECORDS="16")
+    header = hakmem.load_trace_header(path)
+    assert header["records"] == 16 and header["dropped"] > 0
+    with open(path, "rb") as f:
+        data = f.read()
+    cut = str(files["tmp"] / "cut.bin")
+    with open(cut, "wb") as f:
+        f.write(data[:-5])
+    with pytest.raises(hakmem.FileError, match="but the header says 16 records"):
+        hakmem.load_trace(cut)
+    with pytest.raises(hakmem.FileError, match="bad magic"):
+        hakmem.load_trace(files["learn"])
+
+
 if __name__ == "__main__":
     args = [__file__, "-q", "-p", "no:cacheprovider", "--import-mode=importlib",
             "--rootdir", os.path.dirname(os.path.abspath(__file__))]
