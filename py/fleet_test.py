@@ -62,6 +62,14 @@ def test_dask_tree_equals_the_sequential_merge(fleet):
     assert set(loaded.runs["pid"]) == set(range(100000, 100300))
 
 
+def test_progress_bar_counts_every_task(fleet, capsys):
+    tmp, paths = fleet
+    merged = hakmem.fleet.merge(paths[:40], progress=True, split_every=4, partition_size=5)
+    assert merged == hakmem.fleet.merge(paths[:40], progress=False)
+    err = capsys.readouterr().err
+    assert "hakmem.fleet.merge" in err and "task" in err
+
+
 def test_a_bad_file_raises(fleet):
     tmp, paths = fleet
     bad = str(tmp / "bad.pb")

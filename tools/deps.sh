@@ -17,6 +17,7 @@ build_pkgs=(
   python3 python3-protobuf            # Debian's /usr/bin/python3 runs tests and tools
   python3-numpy python3-pandas python3-pytest  # the Python module `hakmem` (py/) and its tests
   python3-dask python3-distributed    # hakmem.fleet: tree merges of a fleet's telemetry
+  python3-tqdm                        # progress bars (hakmem.fleet, ./run main)
   jupyter-nbconvert python3-ipykernel python3-matplotlib  # the notebook, run by the tests
   sqlite3 lua5.4                      # real programs in the whole-process tests
 )
@@ -25,7 +26,6 @@ bench_pkgs=(
   redis-server redis-tools                           # redis-benchmark workload
   time                                               # /usr/bin/time for peak RSS checks
   python3-matplotlib                                 # learner_experiment.py --plot
-  python3-tqdm                                       # progress of ./run main
 )
 
 want=("${build_pkgs[@]}")

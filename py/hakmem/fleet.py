@@ -29,10 +29,36 @@ def _merge(parts):
     return parts[0] if len(parts) == 1 else merge_bytes(parts)
 
 
-def merge(paths, client=None, out=None, split_every=8, partition_size=16):
+class _TqdmCallback:
+    """Dask's scheduler callbacks driving a tqdm bar (Debian's python3-tqdm): one tick per
+    finished task (reads and merges)."""
+
+    def __init__(self, total):
+        from dask.callbacks import Callback
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, unit="task", desc="hakmem.fleet.merge", leave=False)
+
+        class Ticks(Callback):
+            def _posttask(self, key, result, dsk, state, worker_id):
+                bar.update(1)
+
+            def _finish(self, dsk, state, errored):
+                bar.close()
+
+        self.callback = Ticks()
+
+
+def merge(paths, client=None, out=None, split_every=8, partition_size=16, progress=None):
     """Merges telemetry files as a tree on Dask: `client` (dask.distributed) if given,
     else the local threaded scheduler. Returns the merged file's bytes and writes them
-    to `out` if given. Raises hakmem.FileError for a file that is not valid telemetry."""
+    to `out` if given. Raises hakmem.FileError for a file that is not valid telemetry.
+
+    `progress`: a tqdm bar on stderr for the local scheduler (default: when stderr is a
+    terminal or a notebook is running). Ctrl-C stops the merge (KeyboardInterrupt) and
+    leaves `out` untouched."""
+    import sys
+
     import dask.bag as db
 
     paths = [os.fspath(p) for p in paths]
@@ -40,8 +66,16 @@ def merge(paths, client=None, out=None, split_every=8, partition_size=16):
         raise ValueError("hakmem.fleet.merge: no files to merge")
     bag = db.from_sequence(paths, partition_size=partition_size).map(_read)
     tree = bag.reduction(_merge, _merge, split_every=split_every)
-    merged = client.compute(tree).result() if client is not None else tree.compute(
-        scheduler="threads")
+    if client is not None:
+        merged = client.compute(tree).result()
+    else:
+        if progress is None:
+            progress = sys.stderr.isatty() or "ipykernel" in sys.modules
+        if progress:
+            with _TqdmCallback(len(tree.__dask_graph__())).callback:
+                merged = tree.compute(scheduler="threads")
+        else:
+            merged = tree.compute(scheduler="threads")
     if out is not None:
         out = os.fspath(out)
         fd, tmp = tempfile.mkstemp(prefix=os.path.basename(out) + ".", dir=os.path.dirname(out) or ".")
