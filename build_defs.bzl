@@ -50,3 +50,23 @@ def nanopb_library(name, proto, imports = [], deps = []):
         linkstatic = True,
         deps = deps + ["//third_party:nanopb"],
     )
+
+def py_proto_module(name, proto, imports = [], deps = []):
+    """`<base>_pb2.py` from `proto` with Debian's protoc, generated from the workspace root
+    (so the descriptor is named "<package>/<base>.proto", as in C++), as a py_library for
+    Debian's python3-protobuf. `imports`: the .proto files it imports (whose
+    py_proto_module goes in `deps`)."""
+    base = proto[:-len(".proto")]
+    native.genrule(
+        name = name + "_pb2",
+        srcs = [proto] + imports,
+        outs = [base + "_pb2.py"],
+        cmd = "$(location @com_google_protobuf//:protoc) --proto_path=. " +
+              "--python_out=$(GENDIR) $(location " + proto + ")",
+        tools = ["@com_google_protobuf//:protoc"],
+    )
+    native.py_library(
+        name = name,
+        srcs = [":" + name + "_pb2"],
+        deps = deps,
+    )

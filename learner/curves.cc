@@ -90,8 +90,6 @@ void MarkCurvesStart() {
 
 uint64_t CurvesStartNs() { return g_start_ns; }
 
-bool CurvesEnabled() { return g_matches.records.load(std::memory_order_relaxed) != nullptr; }
-
 MatchRecord* BeginMatch(uint64_t* index) { return g_matches.Begin(index); }
 void EndMatch(MatchRecord* r, uint64_t index) { Log<MatchRecord>::End(r, index); }
 

@@ -67,9 +67,6 @@ struct DecisionRecord {
 void MarkCurvesStart();
 uint64_t CurvesStartNs();   // CLOCK_MONOTONIC at MarkCurvesStart
 
-// Whether matches and decisions are being kept at all.
-bool CurvesEnabled();
-
 // Appending a match: BeginMatch returns the record to fill (nullptr when curves are not
 // kept) and its index; the caller fills every field but seq, then calls EndMatch.
 MatchRecord* BeginMatch(uint64_t* index);

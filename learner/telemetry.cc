@@ -106,15 +106,13 @@ struct Gathered {
   uint64_t setting_name_str[static_cast<int>(Option::kCount)] = {};
   uint64_t setting_unit_str[static_cast<int>(Option::kCount)] = {};
   uint64_t setting_text_str[static_cast<int>(Option::kCount)] = {};
-  size_t learner_sites = 0;
   ~Gathered() {
     if (matches != nullptr) os::Unmap(matches, matches_bytes);
     if (decisions != nullptr) os::Unmap(decisions, decisions_bytes);
   }
 };
 
-void InternLearnerSite(uintptr_t key, const BandView*, void* arg) {
-  static_cast<Gathered*>(arg)->learner_sites++;
+void InternLearnerSite(uintptr_t key, const BandView*, void*) {
   g_catalog.Site(key, false, nullptr);
 }
 
@@ -124,7 +122,7 @@ bool Gather(Gathered* g) {
   callsite::ForEachSite([](const callsite::SiteSnapshot& s) {
     g_catalog.Site(s.key, s.overflow, s.name);
   });
-  ForEachSite(InternLearnerSite, g);
+  ForEachSite(InternLearnerSite, nullptr);
   const size_t mcap = MatchesKept(), dcap = DecisionsKept();
   g->matches_bytes = (mcap == 0 ? 1 : mcap) * sizeof(MatchRecord);
   g->decisions_bytes = (dcap == 0 ? 1 : dcap) * sizeof(DecisionRecord);
@@ -219,6 +217,7 @@ bool EncodeRun(pb_ostream_t* os, const Gathered& g, bool complete) {
   run.drops.decisions = g.dropped_decisions;
   run.drops.timeline_samples = TimelineDropped();
   run.drops.failed_writes = g_failed_writes;
+  run.drops.names = g_catalog.turned_away();
   run.context_depth = static_cast<uint32_t>(GetOption(Option::kContextDepth));
   run.sample_bytes = static_cast<uint64_t>(GetOption(Option::kSampleBytes));
   run.writes = g_writes;

@@ -97,17 +97,43 @@ SiteSymbols Symbols(const std::vector<std::string>& names) {
   return out;
 }
 
-const char* StrategyName(int strategy) {  // hakmem.table.Strategy
-  static const char* const kNames[] = {"none", "pool", "bigcache", "mmap"};
-  return strategy >= 0 && strategy <= 3 ? kNames[strategy] : "?";
+const std::vector<std::string> kModes = {"off", "learn", "shadow", "frozen"};
+
+// An enum value's name from its column's categories.
+const std::string& Name(int value, const std::vector<std::string>& names) {
+  static const std::string kUnknown = "?";
+  const int64_t code = Code(value, names);
+  return code < 0 ? kUnknown : names[static_cast<size_t>(code)];
 }
-const char* BandName(int band) {
-  return band >= 0 && band < 3 ? learner::kBandNames[band] : "?";
-}
-const char* ModeName(int mode) {
-  static const char* const kNames[] = {"off", "learn", "shadow", "frozen"};
-  return mode >= 0 && mode <= 3 ? kNames[mode] : "?";
-}
+const std::string& StrategyName(int strategy) { return Name(strategy, kStrategies); }
+const std::string& BandName(int band) { return Name(band, kBands); }
+
+// The cost of a window or of a strategy's total, in its parts (Outcome and MatchResult
+// carry the same fields): one set of columns for the curves and the outcomes.
+class CostColumns {
+ public:
+  explicit CostColumns(Builder* b)
+      : cost_(b->Float("cost_ns")), time_(b->Float("alloc_time_ns")),
+        fault_(b->Float("fault_ns")), idle_(b->Float("idle_ns")), faults_(b->Int("faults")),
+        idle_mib_s_(b->Float("idle_mib_seconds")) {}
+  template <typename Message>
+  void Push(const Message& m) {
+    cost_->push_back(m.cost_ns());
+    time_->push_back(m.time_ns());
+    fault_->push_back(m.fault_ns());
+    idle_->push_back(m.idle_ns());
+    faults_->push_back(static_cast<int64_t>(m.faults()));
+    idle_mib_s_->push_back(m.idle_mib_seconds());
+  }
+
+ private:
+  std::vector<double>* cost_;
+  std::vector<double>* time_;
+  std::vector<double>* fault_;
+  std::vector<double>* idle_;
+  std::vector<int64_t>* faults_;
+  std::vector<double>* idle_mib_s_;
+};
 
 // ---- telemetry ----
 
@@ -139,7 +165,7 @@ void TelemetryRuns(const telemetry::Telemetry& t, Frame* f) {
     start->push_back(static_cast<int64_t>(r.start_unix_ns()));
     end->push_back(static_cast<int64_t>(r.end_unix_ns()));
     complete->push_back(r.complete());
-    mode->Push(ModeName(r.mode()));
+    mode->Push(Name(r.mode(), kModes));
     version->Push(r.hakmem_version());
     writes->push_back(static_cast<int64_t>(r.writes()));
     fault->push_back(r.os_costs().fault_ns());
@@ -272,12 +298,7 @@ void TelemetryCurves(const telemetry::Telemetry& t, const SiteSymbols& sym,
   auto* allocations = b.Int("allocations");
   auto* time = b.Int("time_ns");
   auto* rating = b.Float("rating");
-  auto* cost = b.Float("cost_ns");
-  auto* alloc_time = b.Float("alloc_time_ns");
-  auto* fault = b.Float("fault_ns");
-  auto* idle = b.Float("idle_ns");
-  auto* faults = b.Int("faults");
-  auto* idle_mib_s = b.Float("idle_mib_seconds");
+  CostColumns cost(&b);
   auto* samples = b.Int("window_samples");
   auto* wbytes = b.Int("window_bytes");
   auto* per_byte = b.Float("cost_ns_per_byte");
@@ -300,12 +321,7 @@ void TelemetryCurves(const telemetry::Telemetry& t, const SiteSymbols& sym,
       allocations->push_back(static_cast<int64_t>(m.allocations()));
       time->push_back(static_cast<int64_t>(m.time_ns()));
       rating->push_back(r.rating_elo());
-      cost->push_back(r.cost_ns());
-      alloc_time->push_back(r.time_ns());
-      fault->push_back(r.fault_ns());
-      idle->push_back(r.idle_ns());
-      faults->push_back(static_cast<int64_t>(r.faults()));
-      idle_mib_s->push_back(r.idle_mib_seconds());
+      cost.Push(r);
       samples->push_back(static_cast<int64_t>(r.window_samples()));
       wbytes->push_back(static_cast<int64_t>(r.window_bytes()));
       per_byte->push_back(r.window_bytes() > 0 ? r.cost_ns() / static_cast<double>(r.window_bytes())
@@ -358,12 +374,7 @@ void TelemetryOutcomes(const telemetry::Telemetry& t, const SiteSymbols& sym,
   auto* tries = b.Int("tries");
   auto* samples = b.Int("samples");
   auto* rating = b.Float("rating");
-  auto* cost = b.Float("cost_ns");
-  auto* alloc_time = b.Float("alloc_time_ns");
-  auto* fault = b.Float("fault_ns");
-  auto* idle = b.Float("idle_ns");
-  auto* faults = b.Int("faults");
-  auto* idle_mib_s = b.Float("idle_mib_seconds");
+  CostColumns cost(&b);
   auto* mean = b.Float("mean_cost_ns");
   symbol->SetCategories(sym.categories);
   band->SetCategories(kBands);
@@ -377,12 +388,7 @@ void TelemetryOutcomes(const telemetry::Telemetry& t, const SiteSymbols& sym,
     tries->push_back(static_cast<int64_t>(o.tries()));
     samples->push_back(static_cast<int64_t>(o.samples()));
     rating->push_back(o.rating_elo());
-    cost->push_back(o.cost_ns());
-    alloc_time->push_back(o.time_ns());
-    fault->push_back(o.fault_ns());
-    idle->push_back(o.idle_ns());
-    faults->push_back(static_cast<int64_t>(o.faults()));
-    idle_mib_s->push_back(o.idle_mib_seconds());
+    cost.Push(o);
     mean->push_back(o.samples() > 0 ? o.cost_ns() / static_cast<double>(o.samples()) : 0.0);
     b.Row();
   }

@@ -135,11 +135,14 @@ std::string Drops(const Telemetry& t) {
     add(d.sites(), "site", "sites", "found the site table full (their records are in (overflow))");
     add(d.contexts(), "calling context", "calling contexts",
         "found the context table full (recorded by their innermost frame)");
-    add(d.learner_sites(), "site", "sites", "the learner could not follow (its table was full)");
+    add(d.learner_sites(), "routed allocation", "routed allocations",
+        "at sites the learner could not follow (its table was full)");
     add(d.matches(), "match", "matches", "not kept");
     add(d.decisions(), "decision", "decisions", "not kept");
     add(d.timeline_samples(), "timeline sample", "timeline samples", "not kept");
     add(d.failed_writes(), "telemetry write", "telemetry writes", "failed");
+    add(d.names(), "name, location or site", "names, locations or sites",
+        "had no room in the writer's catalog");
     if (!parts.empty()) absl::StrAppend(&out, "  run ", i, ": ", absl::StrJoin(parts, "; "), "\n");
   }
   return out;

@@ -78,6 +78,7 @@ Telemetry Full() {
     d->set_decisions(5);
     d->set_timeline_samples(6);
     d->set_failed_writes(7);
+    d->set_names(8);
     run->set_context_depth(4);
     run->set_sample_bytes(1 << 20);
     run->set_writes(3);
