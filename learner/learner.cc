@@ -1,10 +1,7 @@
+// The preloaded learner: one Tournament (learner/tournament.h) behind the core's hooks,
+// fed with measured costs (cycleclock ticks, mincore'd pages), its decisions published to
+// the route table and its matches and decisions kept as curves.
 #include "learner/learner.h"
-
-#include <math.h>
-#include <string.h>
-
-#include <atomic>
-#include <initializer_list>
 
 #include "core/arena.h"
 #include "core/cycleclock.h"
@@ -20,507 +17,103 @@ namespace hakmem {
 namespace learner {
 namespace {
 
-constexpr int kSiteBits = 12;
-constexpr uint32_t kMaxSites = 1u << kSiteBits;  // sites beyond this are not learned
-
-// A cost in its parts (ns-equivalents, weighted; see learner.h), for the window since a
-// strategy's last match and for all time. Telemetry reports the parts; the tournament
-// plays on their sum.
-struct CostParts {
-  std::atomic<uint64_t> time_ns{0};
-  std::atomic<uint64_t> fault_ns{0};
-  std::atomic<uint64_t> idle_ns{0};
-  std::atomic<uint64_t> faults{0};            // first-touch pages charged
-  std::atomic<uint64_t> idle_micro_mib_s{0};  // MiB-seconds held idle, in millionths
-  uint64_t Sum() const {
-    return time_ns.load(std::memory_order_relaxed) + fault_ns.load(std::memory_order_relaxed) +
-           idle_ns.load(std::memory_order_relaxed);
+// The route table, the curve store and the monotonic clock.
+class PreloadEvents final : public TournamentEvents {
+ public:
+  constexpr PreloadEvents() = default;
+  void Publish(uintptr_t site, int band, Strategy s) override {
+    PublishRouteDecision(site, band, s);
   }
+  void Decision(uintptr_t site, int band, DecisionKind kind, int from, int to,
+                uint64_t allocations) override {
+    RecordDecision(site, band, kind, from, to, allocations);
+  }
+  MatchRecord* BeginMatch(uint64_t* index) override { return learner::BeginMatch(index); }
+  void EndMatch(MatchRecord* r, uint64_t index) override { learner::EndMatch(r, index); }
+  uint64_t NowNs() override { return os::NowNs() - CurvesStartNs(); }
 };
 
-struct StrategyStats {
-  std::atomic<uint64_t> tries{0};       // allocations served (the trial schedule)
-  std::atomic<uint64_t> samples{0};     // allocations whose cost is complete
-  std::atomic<uint64_t> window_n{0};    // samples since this strategy's last match
-  std::atomic<uint64_t> window_bytes{0};  // bytes requested by those samples
-  std::atomic<uint64_t> total_bytes{0};   // bytes requested by all samples
-  CostParts window;                     // charged since the last match
-  CostParts total;                      // all time
-};
-
-struct BandState {
-  StrategyStats s[kNumLearnedStrategies];
-  std::atomic<uint64_t> allocs{0};
-  std::atomic<uint32_t> matches{0};      // written under busy
-  std::atomic<bool> busy{false};         // the try-lock over the ratings
-  // Ratings as offsets from the initial rating, and the choice as index + 1, so that the
-  // zeroed arena memory of a new slot is already a valid, undecided band.
-  double rating_delta[kNumLearnedStrategies];  // written under busy
-  std::atomic<int> chosen_plus1{0};
-  std::atomic<int> published{0};         // the Strategy last written to the route table
-};
-
-struct Site {
-  std::atomic<uintptr_t> key{0};
-  BandState band[kNumBands];
-};
-
-constexpr uint64_t kFollowAll = 64;
-constexpr uint64_t kFollowEvery = 8;
-
-std::atomic<Site*> g_sites{nullptr};
-std::atomic<uint64_t> g_unfollowed{0};  // allocations at sites that found the table full
-// The slots in use (index + 1, in the order claimed): ForEachSite visits these, not 4096
-// slots of mostly untouched memory (a fault per page the first time, at every report).
-std::atomic<uint32_t> g_num_used{0};
-std::atomic<uint32_t> g_used[kMaxSites];
+// Constant-initialized (see elo.h): the allocator may start learning before dynamic
+// initializers run.
+PreloadEvents g_events;
+Tournament g_tournament;
 LearnMode g_mode = LearnMode::kOff;
-LearnParams g_params = DefaultParams();
-OsCosts g_os{1000, 2000, 2000, 100};
+// Typical figures until MeasureOsCosts replaces them.
+constexpr OsCosts kTypicalOsCosts{1000, 2000, 2000, 100};
+OsCosts g_os = kTypicalOsCosts;
 
-// Shadow mode's unit costs of the strategies that do run, learned as they run (EWMA,
-// 1/16 weight): a BigCache hit and a pool allocation, in ns. Seeds are typical figures.
-std::atomic<double> g_hit_ns{300};
-std::atomic<double> g_pool_ns{50};
-
-void Ewma(std::atomic<double>& a, double x) {
-  a.store(a.load(std::memory_order_relaxed) * (15.0 / 16) + x / 16, std::memory_order_relaxed);
-}
-
-inline bool EligibleIndex(int i, int band) {
-  return Eligible(static_cast<Strategy>(i + 1), band);
-}
-
-Site* Sites() {
-  Site* s = g_sites.load(std::memory_order_acquire);
-  if (s != nullptr) return s;
-  // Zeroed arena memory is a valid empty table (see BandState).
-  Site* fresh = static_cast<Site*>(ArenaAllocate(sizeof(Site) * kMaxSites));
-  if (fresh == nullptr) return nullptr;
-  Site* expected = nullptr;
-  if (!g_sites.compare_exchange_strong(expected, fresh, std::memory_order_acq_rel)) {
-    return expected;  // another thread won; the arena keeps ours (it never frees)
-  }
-  return fresh;
-}
-
-uint32_t Hash(uintptr_t key) {
-  return static_cast<uint32_t>((key * 0x9E3779B97F4A7C15ull) >> (64 - kSiteBits));
-}
-
-// The slot of `key`, claimed if new; nullptr when the table is full or missing.
-Site* FindOrInsert(uintptr_t key, uint32_t* index) {
-  Site* table = Sites();
-  if (table == nullptr || key == 0) return nullptr;
-  uint32_t i = Hash(key);
-  for (uint32_t probe = 0; probe < kMaxSites; ++probe, i = (i + 1) & (kMaxSites - 1)) {
-    Site& s = table[i];
-    uintptr_t cur = s.key.load(std::memory_order_acquire);
-    if (cur == key) {
-      *index = i;
-      return &s;
-    }
-    if (cur == 0) {
-      if (s.key.compare_exchange_strong(cur, key, std::memory_order_acq_rel)) {
-        g_used[g_num_used.fetch_add(1, std::memory_order_relaxed)].store(
-            i + 1, std::memory_order_release);
-        *index = i;
-        return &s;
-      }
-      if (cur == key) {
-        *index = i;
-        return &s;
-      }
-    }
-  }
-  g_unfollowed.fetch_add(1, std::memory_order_relaxed);
-  return nullptr;
-}
-
-Site* SiteAt(uint32_t index) {
-  Site* table = g_sites.load(std::memory_order_acquire);
-  return table != nullptr && index < kMaxSites ? &table[index] : nullptr;
-}
-
-// Handles name (site slot, band): nonzero, so 0 can mean "not followed".
-uint32_t MakeHandle(uint32_t index, int band) { return ((index + 1) << 2) | static_cast<uint32_t>(band); }
-bool SplitHandle(uint32_t h, uint32_t* index, int* band) {
-  if (h == 0) return false;
-  *index = (h >> 2) - 1;
-  *band = static_cast<int>(h & 3);
-  return *index < kMaxSites && *band < kNumBands;
-}
-
-uint64_t Ns(double x) { return x <= 0 ? 0 : static_cast<uint64_t>(x + 0.5); }
-
-// One charge, in parts: weighted time, weighted faults (and their count), weighted idle
-// memory (and its MiB-seconds).
-struct Cost {
-  double time_ns = 0, fault_ns = 0, idle_ns = 0;
-  uint64_t faults = 0;
-  double idle_mib_s = 0;
-};
-
-void Add(CostParts& p, const Cost& c) {
-  if (c.time_ns > 0) p.time_ns.fetch_add(Ns(c.time_ns), std::memory_order_relaxed);
-  if (c.fault_ns > 0) p.fault_ns.fetch_add(Ns(c.fault_ns), std::memory_order_relaxed);
-  if (c.idle_ns > 0) p.idle_ns.fetch_add(Ns(c.idle_ns), std::memory_order_relaxed);
-  if (c.faults > 0) p.faults.fetch_add(c.faults, std::memory_order_relaxed);
-  if (c.idle_mib_s > 0) p.idle_micro_mib_s.fetch_add(Ns(c.idle_mib_s * 1e6), std::memory_order_relaxed);
-}
-
-void Charge(StrategyStats& st, const Cost& c) {
-  Add(st.window, c);
-  Add(st.total, c);
-}
-
-Cost TimeCost(double ns) {
-  Cost c;
-  c.time_ns = ns;
+TournamentConfig ConfigFor(LearnMode mode, const LearnParams& params) {
+  TournamentConfig c;
+  c.params = params;
+  c.os = g_os;
+  c.schedule_trials = mode == LearnMode::kLearn;
+  c.counterfactuals = mode == LearnMode::kShadow;
   return c;
 }
 
-// One allocation's cost is whole: it counts in the window, with its size.
-void Complete(StrategyStats& st, size_t bytes) {
-  const uint64_t b = bytes == 0 ? 1 : bytes;
-  st.samples.fetch_add(1, std::memory_order_relaxed);
-  st.window_bytes.fetch_add(b, std::memory_order_relaxed);
-  st.total_bytes.fetch_add(b, std::memory_order_relaxed);
-  st.window_n.fetch_add(1, std::memory_order_relaxed);
-}
-
-void Exchange0(std::atomic<uint64_t>& a, uint64_t* out) {
-  *out = a.exchange(0, std::memory_order_relaxed);
-}
-
-void Fill(const BandState& b, int band, TableEntry* e) {
-  for (int i = 0; i < kNumLearnedStrategies; ++i) {
-    e->eligible[i] = EligibleIndex(i, band);
-    e->rating[i] = g_params.elo_initial_rating + b.rating_delta[i];
-    e->samples[i] = b.s[i].samples.load(std::memory_order_relaxed);
-    const uint64_t n = e->samples[i];
-    e->mean_cost_ns[i] = n == 0 ? 0.0 : static_cast<double>(b.s[i].total.Sum()) / n;
-  }
-}
-
-// Every pair of eligible strategies with full windows plays one match on their windows'
-// mean cost per allocation; then the decision is re-taken. Runs under the band's try-lock.
-void RunMatches(uintptr_t key, BandState& b, int band) {
-  int ready[kNumLearnedStrategies];
-  int n = 0;
-  for (int i = 0; i < kNumLearnedStrategies; ++i) {
-    if (!EligibleIndex(i, band)) continue;
-    if (b.s[i].window_n.load(std::memory_order_relaxed) < kWindow) return;  // not yet
-    ready[n++] = i;
-  }
-  if (n < 2) return;
-  // Matches compare cost per byte requested, not per allocation: at a site whose sizes
-  // vary (4-13 MiB snapshots), faults grow with size, and a window that happened to draw
-  // big blocks would otherwise lose for its sizes, not its strategy.
-  double mean[kNumLearnedStrategies] = {};
-  double rating[kNumLearnedStrategies];
-  for (int i = 0; i < kNumLearnedStrategies; ++i) {
-    rating[i] = g_params.elo_initial_rating + b.rating_delta[i];
-  }
-  // The windows, taken (and emptied) for the match and its curve record.
-  MatchPart part[kNumLearnedStrategies] = {};
-  uint8_t played = 0;
-  for (int k = 0; k < n; ++k) {
-    StrategyStats& st = b.s[ready[k]];
-    MatchPart& p = part[ready[k]];
-    played |= static_cast<uint8_t>(1u << ready[k]);
-    p.window_samples = static_cast<uint32_t>(st.window_n.exchange(0, std::memory_order_relaxed));
-    Exchange0(st.window_bytes, &p.window_bytes);
-    Exchange0(st.window.time_ns, &p.time_ns);
-    Exchange0(st.window.fault_ns, &p.fault_ns);
-    Exchange0(st.window.idle_ns, &p.idle_ns);
-    Exchange0(st.window.faults, &p.faults);
-    Exchange0(st.window.idle_micro_mib_s, &p.idle_micro_mib_s);
-    const uint64_t wc = p.time_ns + p.fault_ns + p.idle_ns;
-    const uint64_t wb = p.window_bytes;
-    mean[ready[k]] = static_cast<double>(wc) / static_cast<double>(wb == 0 ? 1 : wb);
-  }
-  for (int x = 0; x < n; ++x) {
-    for (int y = x + 1; y < n; ++y) {
-      const int a = ready[x], c = ready[y];
-      UpdateRatings(&rating[a], &rating[c], MatchScore(mean[a], mean[c], g_params.draw_margin),
-                    g_params, MarginMultiplier(mean[a], mean[c]));
-    }
-  }
-  for (int i = 0; i < kNumLearnedStrategies; ++i) {
-    b.rating_delta[i] = rating[i] - g_params.elo_initial_rating;
-  }
-  TableEntry e{};
-  Fill(b, band, &e);
-  int chosen = Decide(e, g_params);
-  const int before = b.chosen_plus1.load(std::memory_order_relaxed) - 1;
-  // A commitment stands until another strategy clears the margin: one close window must
-  // not send a decided site back to trying everything.
-  if (chosen < 0) chosen = before;
-  b.chosen_plus1.store(chosen + 1, std::memory_order_relaxed);
-  const uint32_t number = b.matches.fetch_add(1, std::memory_order_relaxed) + 1;
-  const uint64_t allocs = b.allocs.load(std::memory_order_relaxed);
-  if (chosen != before) {
-    RecordDecision(key, band, before < 0 ? DecisionKind::kCommit : DecisionKind::kSwitch,
-                   before, chosen, allocs);
-  }
-  uint64_t index;
-  if (MatchRecord* r = BeginMatch(&index)) {
-    r->site = key;
-    r->time_ns = os::NowNs() - CurvesStartNs();
-    r->allocations = allocs;
-    r->number = number;
-    r->band = static_cast<int8_t>(band);
-    r->chosen = static_cast<int8_t>(chosen);
-    r->played = played;
-    for (int i = 0; i < kNumLearnedStrategies; ++i) {
-      part[i].rating = static_cast<float>(e.rating[i]);
-      part[i].samples = e.samples[i];
-      r->part[i] = part[i];
-    }
-    EndMatch(r, index);
-  }
-}
-
-// xorshift on the band's allocation count: exploration needs a fair coin, not a secure one.
-double Coin(uint64_t n, uintptr_t key) {
-  uint64_t x = n * 0x9E3779B97F4A7C15ull ^ key;
-  x ^= x >> 31;
-  x *= 0xBF58476D1CE4E5B9ull;
-  x ^= x >> 29;
-  return static_cast<double>(x >> 11) * (1.0 / 9007199254740992.0);
-}
-
-// Learn mode: which strategy serves this site's next allocation in `band`.
-int NextTrial(uintptr_t key, BandState& b, int band) {
-  const int chosen = b.chosen_plus1.load(std::memory_order_relaxed) - 1;
-  if (chosen < 0) {
-    // Undecided: the eligible strategy with the fewest tries, so each fills its windows.
-    int best = -1;
-    uint64_t fewest = 0;
-    for (int i = 0; i < kNumLearnedStrategies; ++i) {
-      if (!EligibleIndex(i, band)) continue;
-      const uint64_t t = b.s[i].tries.load(std::memory_order_relaxed);
-      if (best < 0 || t < fewest) best = i, fewest = t;
-    }
-    return best;
-  }
-  // Decided: explore each loser with probability explore_rate, scaled down by how much
-  // costlier it is (a strategy 1000x dearer is tried 1000x less often), so exploring
-  // costs the site at most about explore_rate of its running cost.
-  const uint64_t n = b.allocs.load(std::memory_order_relaxed);
-  const uint64_t cn = b.s[chosen].samples.load(std::memory_order_relaxed);
-  const double chosen_mean = cn == 0 ? 0 : static_cast<double>(b.s[chosen].total.Sum()) / cn;
-  double u = Coin(n, key);
-  for (int i = 0; i < kNumLearnedStrategies; ++i) {
-    if (i == chosen || !EligibleIndex(i, band)) continue;
-    const uint64_t ln = b.s[i].samples.load(std::memory_order_relaxed);
-    const double loser_mean = ln == 0 ? 0 : static_cast<double>(b.s[i].total.Sum()) / ln;
-    double p = g_params.explore_rate;
-    if (loser_mean > chosen_mean && loser_mean > 0) p *= chosen_mean / loser_mean;
-    if (u < p) {
-      RecordDecision(key, band, DecisionKind::kExplore, chosen, i, n);
-      return i;
-    }
-    u -= p;
-  }
-  return chosen;
-}
-
-void Publish(uintptr_t key, BandState& b, int band, int index) {
-  const int s = index + 1;
-  if (b.published.load(std::memory_order_relaxed) == s) return;
-  b.published.store(s, std::memory_order_relaxed);
-  PublishRouteDecision(key, band, static_cast<Strategy>(s));
-}
-
-// Learn mode: publishes the strategy for this site's next allocation in `band`.
-void ScheduleNextTrial(uintptr_t key, BandState& b, int band) {
-  if (g_mode != LearnMode::kLearn) return;
-  const int next = NextTrial(key, b, band);
-  if (next >= 0) Publish(key, b, band, next);
-}
-
-void AfterSample(uintptr_t key, BandState& b, int band) {
-  bool expected = false;
-  if (b.busy.load(std::memory_order_relaxed) ||
-      !b.busy.compare_exchange_strong(expected, true, std::memory_order_acquire)) {
-    return;  // another thread is running this band's tournament: skip, never wait
-  }
-  RunMatches(key, b, band);
-  b.busy.store(false, std::memory_order_release);
-}
-
-// The band a handle names, its site's key, and the strategy index; nullptr for a
-// handle or strategy that names nothing.
-struct Followed {
-  BandState* band_state;
-  int band;
-  uintptr_t key;
-};
-bool Lookup(uint32_t handle, Followed* out) {
-  uint32_t index;
-  if (!SplitHandle(handle, &index, &out->band)) return false;
-  Site* st = SiteAt(index);
-  if (st == nullptr) return false;
-  out->band_state = &st->band[out->band];
-  out->key = st->key.load(std::memory_order_relaxed);
+// The site table's memory (arena, zeroed), claimed once.
+bool EnsureStarted(LearnMode mode, const LearnParams& params) {
+  if (g_tournament.started()) return true;
+  void* memory = ArenaAllocate(Tournament::MemoryBytes());
+  if (memory == nullptr) return false;
+  g_tournament.Start(memory, ConfigFor(mode, params), &g_events);
   return true;
-}
-
-// Shadow mode: charges the strategies that did not run with what this allocation would
-// have cost under them, from the unit costs measured at start-up and as the process
-// runs. The model: direct mapping maps and unmaps once and faults on every touched page;
-// a BigCache hit costs what measured hits cost (idle time unknown: not charged); the
-// pool costs what measured pool allocations cost.
-void ChargeCounterfactuals(uintptr_t key, BandState& b, int band, int real, size_t bytes,
-                           uint64_t touched) {
-  for (int i = 0; i < kNumLearnedStrategies; ++i) {
-    if (i == real || !EligibleIndex(i, band)) continue;
-    Cost cost;
-    switch (i) {
-      case kIdxMmap:
-        cost.time_ns = (g_os.map_call_ns + g_os.unmap_call_ns +
-                        static_cast<double>(touched) * g_os.unmap_page_ns) *
-                       g_params.weight_time;
-        cost.fault_ns = static_cast<double>(touched) * g_os.fault_ns * g_params.weight_faults;
-        cost.faults = touched;
-        break;
-      case kIdxBigCache:
-        cost = TimeCost(g_hit_ns.load(std::memory_order_relaxed) * g_params.weight_time);
-        break;
-      default:
-        cost = TimeCost(g_pool_ns.load(std::memory_order_relaxed) * g_params.weight_time);
-        break;
-    }
-    StrategyStats& st = b.s[i];
-    st.tries.fetch_add(1, std::memory_order_relaxed);
-    Charge(st, cost);
-    Complete(st, bytes);
-  }
-  AfterSample(key, b, band);
 }
 
 }  // namespace
 
 LearnMode Mode() { return g_mode; }
-const LearnParams& Params() { return g_params; }
+const LearnParams& Params() {
+  static constexpr LearnParams kDefaults = DefaultParams();
+  return g_tournament.started() ? g_tournament.params() : kDefaults;
+}
 const OsCosts& MeasuredOsCosts() { return g_os; }
-uint64_t UnfollowedAllocations() { return g_unfollowed.load(std::memory_order_relaxed); }
+uint64_t UnfollowedAllocations() { return g_tournament.unfollowed(); }
+double MeasuredHitNs() {
+  const double m = g_tournament.median_hit_ns();
+  return m > 0 ? m : g_tournament.hit_ns();
+}
+double MeasuredPoolNs() {
+  const double m = g_tournament.median_pool_ns();
+  return m > 0 ? m : g_tournament.pool_ns();
+}
 
 void StartMeasuring(LearnMode mode) {
   g_mode = mode;
-  g_params = DefaultParams();
-  g_params.elo_k_factor = static_cast<double>(GetOption(Option::kLearnK));
-  g_params.min_samples = static_cast<uint64_t>(GetOption(Option::kLearnMinSamples));
-  g_params.commit_margin = static_cast<double>(GetOption(Option::kLearnCommitMargin));
+  LearnParams params = DefaultParams();
+  params.elo_k_factor = static_cast<double>(GetOption(Option::kLearnK));
+  params.min_samples = static_cast<uint64_t>(GetOption(Option::kLearnMinSamples));
+  params.commit_margin = static_cast<double>(GetOption(Option::kLearnCommitMargin));
   const int64_t every = GetOption(Option::kLearnExploreEvery);
-  g_params.explore_rate = every == 0 ? 0.0 : 1.0 / static_cast<double>(every);
-  g_params.weight_idle_ns_per_mib_second = static_cast<double>(GetOption(Option::kLearnIdleCost));
+  params.explore_rate = every == 0 ? 0.0 : 1.0 / static_cast<double>(every);
+  params.weight_idle_ns_per_mib_second = static_cast<double>(GetOption(Option::kLearnIdleCost));
   g_os = MeasureOsCosts();
-  g_params.fault_ns = g_os.fault_ns;
+  params.fault_ns = g_os.fault_ns;
   g_learner_wants_all_pages = mode == LearnMode::kShadow;
   // The site table's memory now, not on the first routed request: shadow mode must not
   // change what the program sees, not even one mmap in the middle of its run.
-  Sites();
+  if (!EnsureStarted(mode, params)) return;
   g_learner_measuring = true;
 }
 
 void SetFrozenMode() { g_mode = LearnMode::kFrozen; }
 
-bool ViewSite(uintptr_t key, BandView out[kNumBands]) {
-  Site* table = g_sites.load(std::memory_order_acquire);
-  if (table == nullptr || key == 0) return false;
-  uint32_t i = Hash(key);
-  for (uint32_t probe = 0; probe < kMaxSites; ++probe, i = (i + 1) & (kMaxSites - 1)) {
-    const uintptr_t cur = table[i].key.load(std::memory_order_acquire);
-    if (cur == 0) return false;
-    if (cur != key) continue;
-    for (int band = 0; band < kNumBands; ++band) {
-      const BandState& b = table[i].band[band];
-      TableEntry e{};
-      Fill(b, band, &e);
-      BandView& v = out[band];
-      v.allocations = b.allocs.load(std::memory_order_relaxed);
-      v.seen = v.allocations != 0;
-      v.matches = b.matches.load(std::memory_order_relaxed);
-      v.chosen = b.chosen_plus1.load(std::memory_order_relaxed) - 1;
-      for (int k = 0; k < kNumLearnedStrategies; ++k) {
-        v.eligible[k] = e.eligible[k];
-        v.rating[k] = e.rating[k];
-        v.samples[k] = e.samples[k];
-        v.mean_cost_ns[k] = e.mean_cost_ns[k];
-        const StrategyStats& st = b.s[k];
-        StrategyTotals& t = v.totals[k];
-        t.tries = st.tries.load(std::memory_order_relaxed);
-        t.sample_bytes = st.total_bytes.load(std::memory_order_relaxed);
-        t.time_ns = st.total.time_ns.load(std::memory_order_relaxed);
-        t.fault_ns = st.total.fault_ns.load(std::memory_order_relaxed);
-        t.idle_ns = st.total.idle_ns.load(std::memory_order_relaxed);
-        t.faults = st.total.faults.load(std::memory_order_relaxed);
-        t.idle_mib_s = static_cast<double>(st.total.idle_micro_mib_s.load(std::memory_order_relaxed)) * 1e-6;
-      }
-    }
-    return true;
-  }
-  return false;
-}
+bool ViewSite(uintptr_t site, BandView out[kNumBands]) { return g_tournament.ViewSite(site, out); }
 
 void ForEachSite(void (*fn)(uintptr_t site, const BandView* bands, void* arg), void* arg) {
-  Site* table = g_sites.load(std::memory_order_acquire);
-  if (table == nullptr) return;
-  uint32_t n = g_num_used.load(std::memory_order_acquire);
-  if (n > kMaxSites) n = kMaxSites;
-  for (uint32_t k = 0; k < n; ++k) {
-    const uint32_t i = g_used[k].load(std::memory_order_acquire);
-    if (i == 0) continue;  // being claimed right now
-    const uintptr_t key = table[i - 1].key.load(std::memory_order_acquire);
-    if (key == 0) continue;
-    BandView v[kNumBands];
-    if (ViewSite(key, v)) fn(key, v, arg);
-  }
+  g_tournament.ForEachSite(fn, arg);
 }
 
 void RecordForTest(uintptr_t site, int band, int strategy_index, double cost_ns) {
-  uint32_t index;
-  Site* s = FindOrInsert(site, &index);
-  if (s == nullptr) return;
-  BandState& b = s->band[band];
-  b.allocs.fetch_add(1, std::memory_order_relaxed);
-  b.s[strategy_index].tries.fetch_add(1, std::memory_order_relaxed);
-  Charge(b.s[strategy_index], TimeCost(cost_ns));
-  Complete(b.s[strategy_index], 1 << 20);
-  AfterSample(site, b, band);
-  ScheduleNextTrial(site, b, band);
+  g_tournament.RecordForTest(site, band, strategy_index, cost_ns);
 }
 
 void ResetForTest(LearnMode mode) {
-  Site* table = Sites();
-  if (table != nullptr) {
-    for (uint32_t i = 0; i < kMaxSites; ++i) {
-      Site& s = table[i];
-      if (s.key.load(std::memory_order_relaxed) == 0) continue;
-      s.key.store(0, std::memory_order_relaxed);
-      for (BandState& b : s.band) {
-        for (StrategyStats& st : b.s) {
-          st.tries = 0, st.samples = 0, st.window_n = 0, st.window_bytes = 0, st.total_bytes = 0;
-          for (CostParts* c : {&st.window, &st.total}) {
-            c->time_ns = 0, c->fault_ns = 0, c->idle_ns = 0, c->faults = 0, c->idle_micro_mib_s = 0;
-          }
-        }
-        b.allocs = 0;
-        b.matches = 0;
-        b.published = 0;
-        b.chosen_plus1 = 0;
-        for (double& d : b.rating_delta) d = 0;
-      }
-    }
-  }
-  for (std::atomic<uint32_t>& u : g_used) u.store(0, std::memory_order_relaxed);
-  g_num_used.store(0, std::memory_order_relaxed);
   g_mode = mode;
-  g_params = DefaultParams();
-  g_params.fault_ns = 1000;
+  LearnParams params = DefaultParams();
+  params.fault_ns = 1000;
+  if (!EnsureStarted(mode, params)) return;
+  g_tournament.Clear(ConfigFor(mode, params));
 }
 
 }  // namespace learner
@@ -529,93 +122,23 @@ void ResetForTest(LearnMode mode) {
 
 uint32_t LearnerOnAlloc(uintptr_t site, int band, Strategy s, size_t size, uint64_t ticks,
                         bool fresh) {
-  using namespace learner;
-  const int idx = static_cast<int>(s) - 1;
-  if (idx < 0 || idx >= kNumLearnedStrategies || band < 0 || band >= kNumBands) return 0;
-  uint32_t index;
-  Site* st = FindOrInsert(site, &index);
-  if (st == nullptr) return 0;
-  BandState& b = st->band[band];
-  const uint64_t n = b.allocs.fetch_add(1, std::memory_order_relaxed);
-  if (n == 0) RecordDecision(site, band, DecisionKind::kTrialsBegin, -1, idx, 1);
-  StrategyStats& ss = b.s[idx];
-  ss.tries.fetch_add(1, std::memory_order_relaxed);
-  // Once a strategy has kFollowAll samples here, follow one mapped block in
-  // kFollowEvery: the free of a followed block may count its pages (mincore, a syscall),
-  // which a site churning big blocks should not pay every time.
-  if (s != Strategy::kPool && ss.samples.load(std::memory_order_relaxed) >= kFollowAll &&
-      n % kFollowEvery != 0) {
-    ScheduleNextTrial(site, b, band);
-    return 0;
-  }
-  const double ns = static_cast<double>(cycleclock::ToNs(ticks));
-  Charge(ss, TimeCost(ns * g_params.weight_time));
-  if (s == Strategy::kBigCache && !fresh) Ewma(g_hit_ns, ns);
-  // A pool block's cost is complete now (its free is not followed); a mapped block's
-  // when it is freed.
-  if (s == Strategy::kPool) {
-    Ewma(g_pool_ns, ns);
-    Complete(ss, size);
-    AfterSample(site, b, band);
-    // Its touched pages are unknown: a fresh mapping of it would fault on all of them.
-    if (g_mode == LearnMode::kShadow) {
-      ChargeCounterfactuals(site, b, band, idx, size, (size + 4095) / 4096);
-    }
-  }
-  ScheduleNextTrial(site, b, band);
-  return MakeHandle(index, band);
+  return learner::g_tournament.OnAlloc(site, band, s, size,
+                                       static_cast<double>(cycleclock::ToNs(ticks)), fresh);
 }
 
 void LearnerOnFree(uint32_t handle, Strategy s, size_t requested, uint64_t ticks,
                    uint64_t touched_pages, bool fresh, bool cached) {
-  using namespace learner;
-  const int idx = static_cast<int>(s) - 1;
-  Followed f;
-  if (idx < 0 || idx >= kNumLearnedStrategies || !Lookup(handle, &f)) return;
-  BandState& b = *f.band_state;
-  const int band = f.band;
-  const uintptr_t key = f.key;
-  StrategyStats& ss = b.s[idx];
-  // Only a fresh block's touches were faults; a reused block's pages were resident.
-  const double faults = fresh ? static_cast<double>(touched_pages) : 0.0;
-  Cost cost = TimeCost(static_cast<double>(cycleclock::ToNs(ticks)) * g_params.weight_time);
-  cost.fault_ns = faults * g_params.fault_ns * g_params.weight_faults;
-  cost.faults = fresh ? touched_pages : 0;
-  Charge(ss, cost);
-  // A block waiting in BigCache has a cost still running (the memory it holds idle): it
-  // counts as a sample when that ends, so no window compares BigCache without it.
-  if (!cached) {
-    Complete(ss, requested);
-    AfterSample(key, b, band);
-  }
-  if (g_mode == LearnMode::kShadow) {
-    ChargeCounterfactuals(key, b, band, idx, requested, touched_pages);
-  }
+  learner::g_tournament.OnFree(handle, s, requested, static_cast<double>(cycleclock::ToNs(ticks)),
+                               touched_pages, fresh, cached);
 }
 
 void LearnerOnResize(uint32_t handle, Strategy s, uint64_t ticks) {
-  using namespace learner;
-  const int idx = static_cast<int>(s) - 1;
-  Followed f;
-  if (idx < 0 || idx >= kNumLearnedStrategies || !Lookup(handle, &f)) return;
-  // Part of the allocation's cost: charged, not counted as a sample of its own.
-  Charge(f.band_state->s[idx],
-         TimeCost(static_cast<double>(cycleclock::ToNs(ticks)) * g_params.weight_time));
+  learner::g_tournament.OnResize(handle, s, static_cast<double>(cycleclock::ToNs(ticks)));
 }
 
 void LearnerOnCacheIdle(uint32_t handle, size_t bytes, size_t requested, uint64_t idle_ticks) {
-  using namespace learner;
-  Followed f;
-  if (!Lookup(handle, &f)) return;
-  const double mib_seconds = static_cast<double>(bytes) / (1024.0 * 1024.0) *
-                             static_cast<double>(cycleclock::ToNs(idle_ticks)) * 1e-9;
-  BandState& b = *f.band_state;
-  Cost cost;
-  cost.idle_ns = mib_seconds * g_params.weight_idle_ns_per_mib_second;
-  cost.idle_mib_s = mib_seconds;
-  Charge(b.s[kIdxBigCache], cost);
-  Complete(b.s[kIdxBigCache], requested);  // the block's cost is whole now (see LearnerOnFree)
-  AfterSample(f.key, b, f.band);
+  learner::g_tournament.OnCacheIdle(handle, bytes, requested,
+                                    static_cast<double>(cycleclock::ToNs(idle_ticks)));
 }
 
 }  // namespace hakmem
