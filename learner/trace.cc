@@ -51,7 +51,7 @@ bool WriteTraceTo(const char* path) {
   const uint64_t n = appended < g_capacity ? appended : g_capacity;
   TraceHeader h{};
   memcpy(h.magic, "HAKTRACE", 8);
-  h.version = 1;
+  h.version = kTraceVersion;
   h.record_bytes = sizeof(TraceRecord);
   // A record another thread is still filling has kind 0: the file ends before it.
   uint64_t whole = 0;
@@ -97,6 +97,9 @@ void TraceRouted(TraceKind kind, uintptr_t site, const void* p, const void* old_
   r.size = size;
   r.address = reinterpret_cast<uintptr_t>(p);
   r.old_address = reinterpret_cast<uintptr_t>(old_p);
+  // Counted here, before the free unmaps or caches the block: the replay engine's
+  // estimate of the faults a fresh mapping of it would take.
+  r.touched_pages = kind == TraceKind::kFree ? os::ResidentPages(p, size) : 0;
   r.thread = CurrentThreadTag();
   r.band = static_cast<uint8_t>(BandOf(size));
   r.strategy = static_cast<uint8_t>(s);

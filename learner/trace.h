@@ -4,15 +4,18 @@
 // past it records are counted as dropped) and written at exit, atomically.
 //
 // The file (little-endian), which numpy maps directly:
-//   a 64-byte header: char magic[8] = "HAKTRACE"; u32 version = 1; u32 record_bytes = 48;
+//   a 64-byte header: char magic[8] = "HAKTRACE"; u32 version = 2; u32 record_bytes = 56;
 //                     u64 records; u64 dropped; u64 start_unix_ns; u64 pid; u64 reserved[2]
-//   then `records` records of 48 bytes (TraceRecord below), in the order they were
+//   then `records` records of 56 bytes (TraceRecord below), in the order they were
 //   appended (by time, within one thread exactly; across threads nearly):
 //     u64 time_ns     since the run's start (CLOCK_MONOTONIC)
 //     u64 site        the site's key (callsite/context.h; 0 on frees: pair by address)
 //     u64 size        bytes requested (for a resize, the new size)
 //     u64 address     the block (for a resize, where it is now)
 //     u64 old_address a resize's previous address; 0 otherwise
+//     u64 touched_pages on a free: the block's pages resident when it was freed (mincore),
+//                     which the replay engine takes for the pages the program touched
+//                     (an upper bound for a block reused from BigCache); 0 otherwise
 //     u32 thread      a small per-thread number (the profile's thread tag)
 //     u8  kind        1 alloc, 2 free, 3 resize
 //     u8  band        0 middle [64 KiB, 256 KiB), 1 large [256 KiB, 4 MiB), 2 huge
@@ -34,13 +37,15 @@ struct TraceRecord {
   uint64_t size;
   uint64_t address;
   uint64_t old_address;
+  uint64_t touched_pages;
   uint32_t thread;
   uint8_t kind;
   uint8_t band;
   uint8_t strategy;
   uint8_t reserved;
 };
-static_assert(sizeof(TraceRecord) == 48, "the trace file's record layout");
+static_assert(sizeof(TraceRecord) == 56, "the trace file's record layout");
+inline constexpr uint32_t kTraceVersion = 2;
 
 struct TraceHeader {
   char magic[8];  // "HAKTRACE"

@@ -17,60 +17,6 @@ namespace {
 
 using Kind = Column::Kind;
 
-// Declares a frame's columns, then appends rows column by column. Columns are reserved up
-// front so the pointers handed out stay valid.
-class Builder {
- public:
-  explicit Builder(Frame* f) : f_(f) { f_->columns.reserve(64); }
-
-  std::vector<int64_t>* Int(const char* name) { return &Add(name, Kind::kInt64)->ints; }
-  std::vector<uint64_t>* Uint(const char* name) { return &Add(name, Kind::kUint64)->uints; }
-  std::vector<double>* Float(const char* name) { return &Add(name, Kind::kFloat64)->floats; }
-  std::vector<int64_t>* Bool(const char* name) { return &Add(name, Kind::kBool)->ints; }
-
-  // A string column: values interned as categories.
-  class Category {
-   public:
-    explicit Category(Column* c) : c_(c) {}
-    void Push(const std::string& v) {
-      auto [it, fresh] = index_.try_emplace(v, static_cast<int64_t>(c_->categories.size()));
-      if (fresh) c_->categories.push_back(v);
-      c_->ints.push_back(it->second);
-    }
-    void PushNone() { c_->ints.push_back(-1); }
-    // Columns of a few known values (bands, strategies) or of one value per site: the
-    // categories are given once, and rows push codes (no string hashing per row, which
-    // was most of loading a million curve points).
-    void SetCategories(std::vector<std::string> values) {
-      c_->categories = std::move(values);
-    }
-    void PushCode(int64_t code) { c_->ints.push_back(code); }
-
-   private:
-    Column* c_;
-    absl::flat_hash_map<std::string, int64_t> index_;
-  };
-  std::unique_ptr<Category> Cat(const char* name) {
-    return std::make_unique<Category>(Add(name, Kind::kCategory));
-  }
-
-  void Row() { ++f_->rows; }
-  void Reserve(size_t rows) {
-    for (Column& c : f_->columns) {
-      if (c.kind == Kind::kFloat64) c.floats.reserve(rows);
-      else if (c.kind == Kind::kUint64) c.uints.reserve(rows);
-      else c.ints.reserve(rows);
-    }
-  }
-
- private:
-  Column* Add(const char* name, Kind kind) {
-    f_->columns.push_back(Column{name, kind, {}, {}, {}, {}});
-    return &f_->columns.back();
-  }
-  Frame* f_;
-};
-
 // Categories of the enum columns, in enum order, so a value's code is its number.
 const std::vector<std::string> kStrategies = {"none", "pool", "bigcache", "mmap"};
 const std::vector<std::string> kBands = {"middle", "large", "huge"};
@@ -112,7 +58,7 @@ const std::string& BandName(int band) { return Name(band, kBands); }
 // carry the same fields): one set of columns for the curves and the outcomes.
 class CostColumns {
  public:
-  explicit CostColumns(Builder* b)
+  explicit CostColumns(FrameBuilder* b)
       : cost_(b->Float("cost_ns")), time_(b->Float("alloc_time_ns")),
         fault_(b->Float("fault_ns")), idle_(b->Float("idle_ns")), faults_(b->Int("faults")),
         idle_mib_s_(b->Float("idle_mib_seconds")) {}
@@ -138,7 +84,7 @@ class CostColumns {
 // ---- telemetry ----
 
 void TelemetryRuns(const telemetry::Telemetry& t, Frame* f) {
-  Builder b(f);
+  FrameBuilder b(f);
   auto* run = b.Int("run");
   auto program = b.Cat("program");
   auto* pid = b.Int("pid");
@@ -190,7 +136,7 @@ std::vector<std::string> SiteNames(const telemetry::Telemetry& t) {
 
 void TelemetrySites(const telemetry::Telemetry& t, const std::vector<std::string>& names,
                     Frame* f) {
-  Builder b(f);
+  FrameBuilder b(f);
   auto* site = b.Int("site");
   auto* key = b.Uint("key");
   auto symbol = b.Cat("symbol");
@@ -212,7 +158,7 @@ void TelemetrySites(const telemetry::Telemetry& t, const std::vector<std::string
   auto* p90 = b.Int("lifetime_p90_ns");
   auto* p99 = b.Int("lifetime_p99_ns");
   auto strategy = b.Cat("strategy");
-  std::unique_ptr<Builder::Category> chosen[3] = {b.Cat("chosen_middle"), b.Cat("chosen_large"),
+  std::unique_ptr<FrameBuilder::Category> chosen[3] = {b.Cat("chosen_middle"), b.Cat("chosen_large"),
                                                   b.Cat("chosen_huge")};
   auto* allocations = b.Int("routed_allocations");
   const std::vector<tools::SiteTotals> totals = tools::AggregateSites(t);
@@ -288,7 +234,7 @@ void TelemetrySites(const telemetry::Telemetry& t, const std::vector<std::string
 
 void TelemetryCurves(const telemetry::Telemetry& t, const SiteSymbols& sym,
                      Frame* f) {
-  Builder b(f);
+  FrameBuilder b(f);
   auto* run = b.Int("run");
   auto* site = b.Int("site");
   auto symbol = b.Cat("symbol");
@@ -334,7 +280,7 @@ void TelemetryCurves(const telemetry::Telemetry& t, const SiteSymbols& sym,
 
 void TelemetryDecisions(const telemetry::Telemetry& t, const SiteSymbols& sym,
                         Frame* f) {
-  Builder b(f);
+  FrameBuilder b(f);
   auto* run = b.Int("run");
   auto* site = b.Int("site");
   auto symbol = b.Cat("symbol");
@@ -365,7 +311,7 @@ void TelemetryDecisions(const telemetry::Telemetry& t, const SiteSymbols& sym,
 
 void TelemetryOutcomes(const telemetry::Telemetry& t, const SiteSymbols& sym,
                        Frame* f) {
-  Builder b(f);
+  FrameBuilder b(f);
   auto* run = b.Int("run");
   auto* site = b.Int("site");
   auto symbol = b.Cat("symbol");
@@ -395,7 +341,7 @@ void TelemetryOutcomes(const telemetry::Telemetry& t, const SiteSymbols& sym,
 }
 
 void TelemetryTimeline(const telemetry::Telemetry& t, Frame* f) {
-  Builder b(f);
+  FrameBuilder b(f);
   auto* run = b.Int("run");
   auto* time = b.Int("time_ns");
   auto* mapped = b.Int("mapped_bytes");
@@ -447,7 +393,7 @@ std::string EntryName(const tools::Table& table, const learner::TableEntry& e) {
 
 void TableFrames(const tools::Table& table, Frames* out) {
   {
-    Builder b(&out->runs);
+    FrameBuilder b(&out->runs);
     auto* run = b.Int("run");
     auto program = b.Cat("program");
     auto* pid = b.Int("pid");
@@ -463,13 +409,13 @@ void TableFrames(const tools::Table& table, Frames* out) {
       b.Row();
     }
   }
-  Builder s(&out->sites);
+  FrameBuilder s(&out->sites);
   auto* site = s.Int("site");
   auto symbol = s.Cat("symbol");
   auto band = s.Cat("band");
   auto strategy = s.Cat("strategy");
   auto* depth = s.Int("depth");
-  Builder o(&out->outcomes);
+  FrameBuilder o(&out->outcomes);
   auto* osite = o.Int("site");
   auto osymbol = o.Cat("symbol");
   auto oband = o.Cat("band");
@@ -507,15 +453,19 @@ absl::StatusOr<Frames> LoadFrames(const std::string& path) {
   if (!in.ok()) {
     return absl::Status(in.status().code(), absl::StrCat(path, ": ", in.status().message()));
   }
-  Frames out;
   if (in->kind == tools::FileKind::kFrozenTable) {
+    Frames out;
     out.kind = "frozen_table";
     TableFrames(*in->table, &out);
     // The tables a frozen table has no data for, with no columns.
     return out;
   }
+  return TelemetryFrames(in->telemetry);
+}
+
+Frames TelemetryFrames(const telemetry::Telemetry& t) {
+  Frames out;
   out.kind = "telemetry";
-  const telemetry::Telemetry& t = in->telemetry;
   const std::vector<std::string> names = SiteNames(t);
   TelemetryRuns(t, &out.runs);
   TelemetrySites(t, names, &out.sites);

@@ -146,6 +146,10 @@ def test_trace_pairs_every_mapped_block_with_its_free(files):
     allocs = t[(t["kind"] == 1) & (t["site"] == cycle["key"])]
     assert len(allocs) == 160 and set(allocs["size"]) == {2 << 20}
     assert set(allocs["band"]) == {1} and set(allocs["strategy"]) <= {2, 3}
+    # CycleFrames writes every page of its 2 MiB buffers: their frees found them resident.
+    frees = t[(t["kind"] == 2) & (t["size"] == 2 << 20)]
+    assert len(frees) == 160 and set(frees["touched_pages"]) == {512}
+    assert set(t[t["kind"] == 1]["touched_pages"]) == {0}
     live = {}
     for r in t:
         if r["kind"] == 1:

@@ -7,6 +7,7 @@ namespace py {
 void RegisterErrors(pybind11::module_& m);
 void RegisterLoad(pybind11::module_& m);
 void RegisterMerge(pybind11::module_& m);
+void RegisterReplay(pybind11::module_& m);
 }  // namespace py
 }  // namespace hakmem
 
@@ -15,4 +16,5 @@ PYBIND11_MODULE(_native, m) {
   hakmem::py::RegisterErrors(m);
   hakmem::py::RegisterLoad(m);
   hakmem::py::RegisterMerge(m);
+  hakmem::py::RegisterReplay(m);
 }

@@ -226,7 +226,9 @@ class Checker {
       for (const auto& [field, v] : {std::pair<const char*, double>{"fault_ns", c.fault_ns()},
                                      {"map_call_ns", c.map_call_ns()},
                                      {"unmap_call_ns", c.unmap_call_ns()},
-                                     {"unmap_page_ns", c.unmap_page_ns()}}) {
+                                     {"unmap_page_ns", c.unmap_page_ns()},
+                                     {"bigcache_hit_ns", c.bigcache_hit_ns()},
+                                     {"pool_alloc_ns", c.pool_alloc_ns()}}) {
         HAK_RETURN_IF_ERROR(Finite("run", i, absl::StrCat("os_costs.", field), v));
       }
       const table::LearnParams& p = r.learn_params();

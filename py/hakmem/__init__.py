@@ -25,10 +25,11 @@ import pkgutil
 # twin: let the package span both directories on sys.path.
 __path__ = pkgutil.extend_path(__path__, __name__)
 
-from ._native import Error, FileError, load_frames, merge_bytes, telemetry_file  # noqa: E402
+from ._native import (Error, FileError, load_frames, merge_bytes, telemetry_file,  # noqa: E402
+                      trace_header)
 
-__all__ = ["Error", "FileError", "Loaded", "load", "load_trace", "load_trace_header",
-           "merge_bytes", "telemetry_file", "trace_dtype"]
+__all__ = ["Engine", "Error", "FileError", "Loaded", "load", "load_trace", "load_trace_header",
+           "merge_bytes", "sweep", "telemetry_file", "trace_dtype"]
 
 TABLES = ("runs", "sites", "curves", "decisions", "outcomes", "timeline")
 
@@ -89,8 +90,8 @@ def trace_dtype():
     """The numpy dtype of a trace record (learner/trace.h)."""
     import numpy as np
     return np.dtype([("time_ns", "<u8"), ("site", "<u8"), ("size", "<u8"), ("address", "<u8"),
-                     ("old_address", "<u8"), ("thread", "<u4"), ("kind", "u1"), ("band", "u1"),
-                     ("strategy", "u1"), ("reserved", "u1")])
+                     ("old_address", "<u8"), ("touched_pages", "<u8"), ("thread", "<u4"),
+                     ("kind", "u1"), ("band", "u1"), ("strategy", "u1"), ("reserved", "u1")])
 
 
 TRACE_KINDS = {1: "alloc", 2: "free", 3: "resize"}
@@ -98,37 +99,23 @@ TRACE_KINDS = {1: "alloc", 2: "free", 3: "resize"}
 
 def load_trace(path):
     """A HAKMEM_TRACE file (learner/trace.h) as a numpy structured array mapped from the
-    file (no copy): fields time_ns, site, size, address, old_address, thread, kind (1 alloc,
-    2 free, 3 resize), band, strategy (1 pool, 2 bigcache, 3 mmap). load_trace_header gives
-    the header (records, dropped, start, pid). Raises FileError for a file that is not a
-    whole trace."""
+    file (no copy): fields time_ns, site, size, address, old_address, touched_pages, thread,
+    kind (1 alloc, 2 free, 3 resize), band, strategy (1 pool, 2 bigcache, 3 mmap).
+    load_trace_header gives the header. Raises FileError for a file that is not a whole
+    trace."""
     import numpy as np
     header = load_trace_header(path)
-    return np.memmap(os.fspath(path), dtype=trace_dtype(), mode="r", offset=64,
-                     shape=(header["records"],)) if header["records"] else np.zeros(0, trace_dtype())
+    if not header["records"]:
+        return np.zeros(0, trace_dtype())
+    return np.memmap(os.fspath(path), dtype=trace_dtype(), mode="r",
+                     offset=header["header_bytes"], shape=(header["records"],))
 
 
 def load_trace_header(path):
-    """The trace file's header as a dict (records, dropped, start_unix_ns, pid); raises
+    """The trace file's header as a dict (records, dropped, start_unix_ns, pid,
+    record_bytes, header_bytes), after checking the whole file as the engine does; raises
     FileError with a one-line reason for a file that is not a whole trace."""
-    import struct
-    path = os.fspath(path)
-    try:
-        with open(path, "rb") as f:
-            head = f.read(64)
-            size = os.fstat(f.fileno()).st_size
-    except OSError as e:
-        raise FileError("%s: %s" % (path, e.strerror)) from None
-    if len(head) < 64:
-        raise FileError("%s: truncated (%d bytes; a trace's header alone is 64)" % (path, len(head)))
-    magic, version, record_bytes, records, dropped, start, pid = struct.unpack_from("<8sIIQQQQ", head)
-    if magic != b"HAKTRACE":
-        raise FileError("%s: bad magic (not a hakmem trace)" % path)
-    if version != 1 or record_bytes != 48:
-        raise FileError("%s: trace format version %d with %d-byte records; this hakmem reads "
-                        "version 1 with 48" % (path, version, record_bytes))
-    if size != 64 + 48 * records:
-        raise FileError("%s: %d bytes, but the header says %d records (%d bytes)"
-                        % (path, size, records, 64 + 48 * records))
-    return {"records": records, "dropped": dropped, "start_unix_ns": start, "pid": pid}
+    return trace_header(os.fspath(path))
 
+
+from .engine import Engine, sweep  # noqa: E402
