@@ -1,5 +1,6 @@
 #include "py/frames.h"
 
+#include <limits>
 #include <memory>
 #include <utility>
 
@@ -96,6 +97,16 @@ void TelemetryRuns(const telemetry::Telemetry& t, Frame* f) {
   auto version = b.Cat("hakmem_version");
   auto* writes = b.Int("writes");
   auto* fault = b.Float("fault_ns");
+  auto* map_call = b.Float("map_call_ns");
+  auto* unmap_call = b.Float("unmap_call_ns");
+  auto* unmap_page = b.Float("unmap_page_ns");
+  auto* hit = b.Float("bigcache_hit_ns");
+  auto* pool = b.Float("pool_alloc_ns");
+  auto* k_factor = b.Float("k_factor");
+  auto* commit_margin = b.Float("commit_margin");
+  auto* min_samples = b.Int("min_samples");
+  auto* explore_rate = b.Float("explore_rate");
+  auto* idle_weight = b.Float("idle_weight");
   auto* d_sites = b.Int("dropped_sites");
   auto* d_contexts = b.Int("dropped_contexts");
   auto* d_matches = b.Int("dropped_matches");
@@ -115,6 +126,19 @@ void TelemetryRuns(const telemetry::Telemetry& t, Frame* f) {
     version->Push(r.hakmem_version());
     writes->push_back(static_cast<int64_t>(r.writes()));
     fault->push_back(r.os_costs().fault_ns());
+    map_call->push_back(r.os_costs().map_call_ns());
+    unmap_call->push_back(r.os_costs().unmap_call_ns());
+    unmap_page->push_back(r.os_costs().unmap_page_ns());
+    hit->push_back(r.os_costs().bigcache_hit_ns());
+    pool->push_back(r.os_costs().pool_alloc_ns());
+    // A run that did not learn has no parameters: NaN, not a made-up value.
+    const bool p = r.has_learn_params();
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    k_factor->push_back(p ? r.learn_params().elo_k_factor() : nan);
+    commit_margin->push_back(p ? r.learn_params().commit_margin_points() : nan);
+    min_samples->push_back(p ? static_cast<int64_t>(r.learn_params().min_samples()) : 0);
+    explore_rate->push_back(p ? r.learn_params().explore_rate_fraction() : nan);
+    idle_weight->push_back(p ? r.learn_params().weight_idle_ns_per_mib_second() : nan);
     d_sites->push_back(static_cast<int64_t>(r.drops().sites()));
     d_contexts->push_back(static_cast<int64_t>(r.drops().contexts()));
     d_matches->push_back(static_cast<int64_t>(r.drops().matches()));

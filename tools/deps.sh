@@ -18,6 +18,7 @@ build_pkgs=(
   python3-numpy python3-pandas python3-pytest  # the Python module `hakmem` (py/) and its tests
   python3-dask python3-distributed    # hakmem.fleet: tree merges of a fleet's telemetry
   python3-tqdm                        # progress bars (hakmem.fleet, ./run main)
+  python3-pip                         # py:wheel_test installs the wheel with pip
   jupyter-nbconvert python3-ipykernel python3-matplotlib  # the notebook, run by the tests
   sqlite3 lua5.4                      # real programs in the whole-process tests
 )
