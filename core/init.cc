@@ -100,6 +100,7 @@ __attribute__((destructor)) void ExitReport() {
   f.Str(" heap_span_bytes=").Uint(s.heap_span_bytes);
   f.Str(" large_allocs=").Uint(s.large_allocs);
   f.Str(" bigcache=").Uint(s.mapped_by_bigcache).Str(" mmap_blocks=").Uint(s.mapped_by_mmap);
+  f.Str(" sampled_blocks=").Uint(s.sampled_blocks);
   f.Str(" bigcache_hits=").Uint(s.bigcache_hits);
   f.Str(" fallbacks=").Uint(s.strategy_fallbacks);
   f.Str(" large_peak_bytes=").Uint(s.large_peak_live_bytes);

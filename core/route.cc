@@ -63,9 +63,10 @@ void* RouteAllocate(size_t size, size_t align, bool* zeroed, uintptr_t site) {
   // Decisions, the learner and the profile all key on the calling context.
   site = SiteKeyOf(site);
   if (zeroed != nullptr) *zeroed = false;
+  // A fallback counts once the other strategy has served the request (a request that
+  // fails, e.g. for its size, was served by nothing).
   bool fell_back = false;
   Strategy s = RouteChoose(size, site, &fell_back);
-  if (fell_back) g_fallbacks.fetch_add(1, std::memory_order_relaxed);
   // With the learner measuring (learn or shadow mode), each routed allocation reports
   // its strategy's allocator time: the learner's only view of what the route did.
   const bool measure = g_learner_measuring && LearnerLinked();
@@ -92,7 +93,7 @@ void* RouteAllocate(size_t size, size_t align, bool* zeroed, uintptr_t site) {
     }
     // An alignment the classes cannot give (over 64 KiB): a mapped block, counted.
     s = BigCacheLinked() ? Strategy::kBigCache : Strategy::kMmap;
-    g_fallbacks.fetch_add(1, std::memory_order_relaxed);
+    fell_back = true;
   }
   BlockTag tag{};
   if (ProfilingEnabled()) {
@@ -108,6 +109,7 @@ void* RouteAllocate(size_t size, size_t align, bool* zeroed, uintptr_t site) {
     errno = ENOMEM;
     return nullptr;
   }
+  if (fell_back) g_fallbacks.fetch_add(1, std::memory_order_relaxed);
   if (measure) {
     LargeHeaderOf(p)->learn_handle =
         LearnerOnAlloc(site, BandOf(size), s, size, cycleclock::Now() - t0, fresh);

@@ -29,17 +29,38 @@ Strategy ServedBy(void* p) {
 
 Strategy ForcedByEnv() {
   const char* f = getenv("HAKMEM_STRATEGY");
-  return f == nullptr || *f == 0 ? Strategy::kNone : ParseStrategy(f);
+  if (f == nullptr || *f == 0) return Strategy::kNone;
+  if (strcmp(f, "pool") == 0) return Strategy::kPool;
+  if (strcmp(f, "bigcache") == 0) return Strategy::kBigCache;
+  if (strcmp(f, "mmap") == 0) return Strategy::kMmap;
+  ADD_FAILURE() << "HAKMEM_STRATEGY=" << f;
+  return Strategy::kNone;
 }
 
-// What must serve a request of `size` whose site decided `decided` (kNone: no decision).
+// What must serve a request, stated here rather than computed with the product's own
+// rules: by the forced strategy (HAKMEM_STRATEGY), the site's decision, and the band
+// (middle [64 KiB, 256 KiB), large [256 KiB, 4 MiB), huge [4 MiB, ...)). The pool serves
+// the middle band only; where the wanted strategy cannot serve, BigCache does.
+constexpr Strategy N = Strategy::kNone, P = Strategy::kPool, B = Strategy::kBigCache,
+                   M = Strategy::kMmap;
+constexpr Strategy kExpected[4][4][3] = {
+    // not forced: the site's decision, else the band's default (pool, then BigCache)
+    {/* no decision */ {P, B, B}, /* pool */ {P, B, B}, /* bigcache */ {B, B, B},
+     /* mmap */ {M, M, M}},
+    // forced pool, whatever the decision
+    {{P, B, B}, {P, B, B}, {P, B, B}, {P, B, B}},
+    // forced BigCache
+    {{B, B, B}, {B, B, B}, {B, B, B}, {B, B, B}},
+    // forced mmap
+    {{M, M, M}, {M, M, M}, {M, M, M}, {M, M, M}},
+};
+static_assert(static_cast<int>(N) == 0 && static_cast<int>(P) == 1 &&
+                  static_cast<int>(B) == 2 && static_cast<int>(M) == 3,
+              "the table is indexed by Strategy");
+
 Strategy Expected(size_t size, Strategy decided) {
-  const int band = BandOf(size);
-  Strategy s = ForcedByEnv();
-  if (s == Strategy::kNone) s = decided;
-  if (s == Strategy::kNone) s = DefaultStrategy(band);
-  if (!Eligible(s, band)) s = Strategy::kBigCache;
-  return s;
+  const int band = size < (256 << 10) ? 0 : size < (4 << 20) ? 1 : 2;
+  return kExpected[static_cast<int>(ForcedByEnv())][static_cast<int>(decided)][band];
 }
 
 TEST(Route, BelowTheThresholdThePoolServesWhateverWasDecided) {

@@ -2,6 +2,8 @@
 
 #include <errno.h>
 
+#include <atomic>
+
 #include "core/cycleclock.h"
 #include "core/fastmath.h"
 #include "core/init.h"
@@ -66,6 +68,8 @@ bool TakeSample(ThreadCache& tc, int c) {
   return ProfilingEnabled();
 }
 
+std::atomic<uint64_t> g_sampled_blocks{0};
+
 // Serves a sampled allocation from a mapping whose header carries the profile record;
 // nullptr if it cannot (the caller then serves it from the pool).
 void* SampleAllocate(int c, size_t size, size_t align, uintptr_t site_key) {
@@ -80,7 +84,9 @@ void* SampleAllocate(int c, size_t size, size_t align, uintptr_t site_key) {
   // Sampled blocks are mappings reused through BigCache (mmap and munmap per sample would
   // cost more than the profiling is allowed to). With no mapping to be had, the record
   // stays (the allocation happened) and the block does not carry it.
-  return LargeAlloc(size, align, Strategy::kBigCache, tag, &fresh);
+  void* p = LargeAlloc(size, align, Strategy::kBigCache, tag, &fresh);
+  if (p != nullptr) g_sampled_blocks.fetch_add(1, std::memory_order_relaxed);
+  return p;
 }
 
 }  // namespace
@@ -109,5 +115,7 @@ int64_t SkipsBeforeSample(double u, size_t size, double interval) {
   const double skips = -Log(u) * interval / static_cast<double>(size == 0 ? 1 : size);
   return skips >= static_cast<double>(kNever) ? kNever : static_cast<int64_t>(skips);
 }
+
+uint64_t SampledBlocks() { return g_sampled_blocks.load(std::memory_order_relaxed); }
 
 }  // namespace hakmem

@@ -62,6 +62,10 @@ int64_t SkipsBeforeSample(double u, size_t size, double interval);
 // Whether sampled and large allocations are being recorded in this process.
 bool ProfilingEnabled();
 
+// Small allocations served as sampled mapped blocks so far (they are BigCache blocks in
+// the mapped-block counts, but no route decided them).
+uint64_t SampledBlocks();
+
 }  // namespace hakmem
 
 #endif  // HAKMEM_CORE_SAMPLER_H_

@@ -6,6 +6,7 @@
 #include "core/large.h"
 #include "core/os.h"
 #include "core/page_heap.h"
+#include "core/sampler.h"
 
 namespace hakmem {
 
@@ -24,6 +25,7 @@ Stats GetStats() {
   s.large_peak_live_bytes = ls.peak_live_bytes;
   s.mapped_by_bigcache = ls.by_strategy[static_cast<int>(Strategy::kBigCache)];
   s.mapped_by_mmap = ls.by_strategy[static_cast<int>(Strategy::kMmap)];
+  s.sampled_blocks = SampledBlocks();
   if (BigCacheLinked()) {
     BigCacheCounters bc{};
     BigCacheGetCounters(&bc);

@@ -14,6 +14,7 @@ struct Stats {
   uint64_t large_allocs, large_frees, large_reuses;  // mapped blocks (BigCache, mmap)
   uint64_t large_live_bytes, large_peak_live_bytes;
   uint64_t mapped_by_bigcache, mapped_by_mmap;       // mapped blocks per strategy
+  uint64_t sampled_blocks;         // of mapped_by_bigcache: sampled small allocations
   uint64_t bigcache_hits, bigcache_misses, bigcache_evictions, bigcache_bytes;
   uint64_t bigcache_faults_saved;  // estimated: pages a hit did not have to fault in
   uint64_t strategy_fallbacks;

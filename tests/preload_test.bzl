@@ -27,6 +27,8 @@ def preload_suite(
         stress_args = [],
         stress_min_processes = 2,
         extra_env = [],
+        expect = [],
+        own_prefix = "hakmem:",
         tags = []):
     """Defines <prefix>{python,sqlite,lua,stress}_preload_test.
 
@@ -41,6 +43,9 @@ def preload_suite(
       stress_min_processes: processes expected to print a proof line in the stress test
         (the parent and its forked child).
       extra_env: VAR=VALUE settings for every run of every test (e.g. HAKMEM_STRATEGY).
+      expect: conditions over the counters of the command's own exit line that every test
+        requires, e.g. "mmap_blocks == 0" when BigCache is forced.
+      own_prefix: the allocator's own stderr lines; any but its proof lines fail a test.
       tags: added to every test.
     """
     common_args = [
@@ -48,7 +53,8 @@ def preload_suite(
         # Quoted: Bazel splits args like a shell, and the regex may contain spaces.
         "'--proof-regex=" + proof_regex + "'",
         "--proof-env=" + proof_env,
-    ] + ["--env=" + e for e in extra_env]
+        "--own-prefix=" + own_prefix,
+    ] + ["--env=" + e for e in extra_env] + ["'--expect=" + e + "'" for e in expect]
 
     _test(
         prefix + "python_preload_test",

@@ -11,7 +11,14 @@ The test passes only if
      fell back to glibc, or a library that failed to load, prints none. When the regex has
      a named group `pid`, the command's own pid must be among the reported pids, no pid
      may report twice (e.g. a pid cached before fork), and at least --min-processes
-     distinct pids must report (e.g. 2 for a program that forks a child).
+     distinct pids must report (e.g. 2 for a program that forks a child);
+  5. the preloaded stderr has no other line of the allocator's own (--own-prefix, e.g. a
+     warning about a bad free or a file it could not write) than the proof lines and
+     those --allow-line names;
+  6. every --expect holds over the counters of the command's own exit line (e.g.
+     `mmap_blocks == 0` with the BigCache strategy forced). Not over forked children's:
+     a child forked while another thread was between two counter updates inherits
+     counters one step apart.
 On failure it prints one line starting with "FAIL:" that names what differed, followed by
 the tail of the preloaded stderr for context, and exits 1.
 
@@ -30,6 +37,30 @@ import sys
 # The hakmem proof contract: one line per process at exit, with the pid and a non-zero
 # count of bytes taken from the OS.
 HAKMEM_PROOF_REGEX = r"^hakmem: exit pid=(?P<pid>[0-9]+) .*bytes_from_os=[1-9]"
+# hakmem's expected lines under HAKMEM_VERBOSE=1: the start line and the exit line.
+HAKMEM_EXPECTED_LINES = [r"^hakmem: start pid=[0-9]+ ", r"^hakmem: exit pid=[0-9]+ "]
+
+
+def counters(lines):
+    """Sums of every `name=integer` field over the given lines (one line: its fields)."""
+    total = {}
+    for line in lines:
+        for name, value in re.findall(r"\b([a-z_]+)=([0-9]+)\b", line):
+            total[name] = total.get(name, 0) + int(value)
+    return total
+
+
+def check_expectation(expr, values):
+    """Evaluates `expr` (arithmetic and comparisons over counter names) against the
+    counters; (holds, why)."""
+    names = set(re.findall(r"[A-Za-z_][A-Za-z_0-9]*", expr))
+    missing = sorted(names - set(values))
+    if missing:
+        return False, "no counter %s in the exit lines" % ", ".join(missing)
+    if not re.fullmatch(r"[A-Za-z_0-9+\-*/<>=!() ]+", expr):
+        return False, "not an expression over counters"
+    shown = ", ".join("%s=%d" % (n, values[n]) for n in sorted(names))
+    return bool(eval(expr, {"__builtins__": {}}, dict(values))), shown
 
 
 def fail(reason, stderr_text=""):
@@ -101,6 +132,16 @@ def main(argv):
     parser.add_argument("--min-processes", type=int, default=1,
                         help="distinct pids (or matching lines, without a pid group) "
                              "that must report")
+    parser.add_argument("--own-prefix", default="hakmem:",
+                        help="lines starting with this are the allocator's own; any of "
+                             "them but the proof lines and --allow-line fails the test "
+                             "('' to disable)")
+    parser.add_argument("--allow-line", action="append", default=[], metavar="REGEX",
+                        help="an own line this test expects (in addition to hakmem's "
+                             "start and exit lines)")
+    parser.add_argument("--expect", action="append", default=[], metavar="EXPR",
+                        help="a condition over the counters of the command's own exit "
+                             "line, e.g. 'mmap_blocks == 0'")
     parser.add_argument("--stdin", help="file to feed on stdin (else /dev/null)")
     parser.add_argument("--timeout", type=int, default=50, help="seconds per run")
     parser.add_argument("cmd", nargs=argparse.REMAINDER)
@@ -165,9 +206,23 @@ def main(argv):
         fail("%s: %d process(es) printed a proof line, expected at least %d"
              % (name, seen, args.min_processes), err)
 
-    print("PASS: %s: stdout identical (%d lines, %d bytes), %s, %d %s:"
+    if args.own_prefix:
+        allowed = [re.compile(r) for r in HAKMEM_EXPECTED_LINES + args.allow_line]
+        for line in err.splitlines():
+            if line.startswith(args.own_prefix) and not any(a.search(line) for a in allowed):
+                fail("%s: the allocator printed an unexpected line: %s" % (name, short(line)), err)
+
+    own = [m for m in matches if "pid" not in proof.groupindex or int(m.group("pid")) == pid]
+    values = counters([err[m.start():].split("\n", 1)[0] for m in own[:1]])
+    for expr in args.expect:
+        holds, why = check_expectation(expr, values)
+        if not holds:
+            fail("%s: expected %s over the exit lines, but %s" % (name, expr, why), err)
+
+    print("PASS: %s: stdout identical (%d lines, %d bytes), %s, %d %s%s:"
           % (name, base_out.count(b"\n"), len(base_out), describe_status(rc), seen,
-             "process(es) proved" if "pid" in proof.groupindex else "proof line(s)"))
+             "process(es) proved" if "pid" in proof.groupindex else "proof line(s)",
+             "".join("; %s holds" % e for e in args.expect)))
     for m in matches[:5]:
         print("  " + err[m.start():].split("\n", 1)[0])
     return 0
