@@ -104,18 +104,6 @@ void ForEachSite(void (*fn)(uintptr_t site, const BandView* bands, void* arg), v
   g_tournament.ForEachSite(fn, arg);
 }
 
-void RecordForTest(uintptr_t site, int band, int strategy_index, double cost_ns) {
-  g_tournament.RecordForTest(site, band, strategy_index, cost_ns);
-}
-
-void ResetForTest(LearnMode mode) {
-  g_mode = mode;
-  LearnParams params = DefaultParams();
-  params.fault_ns = 1000;
-  if (!EnsureStarted(mode, params)) return;
-  g_tournament.Clear(ConfigFor(mode, params));
-}
-
 }  // namespace learner
 
 // ---- the core's hooks (core/learner_hooks.h) ----

@@ -44,10 +44,6 @@ bool ViewSite(uintptr_t site, BandView out[kNumBands]);
 // Calls fn(site, band_views) for every site the learner has seen.
 void ForEachSite(void (*fn)(uintptr_t site, const BandView* bands, void* arg), void* arg);
 
-// For tests: feeds one allocation's whole cost to (site, band, strategy) as if measured,
-// and runs the tournament as the route would.
-void RecordForTest(uintptr_t site, int band, int strategy_index, double cost_ns);
-void ResetForTest(LearnMode mode);
 
 }  // namespace learner
 }  // namespace hakmem

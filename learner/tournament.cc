@@ -568,48 +568,5 @@ void Tournament::ForEachSite(void (*fn)(uintptr_t site, const BandView* bands, v
   }
 }
 
-void Tournament::RecordForTest(uintptr_t site, int band, int strategy_index, double cost_ns) {
-  uint32_t index;
-  Site* s = FindOrInsert(site, &index);
-  if (s == nullptr) return;
-  BandState& b = s->band[band];
-  b.allocs.fetch_add(1, std::memory_order_relaxed);
-  b.s[strategy_index].tries.fetch_add(1, std::memory_order_relaxed);
-  Charge(b.s[strategy_index], TimeCost(cost_ns));
-  Complete(b.s[strategy_index], 1 << 20);
-  AfterSample(site, b, band);
-  ScheduleNextTrial(site, b, band);
-}
-
-void Tournament::Clear(const TournamentConfig& config) {
-  Site* table = sites_.load(std::memory_order_relaxed);
-  if (table != nullptr) {
-    for (uint32_t i = 0; i < kMaxSites; ++i) {
-      Site& s = table[i];
-      if (s.key.load(std::memory_order_relaxed) == 0) continue;
-      s.key.store(0, std::memory_order_relaxed);
-      for (BandState& b : s.band) {
-        for (StrategyStats& st : b.s) {
-          st.tries = 0, st.samples = 0, st.window_n = 0, st.window_bytes = 0, st.total_bytes = 0;
-          for (CostParts* c : {&st.window, &st.total}) {
-            c->time_ns = 0, c->fault_ns = 0, c->idle_ns = 0, c->faults = 0, c->idle_micro_mib_s = 0;
-          }
-        }
-        b.allocs = 0;
-        b.matches = 0;
-        b.published = 0;
-        b.chosen_plus1 = 0;
-        for (double& d : b.rating_delta) d = 0;
-      }
-    }
-    for (uint32_t i = 0; i < kMaxSites; ++i) used_[i].store(0, std::memory_order_relaxed);
-  }
-  num_used_.store(0, std::memory_order_relaxed);
-  unfollowed_.store(0, std::memory_order_relaxed);
-  hit_times_.Clear();
-  pool_times_.Clear();
-  if (table != nullptr) Start(table, config, events_);
-}
-
 }  // namespace learner
 }  // namespace hakmem

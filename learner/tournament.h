@@ -126,8 +126,7 @@ class Tournament {
 
   // Bytes of zeroed memory the site table needs (a few MiB, touched as sites arrive).
   static size_t MemoryBytes();
-  // Takes `memory` (MemoryBytes(), zeroed, never handed back; it may be a table this
-  // instance used before, see Clear) and the configuration. Not thread-safe: before any
+  // Takes `memory` (MemoryBytes(), zeroed, never handed back) and the configuration. Not thread-safe: before any
   // allocation reports.
   void Start(void* memory, const TournamentConfig& config, TournamentEvents* events);
   bool started() const { return sites_.load(std::memory_order_acquire) != nullptr; }
@@ -155,11 +154,6 @@ class Tournament {
   // Calls fn(site, band_views) for every site seen, in the order they arrived.
   void ForEachSite(void (*fn)(uintptr_t site, const BandView* bands, void* arg), void* arg) const;
 
-  // For tests: one allocation's whole cost (time) fed to (site, band, strategy), and the
-  // tournament run as an allocation's would.
-  void RecordForTest(uintptr_t site, int band, int strategy_index, double cost_ns);
-  // Empties the table and takes a new configuration.
-  void Clear(const TournamentConfig& config);
 
   struct Site;
   struct BandState;

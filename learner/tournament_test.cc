@@ -5,7 +5,10 @@
 #include <stdlib.h>
 
 #include <algorithm>
+#include <map>
 #include <memory>
+#include <thread>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -19,7 +22,10 @@ namespace {
 // Keeps what the tournament reports.
 class Recorder final : public TournamentEvents {
  public:
-  void Publish(uintptr_t site, int band, Strategy s) override { published.push_back(s); }
+  void Publish(uintptr_t site, int band, Strategy s) override {
+    published.push_back(s);
+    published_to.push_back({{site, band}, s});
+  }
   void Decision(uintptr_t, int, DecisionKind kind, int, int to, uint64_t allocations) override {
     decisions.push_back({kind, to, allocations});
   }
@@ -39,21 +45,52 @@ class Recorder final : public TournamentEvents {
     }
   };
   std::vector<Strategy> published;
+  std::vector<std::pair<std::pair<uintptr_t, int>, Strategy>> published_to;
   std::vector<Made> decisions;
   std::vector<uint32_t> matches;
   MatchRecord scratch{};
 };
 
 struct Instance {
-  explicit Instance(uint64_t seed, double explore_rate = 1.0 / 64) {
+  explicit Instance(uint64_t seed, double explore_rate = 1.0 / 64, bool learn = true) {
     memory.reset(static_cast<char*>(calloc(1, Tournament::MemoryBytes())));
     TournamentConfig c;
     c.params = DefaultParams();
     c.params.fault_ns = 1000;
     c.params.explore_rate = explore_rate;
-    c.schedule_trials = true;
+    c.os = OsCosts{1000, 2000, 2000, 100};
+    c.schedule_trials = learn;
+    c.counterfactuals = !learn;  // shadow mode
     c.seed = seed;
     t.Start(memory.get(), c, &events);
+  }
+  // The strategy the route would use for the site's next allocation: the last one the
+  // tournament published for it, else the band's default.
+  Strategy Next(uintptr_t site, int band) const {
+    auto it = route.find({site, band});
+    return it == route.end() ? DefaultStrategy(band) : it->second;
+  }
+  // Serves n allocations of 1 MiB at (site, band) as the route would, each costing
+  // `cost` (ns) of the serving strategy's time, through the real calls: a pool block's
+  // cost is whole at allocation, a mapped block's at its free (followed blocks only).
+  // Returns how many each strategy served.
+  std::vector<int> Serve(uintptr_t site, int band, const double cost[kNumLearnedStrategies], int n) {
+    std::vector<int> served(kNumLearnedStrategies, 0);
+    for (int i = 0; i < n; ++i) {
+      const Strategy s = Next(site, band);
+      ++served[static_cast<int>(s) - 1];
+      const double ns = cost[static_cast<int>(s) - 1];
+      const uint32_t h = t.OnAlloc(site, band, s, 1 << 20, s == Strategy::kPool ? ns : ns / 2, false);
+      if (s != Strategy::kPool) t.OnFree(h, s, 1 << 20, ns / 2, 0, false, false);
+      for (const auto& [key, strategy] : events.published_to) route[key] = strategy;
+      events.published_to.clear();
+    }
+    return served;
+  }
+  int Chosen(uintptr_t site, int band) const {
+    BandView v[kNumBands];
+    if (!t.ViewSite(site, v)) return -2;
+    return v[band].chosen;
   }
   // Serves n allocations of a middle-band site as the route would, each costing `cost`
   // of its strategy (a pool allocation's cost is whole at once).
@@ -70,6 +107,7 @@ struct Instance {
   std::unique_ptr<char, Free> memory;
   Recorder events;
   Tournament t;
+  std::map<std::pair<uintptr_t, int>, Strategy> route;
 };
 
 constexpr double kCosts[kNumLearnedStrategies] = {40, 900, 30000};
@@ -103,6 +141,124 @@ TEST(Tournament, TheSameSeedExploresTheSameWayAndAnotherDoesNot) {
   ASSERT_GT(explores(a).size(), 3u);
   EXPECT_EQ(explores(a), explores(b));
   EXPECT_NE(explores(a), explores(c));
+}
+
+TEST(Tournament, LearnModeFindsTheCheapestStrategyAtEachSiteAndPublishesIt) {
+  Instance a(0);
+  const uintptr_t frames = 0x1000, churn = 0x2000, snapshots = 0x3000;
+  const double frames_cost[] = {0, 5e3, 5e6}, churn_cost[] = {50, 400, 3e5},
+               snapshot_cost[] = {0, 2e6, 1e6};
+  a.Serve(frames, kBandLarge, frames_cost, 200);
+  a.Serve(churn, kBandMiddle, churn_cost, 400);
+  a.Serve(snapshots, kBandHuge, snapshot_cost, 200);
+  EXPECT_EQ(a.Chosen(frames, kBandLarge), kIdxBigCache);
+  EXPECT_EQ(a.Chosen(churn, kBandMiddle), kIdxPool);
+  EXPECT_EQ(a.Chosen(snapshots, kBandHuge), kIdxMmap);
+  EXPECT_EQ(a.Next(frames, kBandLarge), Strategy::kBigCache);
+  EXPECT_EQ(a.Next(snapshots, kBandHuge), Strategy::kMmap);
+  // After committing, the route mostly serves the choice: exploring a strategy 1000x
+  // dearer happens about explore_rate / 1000 of the time.
+  const std::vector<int> after = a.Serve(frames, kBandLarge, frames_cost, 2000);
+  EXPECT_GE(after[kIdxBigCache], 1995);
+  const std::vector<int> churn_after = a.Serve(churn, kBandMiddle, churn_cost, 2000);
+  EXPECT_GE(churn_after[kIdxPool], 1900);
+  EXPECT_GE(churn_after[kIdxBigCache], 1);  // a cheap loser is still explored now and then
+}
+
+TEST(Tournament, EqualCostsNeverCommit) {
+  Instance a(0);
+  const double cost[] = {0, 1000, 1020};
+  const std::vector<int> served = a.Serve(0x4000, kBandLarge, cost, 1000);
+  EXPECT_EQ(a.Chosen(0x4000, kBandLarge), -1);  // every match a draw: no rating lead
+  // Undecided, the trials alternate: both strategies keep being measured.
+  EXPECT_NEAR(served[kIdxBigCache], served[kIdxMmap], 2);
+}
+
+TEST(Tournament, OnceWellMeasuredOnlyOneMappedBlockInEightIsFollowed) {
+  Instance a(0);
+  const uintptr_t site = 0x4100;
+  int followed = 0, unfollowed = 0;
+  for (int i = 0; i < 64 + 800; ++i) {
+    const uint32_t h = a.t.OnAlloc(site, kBandLarge, Strategy::kMmap, 1 << 20, 100, false);
+    (h != 0 ? followed : unfollowed) += i >= 64;
+    if (h != 0) a.t.OnFree(h, Strategy::kMmap, 1 << 20, 100, 0, false, false);
+  }
+  EXPECT_EQ(followed, 100);  // every 8th of the 800 after the first 64 samples
+  EXPECT_EQ(unfollowed, 700);
+  BandView v[kNumBands];
+  ASSERT_TRUE(a.t.ViewSite(site, v));
+  EXPECT_EQ(v[kBandLarge].totals[kIdxMmap].tries, 864u);  // tries count every allocation
+  EXPECT_EQ(v[kBandLarge].samples[kIdxMmap], 164u);       // samples only followed ones
+}
+
+TEST(Tournament, IdleTimeInBigCacheIsChargedToTheSiteThatFreedTheBlock) {
+  // BigCache is cheaper in time, but each block waits 0.1 s holding 8 MiB: 0.8 MiB-s,
+  // 800 us at the default weight, against mmap's 20 us.
+  Instance a(0);
+  const uintptr_t site = 0x4200;
+  for (int i = 0; i < 400; ++i) {
+    const Strategy s = a.Next(site, kBandHuge);
+    const uint32_t h = a.t.OnAlloc(site, kBandHuge, s, 8 << 20, s == Strategy::kMmap ? 1e4 : 300, false);
+    const bool cached = s == Strategy::kBigCache;
+    a.t.OnFree(h, s, 8 << 20, s == Strategy::kMmap ? 1e4 : 100, 0, false, cached);
+    if (cached) a.t.OnCacheIdle(h, 8 << 20, 8 << 20, 1e8);
+    for (const auto& [key, strategy] : a.events.published_to) a.route[key] = strategy;
+    a.events.published_to.clear();
+  }
+  EXPECT_EQ(a.Chosen(site, kBandHuge), kIdxMmap);
+  BandView v[kNumBands];
+  ASSERT_TRUE(a.t.ViewSite(site, v));
+  const StrategyTotals& bc = v[kBandHuge].totals[kIdxBigCache];
+  ASSERT_GT(v[kBandHuge].samples[kIdxBigCache], 0u);
+  EXPECT_NEAR(bc.idle_mib_s / v[kBandHuge].samples[kIdxBigCache], 0.8, 1e-3);
+  EXPECT_NEAR(static_cast<double>(bc.idle_ns) / v[kBandHuge].samples[kIdxBigCache], 8e5, 10);
+}
+
+TEST(Tournament, ShadowModeChargesWhatTheOthersWouldHaveCostAndNeverPublishes) {
+  // Shadow mode: the band's default (BigCache) serves; direct mapping is estimated from
+  // the OS prices (map 2000 + unmap 2000 + 256 touched pages x (100 unmap + 1000 fault)).
+  Instance a(0, 1.0 / 64, /*learn=*/false);
+  const uintptr_t site = 0x5000;
+  for (int i = 0; i < 200; ++i) {
+    const uint32_t h = a.t.OnAlloc(site, kBandLarge, Strategy::kBigCache, 1 << 20, 300, false);
+    a.t.OnFree(h, Strategy::kBigCache, 1 << 20, 100, 256, false, false);
+  }
+  EXPECT_EQ(a.Chosen(site, kBandLarge), kIdxBigCache);  // it knows what it would do...
+  EXPECT_TRUE(a.events.published.empty());                // ...and does nothing
+  BandView v[kNumBands];
+  ASSERT_TRUE(a.t.ViewSite(site, v));
+  ASSERT_GT(v[kBandLarge].samples[kIdxMmap], 0u);
+  EXPECT_NEAR(v[kBandLarge].mean_cost_ns[kIdxMmap], 2000 + 2000 + 256 * (100 + 1000), 2);
+  EXPECT_EQ(v[kBandLarge].totals[kIdxMmap].faults / v[kBandLarge].samples[kIdxMmap], 256u);
+}
+
+TEST(Tournament, ManyThreadsAndSitesAtOnce) {
+  Instance a(0);
+  // Trials follow the tournament's own publications (a shared map would need a lock:
+  // each thread reads the band's decision from the tournament instead).
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&a, t] {
+      for (int s = 0; s < 50; ++s) {
+        const uintptr_t site = 0x10000 + 0x100 * s;
+        const double big = (s % 2) ? 5e3 : 5e6, map = (s % 2) ? 5e6 : 5e3;
+        for (int i = 0; i < 100 + t; ++i) {
+          BandView v[kNumBands];
+          const bool known = a.t.ViewSite(site, v);
+          const Strategy st = known && v[kBandLarge].chosen >= 0
+                                  ? static_cast<Strategy>(v[kBandLarge].chosen + 1)
+                                  : (i % 2 ? Strategy::kMmap : Strategy::kBigCache);
+          const double ns = st == Strategy::kMmap ? map : big;
+          const uint32_t h = a.t.OnAlloc(site, kBandLarge, st, 1 << 20, ns / 2, false);
+          a.t.OnFree(h, st, 1 << 20, ns / 2, 0, false, false);
+        }
+      }
+    });
+  }
+  for (std::thread& th : threads) th.join();
+  for (int s = 0; s < 50; ++s) {
+    EXPECT_EQ(a.Chosen(0x10000 + 0x100 * s, kBandLarge), (s % 2) ? kIdxBigCache : kIdxMmap) << s;
+  }
 }
 
 TEST(TimeHistogram, TheMedianIgnoresAFewHugeOutliers) {
