@@ -21,6 +21,18 @@ static_assert(Tournament::kMaxSites == 1u << kSiteBits, "the hash's range");
 constexpr uint64_t kFollowAll = 64;
 constexpr uint64_t kFollowEvery = 8;
 
+// An allocation's time is wall-clock time around the strategy's work, so a thread
+// preempted in between measures milliseconds that are not the strategy's: one such
+// sample outweighs a window of 40 ns pool allocations and loses the pool a match it
+// should win. Once a strategy has a window of samples at a band, an allocation time over
+// kImplausibleRatio times its mean time per sample there and over kImplausibleFloorNs is
+// taken for interference and charged at that mean instead (and counted). Only the
+// allocation's time: frees can legitimately take milliseconds (munmap of resident pages,
+// BigCache evicting), and those costs stay. A pool refill that faults in fresh span
+// memory can also be caught; the pool's faults are not charged anyway (tournament.h).
+constexpr double kImplausibleRatio = 64;
+constexpr double kImplausibleFloorNs = 50000;
+
 // A cost in its parts (ns-equivalents, weighted; see tournament.h), for the window since
 // a strategy's last match and for all time. Telemetry reports the parts; the tournament
 // plays on their sum.
@@ -443,6 +455,15 @@ uint32_t Tournament::OnAlloc(uintptr_t site, int band, Strategy s, size_t size, 
       n % kFollowEvery != 0) {
     ScheduleNextTrial(site, b, band);
     return 0;
+  }
+  const uint64_t samples = ss.samples.load(std::memory_order_relaxed);
+  if (samples >= kWindow && ns > kImplausibleFloorNs) {
+    const double mean = static_cast<double>(ss.total.time_ns.load(std::memory_order_relaxed)) /
+                        static_cast<double>(samples) / config_.params.weight_time;
+    if (ns > kImplausibleRatio * mean) {
+      implausible_.fetch_add(1, std::memory_order_relaxed);
+      ns = mean;
+    }
   }
   Charge(ss, TimeCost(ns * config_.params.weight_time));
   if (s == Strategy::kBigCache && !fresh) {

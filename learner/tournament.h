@@ -136,6 +136,9 @@ class Tournament {
   double hit_ns() const { return hit_ns_.load(std::memory_order_relaxed); }
   double pool_ns() const { return pool_ns_.load(std::memory_order_relaxed); }
   uint64_t unfollowed() const { return unfollowed_.load(std::memory_order_relaxed); }
+  // Allocation times taken for interference (a preempted measurement) and charged at the
+  // strategy's mean instead (tournament.cc).
+  uint64_t implausible() const { return implausible_.load(std::memory_order_relaxed); }
   // The median allocator time of BigCache hits and of pool allocations so far (0: none).
   double median_hit_ns() const { return hit_times_.MedianNs(); }
   double median_pool_ns() const { return pool_times_.MedianNs(); }
@@ -176,6 +179,7 @@ class Tournament {
   std::atomic<uint32_t>* used_ = nullptr;
   std::atomic<uint32_t> num_used_{0};
   std::atomic<uint64_t> unfollowed_{0};
+  std::atomic<uint64_t> implausible_{0};
   TournamentConfig config_{};
   uint64_t seed_mix_ = 0;
   TournamentEvents* events_ = nullptr;
