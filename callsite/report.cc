@@ -10,6 +10,7 @@
 #include "callsite/module_map.h"
 #include "callsite/profiler.h"
 #include "callsite/symbolizer.h"
+#include "core/atomic_file.h"
 #include "core/format.h"
 #include "core/learner_hooks.h"
 #include "core/options.h"
@@ -23,7 +24,7 @@ namespace {
 // must not allocate.
 class Out {
  public:
-  explicit Out(int fd) : fd_(fd) {}
+  explicit Out(AtomicFile* file) : file_(file) {}
   ~Out() { Flush(); }
   void Raw(const char* s, size_t n) {
     while (n > 0) {
@@ -75,21 +76,12 @@ class Out {
   }
   bool ok() const { return ok_; }
   void Flush() {
-    size_t off = 0;
-    while (off < len_ && ok_) {
-      const ssize_t w = write(fd_, buf_ + off, len_ - off);
-      if (w < 0 && errno == EINTR) continue;
-      if (w <= 0) {
-        ok_ = false;
-        break;
-      }
-      off += static_cast<size_t>(w);
-    }
+    if (len_ > 0 && !file_->Write(buf_, len_)) ok_ = false;
     len_ = 0;
   }
 
  private:
-  int fd_;
+  AtomicFile* file_;
   char buf_[16384];
   size_t len_ = 0;
   bool ok_ = true;
@@ -155,14 +147,15 @@ void Complain(const char* path, const char* what) {
 
 bool WriteSiteReport(const char* path) {
   ScopedNoProfiling no_profiling;  // libdw allocates; those are not the program's sites
-  const int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    Complain(path, strerror(errno));
+  // Atomically: a full disk or a vanished directory leaves no partial report.
+  AtomicFile file(path);
+  if (!file.ok()) {
+    Complain(path, file.why());
     return false;
   }
   bool ok;
   {
-    Out o(fd);
+    Out o(&file);
     o.Str("{\"sample_bytes\": ");
     o.Uint(static_cast<uint64_t>(GetOption(Option::kSampleBytes)));
     o.Str(",\n \"sites\": [");
@@ -252,9 +245,11 @@ bool WriteSiteReport(const char* path) {
     o.Flush();
     ok = o.ok();
   }
-  if (close(fd) != 0) ok = false;
-  if (!ok) Complain(path, "write failed");
-  return ok;
+  if (!ok || !file.Commit()) {
+    Complain(path, file.why() != nullptr ? file.why() : "write failed");
+    return false;
+  }
+  return true;
 }
 
 namespace {

@@ -10,6 +10,7 @@
 #include "callsite/profiler.h"
 #include "callsite/symbolizer.h"
 #include "core/arena.h"
+#include "core/atomic_file.h"
 #include "core/format.h"
 #include "core/options.h"
 #include "core/os.h"
@@ -50,22 +51,20 @@ void CodeText(Formatter* f, const callsite::CodeKey& code, uintptr_t address) {
 
 bool WriteLearnLog(const char* path) {
   callsite::ScopedNoProfiling no_profiling;  // the symbolizer allocates
-  const int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) {
+  // Atomically: a full disk or a vanished directory leaves no partial log.
+  AtomicFile file(path);
+  auto complain = [path](const char* why) {
     char buf[600];
     Formatter f(buf, sizeof(buf));
-    f.Str("hakmem: cannot write HAKMEM_LEARN_LOG='").Str(path).Str("': ").Str(strerror(errno)).Str("\n");
+    f.Str("hakmem: cannot write HAKMEM_LEARN_LOG='").Str(path).Str("': ").Str(why).Str("\n");
     os::WriteStderr(buf, f.size());
+  };
+  if (!file.ok()) {
+    complain(file.why());
     return false;
   }
   bool ok = true;
-  auto put = [&](const char* s, size_t n) {
-    while (ok && n > 0) {
-      const ssize_t w = write(fd, s, n);
-      if (w < 0 && errno == EINTR) continue;
-      if (w <= 0) ok = false; else s += w, n -= static_cast<size_t>(w);
-    }
-  };
+  auto put = [&](const char* s, size_t n) { ok = ok && file.Write(s, n); };
   static const char kHeader[] =
       "t_ms,site,symbol,band,pool_rating,bigcache_rating,mmap_rating,"
       "pool_samples,bigcache_samples,mmap_samples,chosen,context_key,context\n";
@@ -127,14 +126,11 @@ bool WriteLearnLog(const char* path) {
     put(line, f.size());
   }
   if (recs != nullptr) os::Unmap(recs, map_bytes);
-  if (close(fd) != 0) ok = false;
-  if (!ok) {
-    char buf[600];
-    Formatter f(buf, sizeof(buf));
-    f.Str("hakmem: cannot write HAKMEM_LEARN_LOG='").Str(path).Str("': write failed\n");
-    os::WriteStderr(buf, f.size());
+  if (!ok || !file.Commit()) {
+    complain(file.why() != nullptr ? file.why() : "write failed");
+    return false;
   }
-  return ok;
+  return true;
 }
 
 }  // namespace learner

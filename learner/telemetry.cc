@@ -18,7 +18,7 @@
 #include "core/os.h"
 #include "core/route_table.h"
 #include "core/version.h"
-#include "learner/atomic_file.h"
+#include "core/atomic_file.h"
 #include "learner/curves.h"
 #include "learner/learner.h"
 #include "learner/table_codec.h"

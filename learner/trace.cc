@@ -12,7 +12,7 @@
 #include "core/os.h"
 #include "core/strategy.h"
 #include "core/thread_cache.h"
-#include "learner/atomic_file.h"
+#include "core/atomic_file.h"
 
 namespace hakmem {
 namespace learner {
