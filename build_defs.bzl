@@ -12,7 +12,7 @@ ALLOCATOR_COPTS = [
     "-fno-rtti",
 ]
 
-def hakmem_cc_test(name, srcs, deps, env = {}, args = [], data = [], size = "small"):
+def hakmem_cc_test(name, srcs, deps, env = {}, args = [], data = [], size = "small", tags = []):
     """A GoogleTest binary linked statically (the libraries hide their symbols)."""
     native.cc_test(
         name = name,
@@ -21,6 +21,7 @@ def hakmem_cc_test(name, srcs, deps, env = {}, args = [], data = [], size = "sma
         args = args,
         data = data,
         env = env,
+        tags = tags,
         linkstatic = True,
         deps = deps + ["//third_party:gtest_main"],
     )

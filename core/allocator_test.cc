@@ -18,6 +18,7 @@
 
 #include "core/page_map.h"
 #include "core/hakmem.h"
+#include "core/route_table.h"
 #include "core/size_class.h"
 
 namespace hakmem {
@@ -270,6 +271,25 @@ TEST(Allocator, CrossThreadFreesAndThreadExitWithLiveBlocks) {
     });
   }
   for (auto& th : threads) th.join();
+}
+
+TEST(Allocator, ForkChildPublishesToARouteSlotAnotherThreadWasWriting) {
+  // A thread of the parent holds a route slot's writer lock at fork (as the learner's
+  // first decision for a site or hak_route_set does, briefly); the child must be able to
+  // publish to that slot, not spin forever on a lock no thread of its own will release.
+  const hak_site_t site = hak_site_register("fork.route.slot");
+  RouteSlot& slot = g_route_table[RouteIndex(site)];
+  slot.writer.Lock();
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    alarm(10);  // a deadlock fails the test instead of hanging it
+    _exit(hak_route_set(site, 1 << 20, HAK_STRATEGY_MMAP) == 0 ? 0 : 3);
+  }
+  slot.writer.Unlock();
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "child status " << status;
 }
 
 TEST(Allocator, ForkChildAllocatesWhileOtherThreadsHeldLocks) {

@@ -6,6 +6,7 @@
 
 #include "core/base.h"
 #include "core/bigcache_hooks.h"
+#include "core/check.h"
 #include "core/cycleclock.h"
 #include "core/learner_hooks.h"
 #include "core/os.h"
@@ -99,7 +100,7 @@ bool IsLargeBlock(const void* p) {
 void* LargeAlloc(size_t size, size_t align, Strategy strategy, const BlockTag& tag, bool* fresh) {
   const size_t room = align > kHeaderRoom ? align + sizeof(LargeHeader) : kHeaderRoom;
   if (size > (size_t{1} << 46) || align > (size_t{1} << 40)) return nullptr;
-  const size_t need = PageRound(size + room);
+  const size_t need = PageRound(size + room + kGuardBytes);
   size_t mapping_size = need;
   char* mapping = nullptr;
   if (strategy == Strategy::kBigCache) {
@@ -130,11 +131,13 @@ void* LargeAlloc(size_t size, size_t align, Strategy strategy, const BlockTag& t
   h->tag = tag;
   h->fresh = *fresh;
   h->learn_handle = 0;
+  CheckWriteGuard(h + 1, size);
   return h + 1;
 }
 
 void LargeFree(void* p) {
   LargeHeader* h = LargeHeaderOf(p);
+  CheckVerifyGuard(p, h->requested_size);
   char* mapping = h->mapping;
   const size_t size = h->mapping_size;
   const Strategy strategy = h->strategy;
@@ -170,6 +173,8 @@ void LargeFree(void* p) {
 
 size_t LargeUsableSize(const void* p) {
   const LargeHeader* h = LargeHeaderOf(p);
+  // The checking build's guard follows the requested size: only that much is usable.
+  if constexpr (kChecking) return h->requested_size;
   return static_cast<size_t>(h->mapping + h->mapping_size - static_cast<const char*>(p));
 }
 
@@ -177,10 +182,12 @@ void* LargeRealloc(void* p, size_t size) {
   LargeHeader* h = LargeHeaderOf(p);
   const size_t offset = static_cast<size_t>(static_cast<char*>(p) - h->mapping);
   if (size > (size_t{1} << 46)) return nullptr;
-  const size_t need = PageRound(offset + size);
+  CheckVerifyGuard(p, h->requested_size);
+  const size_t need = PageRound(offset + size + kGuardBytes);
   const size_t old_size = h->mapping_size;
   if (need <= old_size && need >= old_size / 2) {  // fits, without gross waste
     h->requested_size = size;
+    CheckWriteGuard(p, size);
     return p;
   }
   const Strategy strategy = h->strategy;  // h is gone once mremap moves the mapping
@@ -194,6 +201,7 @@ void* LargeRealloc(void* p, size_t size) {
   // an upper bound on its faults, which is how mremap'd memory behaves.
   nh->fresh = nh->fresh || need > old_size;
   NoteLive(static_cast<int64_t>(need) - static_cast<int64_t>(old_size));
+  CheckWriteGuard(nh + 1, size);
   return nh + 1;
 }
 

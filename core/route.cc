@@ -6,6 +6,7 @@
 #include <atomic>
 
 #include "core/bigcache_hooks.h"
+#include "core/check.h"
 #include "core/cycleclock.h"
 #include "core/decay.h"
 #include "core/format.h"
@@ -30,6 +31,11 @@ std::atomic<uint64_t> g_fallbacks{0};
 // A free of a pointer hakmem did not hand out is a bug in the host program (or a second
 // free of a mapped block). Ignoring it keeps the process alive; the first one is reported.
 void ReportForeign(const void* p, const char* what) {
+  if constexpr (kChecking) {
+    CheckFailed(what[0] == 'f' ? "free of a pointer hakmem did not hand out, or freed twice:"
+                               : "malloc_usable_size of a pointer hakmem did not hand out:",
+                p, 0);
+  }
   if (g_foreign_frees.fetch_add(1, std::memory_order_relaxed) != 0) return;
   char buf[200];
   Formatter f(buf, sizeof(buf));

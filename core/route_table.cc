@@ -14,6 +14,10 @@ Strategy ParseStrategy(const char* name) {
   return Strategy::kNone;
 }
 
+void RouteTableResetAfterFork() {
+  for (RouteSlot& slot : g_route_table) slot.writer.ResetAfterFork();
+}
+
 bool PublishRouteDecision(uintptr_t site, int band, Strategy s) {
   if (band < 0 || band >= kNumBands || site == 0) return false;
   if (s != Strategy::kNone && !Eligible(s, band)) return false;

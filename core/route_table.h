@@ -41,6 +41,11 @@ HAK_INLINE Strategy RouteDecision(uintptr_t site, int band) {
   return static_cast<Strategy>(s.decision[band].load(std::memory_order_relaxed));
 }
 
+// In a forked child: releases every slot's writer lock (a thread of the parent may have
+// held one at fork; no thread of the child will release it). A slot caught mid-take
+// reads as empty or as its new site, both valid.
+void RouteTableResetAfterFork();
+
 // Publishes a decision (kNone clears it). Returns false if `s` cannot serve `band`, or
 // the site's slot is held by another site with decisions.
 bool PublishRouteDecision(uintptr_t site, int band, Strategy s);

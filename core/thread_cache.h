@@ -18,6 +18,8 @@
 #include <stdint.h>
 
 #include "core/base.h"
+#include "core/check.h"
+#include "core/size_class.h"
 #include "core/types.h"
 
 namespace hakmem {
@@ -131,7 +133,7 @@ HAK_INLINE void* TryPop(int size_class) {
       return nullptr;
     }
   }
-  return p;
+  return CheckHandOut(p);
 }
 
 // A pop or refill the sampler has already counted (slow paths only).
@@ -141,12 +143,13 @@ HAK_INLINE void* AllocateSmall(int size_class) {
   if (HAK_LIKELY(p != nullptr)) {
     l.head = *static_cast<void**>(p);
     --l.length;
-    return p;
+    return CheckHandOut(p);
   }
-  return AllocateSmallSlow(size_class);
+  return CheckHandOut(AllocateSmallSlow(size_class));
 }
 
 HAK_INLINE void DeallocateSmall(void* p, int size_class) {
+  CheckSmallFree(p, ClassSize(size_class));
   const uintptr_t l = tls::ListOffset(size_class);
   *static_cast<void**>(p) = tls::Head(l);
   tls::SetHead(l, p);

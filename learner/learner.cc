@@ -3,6 +3,8 @@
 // the route table and its matches and decisions kept as curves.
 #include "learner/learner.h"
 
+#include <pthread.h>
+
 #include "core/arena.h"
 #include "core/cycleclock.h"
 #include "core/learner_hooks.h"
@@ -51,12 +53,15 @@ TournamentConfig ConfigFor(LearnMode mode, const LearnParams& params) {
   return c;
 }
 
+void TournamentAfterFork() { g_tournament.ResetAfterFork(); }
+
 // The site table's memory (arena, zeroed), claimed once.
 bool EnsureStarted(LearnMode mode, const LearnParams& params) {
   if (g_tournament.started()) return true;
   void* memory = ArenaAllocate(Tournament::MemoryBytes());
   if (memory == nullptr) return false;
   g_tournament.Start(memory, ConfigFor(mode, params), &g_events);
+  pthread_atfork(nullptr, nullptr, TournamentAfterFork);
   return true;
 }
 

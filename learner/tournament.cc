@@ -534,6 +534,14 @@ void Tournament::OnCacheIdle(uint32_t handle, size_t bytes, size_t requested, do
   AfterSample(key, *b, band);
 }
 
+void Tournament::ResetAfterFork() {
+  Site* table = sites_.load(std::memory_order_acquire);
+  if (table == nullptr) return;
+  for (uint32_t i = 0; i < kMaxSites; ++i) {
+    for (BandState& b : table[i].band) b.busy.store(false, std::memory_order_relaxed);
+  }
+}
+
 bool Tournament::ViewSite(uintptr_t key, BandView out[kNumBands]) const {
   Site* table = sites_.load(std::memory_order_acquire);
   if (table == nullptr || key == 0) return false;

@@ -152,6 +152,10 @@ class Tournament {
   void OnResize(uint32_t handle, Strategy s, double ns);
   void OnCacheIdle(uint32_t handle, size_t bytes, size_t requested, double idle_ns);
 
+  // In a forked child: frees every band's match try-lock (a thread of the parent may have
+  // held one at fork), so the child's bands go on learning.
+  void ResetAfterFork();
+
   // Returns false if the tournament has nothing for the site.
   bool ViewSite(uintptr_t site, BandView out[kNumBands]) const;
   // Calls fn(site, band_views) for every site seen, in the order they arrived.
