@@ -203,6 +203,68 @@ TEST(Allocator, ErrorContracts) {
   EXPECT_EQ(malloc_usable_size(nullptr), 0u);
 }
 
+// Alignment requests at the edges, with glibc's answers (checked against glibc 2.36 on
+// this Debian), except aligned_alloc(0, n): hakmem refuses it (EINVAL; 0 is no alignment),
+// glibc treats it as 1 (README, "Differences from glibc").
+TEST(Allocator, AlignmentEdgeCases) {
+  void* (*volatile memalign_fn)(size_t, size_t) = memalign;  // no compile-time folding
+  void* p = memalign_fn(3000, 100);  // not a power of two: rounded up, to 4096
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % 4096, 0u);
+  free(p);
+  p = memalign_fn(48, 10);  // to 64
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % 64, 0u);
+  free(p);
+  for (size_t a : {size_t{0}, size_t{1}}) {  // below the minimum: the minimum
+    p = memalign_fn(a, 10);
+    ASSERT_NE(p, nullptr) << a;
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % 16, 0u);
+    free(p);
+  }
+  for (size_t a : {size_t{2} << 20, size_t{4} << 20, size_t{64} << 20}) {  // over 1 MiB
+    ASSERT_EQ(posix_memalign(&p, a, 100), 0) << a;
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % a, 0u) << a;
+    EXPECT_GE(malloc_usable_size(p), 100u);
+    memset(p, 1, 100);
+    free(p);
+  }
+  const volatile size_t huge = size_t{1} << 62;  // more than any address space
+  EXPECT_EQ(posix_memalign(&p, huge, 10), ENOMEM);
+  errno = 0;
+  EXPECT_EQ(memalign_fn(huge, 10), nullptr);
+  EXPECT_EQ(errno, ENOMEM);
+  errno = 0;
+  EXPECT_EQ(aligned_alloc(huge, 10), nullptr);
+  EXPECT_EQ(errno, ENOMEM);
+  errno = 0;
+  EXPECT_EQ(aligned_alloc(0, 10), nullptr);
+  EXPECT_EQ(errno, EINVAL);
+  p = aligned_alloc(64, 10);  // a size not a multiple of the alignment is accepted (C17)
+  ASSERT_NE(p, nullptr);
+  free(p);
+}
+
+// realloc of mapped blocks: a far shrink within a band, and an aligned block grown, keep
+// the contents (an aligned block's alignment is not promised after realloc, as in C).
+TEST(Allocator, ReallocOfMappedBlocksAtTheEdgesOfTheirBand) {
+  char* p = static_cast<char*>(malloc(3 << 20));  // large band, near its top
+  ASSERT_NE(p, nullptr);
+  for (size_t i = 0; i < (3u << 20); i += 4096) p[i] = static_cast<char>(i >> 12);
+  p = static_cast<char*>(realloc(p, 300 << 10));  // same band, a tenth of the size
+  ASSERT_NE(p, nullptr);
+  for (size_t i = 0; i < (300u << 10); i += 4096) ASSERT_EQ(p[i], static_cast<char>(i >> 12));
+  EXPECT_LT(malloc_usable_size(p), size_t{1} << 20);  // the mapping shrank with it
+  free(p);
+  void* a = nullptr;
+  ASSERT_EQ(posix_memalign(&a, 1 << 20, 2 << 20), 0);
+  memset(a, 7, 2 << 20);
+  char* b = static_cast<char*>(realloc(a, 3 << 20));
+  ASSERT_NE(b, nullptr);
+  for (size_t i = 0; i < (2u << 20); i += 999) ASSERT_EQ(b[i], 7);
+  free(b);
+}
+
 TEST(Allocator, CallocZeroesEvenReusedMemory) {
   for (size_t size : {size_t{16}, size_t{1000}, size_t{100000}, size_t{3} << 20}) {
     for (int i = 0; i < 3; ++i) {
