@@ -297,6 +297,62 @@ TEST_F(Frozen, KeysOfAnotherBinaryMatchNothingAndSaySo) {
   EXPECT_EQ(RouteDecision(key_, kBandLarge), Strategy::kNone);
 }
 
+TEST_F(Frozen, AModuleWithoutBuildIdMatchesByPath) {
+  // A module that has no build-id is identified by its path: the table names this
+  // binary by path alone, and the loader finds it loaded.
+  meta_.modules[0].build_id_hex[0] = '\0';
+  const uintptr_t by_path = KeyOfFrames(meta_, entry_);
+  ASSERT_NE(by_path, key_);  // another identity, another key
+  PublishRouteDecision(by_path, kBandLarge, Strategy::kNone);
+  Write(Encode(entry_));
+  size_t published = 0;
+  EXPECT_EQ(Load(&published), "");  // "ours": no complaint that nothing matched
+  EXPECT_EQ(published, 1u);
+  EXPECT_EQ(RouteDecision(by_path, kBandLarge), Strategy::kMmap);
+  PublishRouteDecision(by_path, kBandLarge, Strategy::kNone);
+}
+
+TEST_F(Frozen, ANamedSiteMatchesByItsName) {
+  TableEntry named = entry_;
+  named.num_frames = 0;
+  strcpy(named.site_name, "frozen.named.site");
+  named.band = kBandHuge;
+  named.strategy = kIdxBigCache;
+  named.rating[kIdxBigCache] = 1560;
+  named.rating[kIdxMmap] = 1440;
+  Write(Encode(named));
+  size_t published = 0;
+  EXPECT_EQ(Load(&published), "");
+  EXPECT_EQ(published, 1u);
+  const uintptr_t key = hak_site_register("frozen.named.site");
+  EXPECT_EQ(RouteDecision(key, kBandHuge), Strategy::kBigCache);
+  PublishRouteDecision(key, kBandHuge, Strategy::kNone);
+}
+
+TEST_F(Frozen, InAContestedRouteSlotThisProgramsEntryWins) {
+  // Another binary's entry whose key falls in the same route slot as this program's:
+  // this program's is published first and keeps the slot; the other is refused.
+  meta_.num_modules = 2;
+  strcpy(meta_.modules[1].build_id_hex, "0123456789abcdef0123456789abcdef01234567");
+  TableEntry other = entry_;
+  other.strategy = kIdxBigCache;
+  uintptr_t other_key = 0;
+  for (uint64_t offset = 0x1000; offset < 0x1000 + 1000000; offset += 16) {
+    other.frames[0] = {1, offset};
+    other_key = KeyOfFrames(meta_, other);
+    if (RouteIndex(other_key) == RouteIndex(key_) && other_key != key_) break;
+    other_key = 0;
+  }
+  ASSERT_NE(other_key, 0u) << "no colliding key found";
+  PublishRouteDecision(other_key, kBandLarge, Strategy::kNone);
+  Write(Encode(std::vector<TableEntry>{other, entry_}));  // the other one first in the file
+  size_t published = 0;
+  EXPECT_EQ(Load(&published), "");
+  EXPECT_EQ(published, 1u);
+  EXPECT_EQ(RouteDecision(key_, kBandLarge), Strategy::kMmap);
+  EXPECT_EQ(RouteDecision(other_key, kBandLarge), Strategy::kNone);
+}
+
 TEST_F(Frozen, MissingFileAndMissingSettingAreOneLineEach) {
   unlink(path_.c_str());
   size_t published = 1;
