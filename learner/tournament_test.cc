@@ -262,6 +262,22 @@ TEST(Tournament, APreemptedMeasurementDoesNotLoseThePoolItsMatches) {
   EXPECT_NEAR(v[kBandHuge].mean_cost_ns[kIdxMmap], 1e7, 1);
 }
 
+TEST(Tournament, AResizeIsChargedToItsBlockNotCountedAsASample) {
+  Instance a(0);
+  const uint32_t h = a.t.OnAlloc(0x4500, kBandLarge, Strategy::kMmap, 1 << 20, 1000, true);
+  ASSERT_NE(h, 0u);
+  a.t.OnResize(h, Strategy::kMmap, 5000);  // mremap'd in place
+  a.t.OnFree(h, Strategy::kMmap, 3 << 20, 2000, 10, true, false);
+  BandView v[kNumBands];
+  ASSERT_TRUE(a.t.ViewSite(0x4500, v));
+  const StrategyTotals& t = v[kBandLarge].totals[kIdxMmap];
+  EXPECT_EQ(v[kBandLarge].samples[kIdxMmap], 1u);     // one block, one sample
+  EXPECT_EQ(t.time_ns, 1000u + 5000u + 2000u);         // its allocation, resize and free
+  EXPECT_EQ(t.faults, 10u);                            // a fresh block's touched pages
+  EXPECT_EQ(t.fault_ns, 10u * 1000u);                  // at the fault price
+  EXPECT_EQ(t.sample_bytes, 3u << 20);                 // the size it was freed at
+}
+
 TEST(Tournament, ManyThreadsAndSitesAtOnce) {
   Instance a(0);
   // Trials follow the tournament's own publications (a shared map would need a lock:
