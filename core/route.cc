@@ -46,13 +46,16 @@ Strategy Forced() {
 
 uint64_t StrategyFallbacks() { return g_fallbacks.load(std::memory_order_relaxed); }
 
-Strategy RouteChoose(size_t size, uintptr_t site, bool* fell_back) {
+Strategy RouteChoose(size_t size, uintptr_t site, bool* fell_back, size_t align) {
   const int band = BandOf(size);
   Strategy wanted = Forced();
   if (wanted == Strategy::kNone) wanted = RouteDecision(site, band);
   Strategy s = wanted != Strategy::kNone ? wanted : DefaultStrategy(band);
   if (!Eligible(s, band)) s = Strategy::kBigCache;  // the one strategy every band has
-  if (s == Strategy::kBigCache && !BigCacheLinked()) s = Strategy::kMmap;
+  // Blocks BigCache cannot hold (past its largest bin) are mapped directly: decided here,
+  // not inside LargeAlloc, so that a forced or decided BigCache counts the fallback and
+  // the learner hears of the strategy that served (at the allocation and at the free).
+  if (s == Strategy::kBigCache && !LargeCacheable(size, align)) s = Strategy::kMmap;
   if (fell_back != nullptr) *fell_back = wanted != Strategy::kNone && wanted != s;
   return s;
 }
@@ -64,7 +67,7 @@ void* RouteAllocate(size_t size, size_t align, bool* zeroed, uintptr_t site) {
   site = SiteKeyOf(site);
   if (zeroed != nullptr) *zeroed = false;
   bool fell_back = false;
-  Strategy s = RouteChoose(size, site, &fell_back);
+  Strategy s = RouteChoose(size, site, &fell_back, align);
   if (fell_back) g_fallbacks.fetch_add(1, std::memory_order_relaxed);
   // With the learner measuring (learn or shadow mode), each routed allocation reports
   // its strategy's allocator time: the learner's only view of what the route did.
@@ -91,7 +94,7 @@ void* RouteAllocate(size_t size, size_t align, bool* zeroed, uintptr_t site) {
       return p;
     }
     // An alignment the classes cannot give (over 64 KiB): a mapped block, counted.
-    s = BigCacheLinked() ? Strategy::kBigCache : Strategy::kMmap;
+    s = LargeCacheable(size, align) ? Strategy::kBigCache : Strategy::kMmap;
     g_fallbacks.fetch_add(1, std::memory_order_relaxed);
   }
   BlockTag tag{};
