@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "callsite/atomic_file.h"
 #include "callsite/context.h"
 #include "callsite/module_map.h"
 #include "callsite/profiler.h"
@@ -19,11 +20,11 @@ namespace hakmem {
 namespace callsite {
 namespace {
 
-// Buffered output to a file descriptor, in static storage: the report runs at exit and
-// must not allocate.
+// Buffered output to a file written atomically, in static storage: the report runs at
+// exit and must not allocate.
 class Out {
  public:
-  explicit Out(int fd) : fd_(fd) {}
+  explicit Out(AtomicFile* file) : file_(file) {}
   ~Out() { Flush(); }
   void Raw(const char* s, size_t n) {
     while (n > 0) {
@@ -75,21 +76,12 @@ class Out {
   }
   bool ok() const { return ok_; }
   void Flush() {
-    size_t off = 0;
-    while (off < len_ && ok_) {
-      const ssize_t w = write(fd_, buf_ + off, len_ - off);
-      if (w < 0 && errno == EINTR) continue;
-      if (w <= 0) {
-        ok_ = false;
-        break;
-      }
-      off += static_cast<size_t>(w);
-    }
+    if (ok_ && len_ > 0) ok_ = file_->Write(buf_, len_);
     len_ = 0;
   }
 
  private:
-  int fd_;
+  AtomicFile* file_;
   char buf_[16384];
   size_t len_ = 0;
   bool ok_ = true;
@@ -153,16 +145,20 @@ void Complain(const char* path, const char* what) {
 
 }  // namespace
 
-bool WriteSiteReport(const char* path) {
+bool WriteSiteReport(const char* pattern) {
   ScopedNoProfiling no_profiling;  // libdw allocates; those are not the program's sites
-  const int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    Complain(path, strerror(errno));
+  // %p: the pid, so that the processes of one program keep their reports apart. Without
+  // it they share one file, and each writes it whole (atomically): the last one wins.
+  char path[4200];
+  ExpandPid(pattern, path, sizeof(path));
+  AtomicFile file(path);
+  if (!file.ok()) {
+    Complain(path, file.why());
     return false;
   }
   bool ok;
   {
-    Out o(fd);
+    Out o(&file);
     o.Str("{\"sample_bytes\": ");
     o.Uint(static_cast<uint64_t>(GetOption(Option::kSampleBytes)));
     o.Str(",\n \"sites\": [");
@@ -250,10 +246,9 @@ bool WriteSiteReport(const char* path) {
     o.Uint(DroppedContexts());
     o.Str("\n}\n");
     o.Flush();
-    ok = o.ok();
+    ok = o.ok() && file.Commit();
   }
-  if (close(fd) != 0) ok = false;
-  if (!ok) Complain(path, "write failed");
+  if (!ok) Complain(path, file.why() != nullptr ? file.why() : "write failed");
   return ok;
 }
 

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "callsite/atomic_file.h"
 #include "callsite/context.h"
 #include "callsite/module_map.h"
 #include "callsite/profiler.h"
@@ -48,24 +49,22 @@ void CodeText(Formatter* f, const callsite::CodeKey& code, uintptr_t address) {
 
 }  // namespace
 
-bool WriteLearnLog(const char* path) {
+bool WriteLearnLog(const char* pattern) {
   callsite::ScopedNoProfiling no_profiling;  // the symbolizer allocates
-  const int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    char buf[600];
+  // %p: the pid; without it the processes of one program share the file, each writing
+  // it whole (atomically), and the last one wins.
+  char path[4200];
+  callsite::ExpandPid(pattern, path, sizeof(path));
+  callsite::AtomicFile file(path);
+  if (!file.ok()) {
+    char buf[4400];
     Formatter f(buf, sizeof(buf));
-    f.Str("hakmem: cannot write HAKMEM_LEARN_LOG='").Str(path).Str("': ").Str(strerror(errno)).Str("\n");
+    f.Str("hakmem: cannot write HAKMEM_LEARN_LOG='").Str(path).Str("': ").Str(file.why()).Str("\n");
     os::WriteStderr(buf, f.size());
     return false;
   }
   bool ok = true;
-  auto put = [&](const char* s, size_t n) {
-    while (ok && n > 0) {
-      const ssize_t w = write(fd, s, n);
-      if (w < 0 && errno == EINTR) continue;
-      if (w <= 0) ok = false; else s += w, n -= static_cast<size_t>(w);
-    }
-  };
+  auto put = [&](const char* s, size_t n) { ok = ok && file.Write(s, n); };
   static const char kHeader[] =
       "t_ms,site,symbol,band,pool_rating,bigcache_rating,mmap_rating,"
       "pool_samples,bigcache_samples,mmap_samples,chosen,context_key,context\n";
@@ -127,11 +126,12 @@ bool WriteLearnLog(const char* path) {
     put(line, f.size());
   }
   if (recs != nullptr) os::Unmap(recs, map_bytes);
-  if (close(fd) != 0) ok = false;
+  ok = ok && file.Commit();
   if (!ok) {
-    char buf[600];
+    char buf[4400];
     Formatter f(buf, sizeof(buf));
-    f.Str("hakmem: cannot write HAKMEM_LEARN_LOG='").Str(path).Str("': write failed\n");
+    f.Str("hakmem: cannot write HAKMEM_LEARN_LOG='").Str(path).Str("': ")
+        .Str(file.why() != nullptr ? file.why() : "write failed").Str("\n");
     os::WriteStderr(buf, f.size());
   }
   return ok;

@@ -18,7 +18,7 @@
 #include "core/os.h"
 #include "core/route_table.h"
 #include "core/version.h"
-#include "learner/atomic_file.h"
+#include "callsite/atomic_file.h"
 #include "learner/curves.h"
 #include "learner/learner.h"
 #include "learner/table_codec.h"
@@ -28,6 +28,9 @@
 
 namespace hakmem {
 namespace learner {
+
+using callsite::AtomicFile;
+using callsite::ExpandPid;
 namespace {
 
 // ---- the run ----

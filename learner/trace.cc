@@ -12,10 +12,13 @@
 #include "core/os.h"
 #include "core/strategy.h"
 #include "core/thread_cache.h"
-#include "learner/atomic_file.h"
+#include "callsite/atomic_file.h"
 
 namespace hakmem {
 namespace learner {
+
+using callsite::AtomicFile;
+using callsite::ExpandPid;
 namespace {
 
 // Constant-initialized (see elo.h): the allocator may start tracing before dynamic

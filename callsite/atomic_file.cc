@@ -1,4 +1,4 @@
-#include "learner/atomic_file.h"
+#include "callsite/atomic_file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -9,7 +9,7 @@
 #include "core/format.h"
 
 namespace hakmem {
-namespace learner {
+namespace callsite {
 
 AtomicFile::AtomicFile(const char* path) : path_(path) {
   Formatter f(tmp_, sizeof(tmp_));
@@ -83,5 +83,5 @@ void ExpandPid(const char* p, char* out, size_t cap) {
   }
 }
 
-}  // namespace learner
+}  // namespace callsite
 }  // namespace hakmem

@@ -2,13 +2,13 @@
 // bytes go to PATH.tmp.PID, are fsync'ed, and the temporary file is renamed over PATH
 // (then the directory is fsync'ed, so the rename survives a crash). On any failure PATH
 // is untouched and the temporary file is removed. No malloc: usable inside the allocator.
-#ifndef HAKMEM_LEARNER_ATOMIC_FILE_H_
-#define HAKMEM_LEARNER_ATOMIC_FILE_H_
+#ifndef HAKMEM_CALLSITE_ATOMIC_FILE_H_
+#define HAKMEM_CALLSITE_ATOMIC_FILE_H_
 
 #include <stddef.h>
 
 namespace hakmem {
-namespace learner {
+namespace callsite {
 
 // An open temporary file: Write() the contents in any number of pieces, then Commit().
 // Destroying it uncommitted removes the temporary file.
@@ -40,7 +40,7 @@ class AtomicFile {
 // if it does not fit): so that the processes of one program keep their files apart.
 void ExpandPid(const char* pattern, char* out, size_t cap);
 
-}  // namespace learner
+}  // namespace callsite
 }  // namespace hakmem
 
-#endif  // HAKMEM_LEARNER_ATOMIC_FILE_H_
+#endif  // HAKMEM_CALLSITE_ATOMIC_FILE_H_
