@@ -15,6 +15,7 @@
 #include "core/options.h"
 #include "core/os.h"
 #include "core/page_heap.h"
+#include "core/route_table.h"
 #include "core/stats.h"
 #include "core/thread_cache.h"
 #include "core/version.h"
@@ -48,6 +49,7 @@ void ForkChild() {
   PageHeapResetAfterFork();
   CentralResetAllAfterFork();
   DecayResetAfterFork();
+  RouteTableResetAfterFork();
 }
 
 void OnThreadExit(void*) { ThreadCacheExit(); }

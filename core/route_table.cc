@@ -48,4 +48,8 @@ bool PublishRouteDecision(uintptr_t site, int band, Strategy s) {
   return true;
 }
 
+void RouteTableResetAfterFork() {
+  for (RouteSlot& slot : g_route_table) slot.writer.ResetAfterFork();
+}
+
 }  // namespace hakmem

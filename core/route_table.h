@@ -45,6 +45,12 @@ HAK_INLINE Strategy RouteDecision(uintptr_t site, int band) {
 // the site's slot is held by another site with decisions.
 bool PublishRouteDecision(uintptr_t site, int band, Strategy s);
 
+// In a forked child: frees the slot locks other threads of the parent held at the fork
+// (they will never release them, and the child's next decision for such a slot would
+// spin forever). A slot they were rewriting reads as empty or as the new site's with no
+// decision yet, either of which means the band's default.
+void RouteTableResetAfterFork();
+
 }  // namespace hakmem
 
 #endif  // HAKMEM_CORE_ROUTE_TABLE_H_
