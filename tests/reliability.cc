@@ -22,6 +22,8 @@
 //            (exited) threads, and replace them at random.
 //   fork     --forks=3 --workers=4: fork() while workers allocate; each child allocates,
 //            frees, starts a thread, the first forks a grandchild, all exit(0).
+//   fork-publish --forks=8: fork() while threads publish route decisions (hak_route_set,
+//            as the learner does on every trial); each child publishes into every slot.
 //   dlopen   --plugin=PATH --cycles=30: load a library, take blocks it allocated, unload
 //            it, free its blocks two cycles later; threads allocate throughout.
 //   threads  --count=2000 --batch=100: create and join thousands of threads, each
@@ -447,7 +449,7 @@ uint64_t ChildChurn(uint64_t salt) {
   return sig;
 }
 
-void WaitChild(pid_t pid, const char* who) {
+void WaitChild(pid_t pid, const char* who, int limit_ms = 60000) {
   for (int waited_ms = 0;; waited_ms += 10) {
     int status = 0;
     const pid_t got = waitpid(pid, &status, WNOHANG);
@@ -457,9 +459,9 @@ void WaitChild(pid_t pid, const char* who) {
       Fail("%s exited with status %d", who, WEXITSTATUS(status));
     }
     if (got < 0) Fail("waitpid(%s): %s", who, strerror(errno));
-    if (waited_ms > 60000) {
+    if (waited_ms > limit_ms) {
       kill(pid, SIGKILL);
-      Fail("%s still running after 60 s (a lock held across fork?)", who);
+      Fail("%s still running after %d s (a lock held across fork?)", who, limit_ms / 1000);
     }
     SleepMs(10);
   }
@@ -531,6 +533,56 @@ int Fork() {
   stop = true;
   for (auto& th : ts) th.join();
   printf("fork: %d forks while %d threads allocated: ok\n", forks, workers);
+  return 0;
+}
+
+// ---- fork while threads publish route decisions ----
+
+// Threads publish per-site decisions (hak_route_set, what the learner does on every trial
+// while it explores) for ever new sites while the main thread forks; each child then
+// publishes a decision for a site in every slot of the route table, and must finish. A
+// slot's writer lock held by a parent thread at the fork, and not reset in the child,
+// would hang it there. On glibc (no hak_route_set) the children only allocate.
+int ForkPublish() {
+  const int forks = static_cast<int>(ArgInt("forks", 8));
+  using RouteSet = int (*)(uint64_t, size_t, int);
+  auto route_set = reinterpret_cast<RouteSet>(dlsym(RTLD_DEFAULT, "hak_route_set"));
+  constexpr int kPool = 1, kBigCache = 2;  // HAK_STRATEGY_POOL, HAK_STRATEGY_BIGCACHE
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> published{0};
+  std::vector<std::thread> ts;
+  for (int w = 0; w < 2; ++w) {
+    ts.emplace_back([&, w] {
+      uint64_t key = (uint64_t{1} << 63) | (static_cast<uint64_t>(w + 1) << 40);
+      while (!stop.load(std::memory_order_relaxed)) {
+        if (route_set != nullptr) route_set(++key, 100 << 10, kPool);
+        void* p = g_malloc(100 << 10);  // and the route itself
+        g_free(p);
+        published++;
+      }
+    });
+  }
+  for (int k = 0; k < forks; ++k) {
+    const uint64_t target = published.load() + 1000;
+    while (published.load() < target) std::this_thread::yield();
+    fflush(stdout);
+    const pid_t pid = fork();
+    if (pid < 0) Fail("fork: %s", strerror(errno));
+    if (pid == 0) {
+      // Keys whose slots cover the whole table (4096 slots; 64k keys leave none out).
+      for (uint64_t key = 1; key <= 65536 && route_set != nullptr; ++key) {
+        route_set((uint64_t{1} << 62) | (key * 0x10001), 1 << 20, kBigCache);
+      }
+      void* p = g_malloc(1 << 20);
+      if (p == nullptr) Fail("child: NULL");
+      g_free(p);
+      exit(0);
+    }
+    WaitChild(pid, "child publishing decisions", 20000);
+  }
+  stop = true;
+  for (auto& th : ts) th.join();
+  printf("fork-publish: %d children published route decisions after a fork: ok\n", forks);
   return 0;
 }
 
@@ -1033,6 +1085,7 @@ int main(int argc, char** argv) {
   if (cmd == "handoff") return Handoff();
   if (cmd == "larson") return Larson();
   if (cmd == "fork") return Fork();
+  if (cmd == "fork-publish") return ForkPublish();
   if (cmd == "dlopen") return Dlopen();
   if (cmd == "threads") return Threads();
   if (cmd == "bigheap") return BigHeap();

@@ -33,6 +33,8 @@ CASES = {
                ("off", "learn", "mmap"), True, 1),
     # Parent, three children and a grandchild: every mode, each process its own files.
     "fork": (["fork"], ["fork", "--forks=12", "--workers=16"], hr.ALL_CONFIGS, True, 5),
+    # Eight children, each publishing route decisions into every slot after the fork.
+    "fork-publish": (["fork-publish"], ["fork-publish", "--forks=64"], ("off", "learn"), True, 9),
     "dlopen": (["dlopen", "--cycles=24"], ["dlopen", "--cycles=600"],
                ("off", "learn", "frozen", "bigcache"), True, 1),
     "threads": (["threads", "--count=2000", "--batch=100"],
