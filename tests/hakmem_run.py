@@ -263,6 +263,21 @@ class Tools:
                                % (context, path, i, len(row), len(LEARN_LOG_HEADER)))
         return rows[1:]
 
+    def freeze(self, config, out, context=""):
+        """`hakmem freeze` of every table the processes of a learn run wrote; returns
+        (out, number of tables). The result must validate and hold entries."""
+        pattern = os.path.basename(config.files["HAKMEM_FREEZE_TO"]).split("%p")
+        tables = sorted(os.path.join(config.workdir, n) for n in os.listdir(config.workdir)
+                        if n.startswith(pattern[0]) and n.endswith(pattern[-1]))
+        if not tables:
+            raise RunError("%s: no frozen table written in %s" % (context, config.workdir))
+        proc = self.tool("freeze", "-o", out, *tables)
+        if proc.returncode != 0:
+            raise RunError("%s: hakmem freeze %s: %s" % (context, tables, proc.stderr))
+        if self.check_table(out, context) == 0:
+            raise RunError("%s: the learn run's tables froze into an empty table" % context)
+        return out, len(tables)
+
     def check_files(self, config, pids, context=""):
         """Every file `config` asked for, of every pid in `pids` (one path without %p),
         exists and is valid. Returns {var: [parsed, ...]}."""

@@ -28,14 +28,14 @@ import hakmem_run as hr  # noqa: E402
 CASES = {
     "handoff": (["handoff"], ["handoff", "--threads=256", "--items=4000"],
                 hr.ALL_CONFIGS, True, 1),
-    "larson": (["larson", "--rounds=1200", "--generations=6"],
+    "larson": (["larson", "--rounds=800", "--generations=6"],
                ["larson", "--threads=64", "--generations=20", "--rounds=5000"],
                ("off", "learn", "mmap"), True, 1),
     # Parent, three children and a grandchild: every mode, each process its own files.
     "fork": (["fork"], ["fork", "--forks=12", "--workers=16"], hr.ALL_CONFIGS, True, 5),
     # Eight children, each publishing route decisions into every slot after the fork.
     "fork-publish": (["fork-publish"], ["fork-publish", "--forks=64"], ("off", "learn"), True, 9),
-    "dlopen": (["dlopen", "--cycles=24"], ["dlopen", "--cycles=600"],
+    "dlopen": (["dlopen", "--cycles=16"], ["dlopen", "--cycles=600"],
                ("off", "learn", "frozen", "bigcache"), True, 1),
     "threads": (["threads", "--count=2000", "--batch=100"],
                 ["threads", "--count=20000", "--batch=400"], ("off", "learn"), True, 1),
