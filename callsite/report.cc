@@ -20,8 +20,8 @@ namespace hakmem {
 namespace callsite {
 namespace {
 
-// Buffered output to a file descriptor, in static storage: the report runs at exit and
-// must not allocate.
+// Buffered output to a file written atomically, in static storage: the report runs at
+// exit and must not allocate.
 class Out {
  public:
   explicit Out(AtomicFile* file) : file_(file) {}
@@ -76,7 +76,7 @@ class Out {
   }
   bool ok() const { return ok_; }
   void Flush() {
-    if (len_ > 0 && !file_->Write(buf_, len_)) ok_ = false;
+    if (ok_ && len_ > 0) ok_ = file_->Write(buf_, len_);
     len_ = 0;
   }
 
@@ -145,9 +145,12 @@ void Complain(const char* path, const char* what) {
 
 }  // namespace
 
-bool WriteSiteReport(const char* path) {
+bool WriteSiteReport(const char* pattern) {
   ScopedNoProfiling no_profiling;  // libdw allocates; those are not the program's sites
-  // Atomically: a full disk or a vanished directory leaves no partial report.
+  // %p: the pid, so that the processes of one program keep their reports apart. Without
+  // it they share one file, and each writes it whole (atomically): the last one wins.
+  char path[4200];
+  ExpandPid(pattern, path, sizeof(path));
   AtomicFile file(path);
   if (!file.ok()) {
     Complain(path, file.why());
@@ -243,13 +246,10 @@ bool WriteSiteReport(const char* path) {
     o.Uint(DroppedContexts());
     o.Str("\n}\n");
     o.Flush();
-    ok = o.ok();
+    ok = o.ok() && file.Commit();
   }
-  if (!ok || !file.Commit()) {
-    Complain(path, file.why() != nullptr ? file.why() : "write failed");
-    return false;
-  }
-  return true;
+  if (!ok) Complain(path, file.why() != nullptr ? file.why() : "write failed");
+  return ok;
 }
 
 namespace {

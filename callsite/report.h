@@ -7,8 +7,11 @@
 namespace hakmem {
 namespace callsite {
 
-// Writes the report to `path`. Returns false (after one line on stderr naming the path
-// and the reason) if the file cannot be written. Never allocates with malloc.
+// Writes the report to `path` (%p: the pid), atomically (a temporary file renamed into
+// place): processes that share the setting and exit together each write it whole, never
+// interleaved (a torn JSON document otherwise). Returns false (after one line on stderr
+// naming the path and the reason) if the file cannot be written. Never allocates with
+// malloc.
 bool WriteSiteReport(const char* path);
 
 }  // namespace callsite

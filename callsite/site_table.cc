@@ -104,6 +104,9 @@ void SiteTable::Resolve(Site* s, uintptr_t key) {
 
 uint32_t SiteTable::FindOrInsert(uintptr_t key) {
   if (!EnsureStorage()) return 0;
+  // Contexts that found the context table full share one key and no frames: they are
+  // the overflow site's (not counted as dropped sites: DroppedContexts counts them).
+  if (key == kOverflowContextKey) return kOverflowSite;
   Site* sites = sites_.load(std::memory_order_acquire);
   const uint64_t h = Hash(key);
   for (int probe = 0; probe < kMaxProbes; ++probe) {

@@ -6,7 +6,8 @@
 // Sampled records carry a weight (the allocations one sample stands for); counters keep
 // weighted sums in fixed point (kFixedOne per allocation) so that exact and estimated
 // counts share one representation. When the table is full, new sites are recorded in an
-// overflow site and counted as dropped, never silently lost.
+// overflow site and counted as dropped, never silently lost; so are contexts that found
+// the context table full (kOverflowContextKey, counted by DroppedContexts).
 #ifndef HAKMEM_CALLSITE_SITE_TABLE_H_
 #define HAKMEM_CALLSITE_SITE_TABLE_H_
 

@@ -85,6 +85,16 @@ TEST(SiteTable, FullTableCountsNewSitesInOverflowAndReportsThemDropped) {
   EXPECT_DOUBLE_EQ(s.allocs, overflow_hits);
 }
 
+// Contexts past the context table's bound share kOverflowContextKey, which has no frames:
+// a site of its own would be one that neither the site report nor telemetry can name
+// (the telemetry reader refused such files). They belong to the overflow site.
+TEST(SiteTable, OverflowContextsAreTheOverflowSite) {
+  SiteTable& t = Sites();
+  const uint64_t dropped = t.dropped_sites();
+  EXPECT_EQ(t.FindOrInsert(kOverflowContextKey), kOverflowSite);
+  EXPECT_EQ(t.dropped_sites(), dropped);  // DroppedContexts counts them, not dropped_sites
+}
+
 TEST(SizeBuckets, ClassesBelowTheThresholdPowersOfTwoAbove) {
   EXPECT_EQ(SizeBucketLimit(SizeBucket(100)), 112u);
   EXPECT_EQ(SizeBucketLimit(SizeBucket(300 * 1024)), (uint64_t{1} << 19) - 1);

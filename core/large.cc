@@ -97,6 +97,12 @@ bool IsLargeBlock(const void* p) {
   return h->magic == (kLargeMagic ^ reinterpret_cast<uintptr_t>(p));
 }
 
+bool LargeCacheable(size_t size, size_t align) {
+  if (!BigCacheLinked() || size > (size_t{1} << 46) || align > (size_t{1} << 40)) return false;
+  const size_t room = align > kHeaderRoom ? align + sizeof(LargeHeader) : kHeaderRoom;
+  return BigCacheMappingSize(PageRound(size + room)) != 0;
+}
+
 void* LargeAlloc(size_t size, size_t align, Strategy strategy, const BlockTag& tag, bool* fresh) {
   const size_t room = align > kHeaderRoom ? align + sizeof(LargeHeader) : kHeaderRoom;
   if (size > (size_t{1} << 46) || align > (size_t{1} << 40)) return nullptr;

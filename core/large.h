@@ -43,6 +43,11 @@ inline LargeHeader* LargeHeaderOf(const void* p) {
 // True if `p` is the user pointer of a live mapped block. Reads the 64 bytes below p.
 bool IsLargeBlock(const void* p);
 
+// Whether BigCache can hold a block of `size` at `align` (it is linked in and bins the
+// mapping such a block needs: up to 64 MiB). LargeAlloc serves kBigCache requests it
+// cannot hold with kMmap; the route asks first, so that it counts them as fallbacks.
+bool LargeCacheable(size_t size, size_t align);
+
 // `strategy` is kBigCache (take a cached mapping if there is one) or kMmap. *fresh tells
 // whether the mapping came straight from the OS (and so reads as zero).
 void* LargeAlloc(size_t size, size_t align, Strategy strategy, const BlockTag& tag, bool* fresh);

@@ -37,7 +37,8 @@ constexpr OptionInfo kOptions[kNumOptions] = {
     {"HAKMEM_SAMPLE_BYTES", kDefaultSampleBytes, 1024, int64_t{1} << 40, "bytes",
      "small allocations are sampled about once per this many bytes allocated (per thread)"},
     {"HAKMEM_SITE_REPORT", 0, 0, 0, "path",
-     "write a JSON report of every call site to this file at exit"},
+     "write a JSON report of every call site to this file at exit (atomically); %p becomes "
+     "the pid"},
     {"HAKMEM_MODE", 0, 0, 3, "mode",
      "off: default strategies, no learning; learn: learn per-site strategies and use them; "
      "shadow: learn, but keep the defaults (to judge the learner); frozen: use the table "
@@ -45,9 +46,11 @@ constexpr OptionInfo kOptions[kNumOptions] = {
     {"HAKMEM_FROZEN_TABLE", 0, 0, 0, "path",
      "the frozen table a frozen-mode process loads (hakmem freeze writes one)"},
     {"HAKMEM_FREEZE_TO", 0, 0, 0, "path",
-     "in learn or shadow mode, write what was learned to this file at exit (a frozen table)"},
+     "in learn or shadow mode, write what was learned to this file at exit (a frozen table, "
+     "atomically); %p becomes the pid"},
     {"HAKMEM_LEARN_LOG", 0, 0, 0, "path",
-     "in learn or shadow mode, write every rating change to this CSV file at exit"},
+     "in learn or shadow mode, write every rating change to this CSV file at exit "
+     "(atomically); %p becomes the pid"},
     // The learner's parameters (learner/elo.h documents why each default). They are
     // stored in every frozen table, so a table says how it was learned.
     {"HAKMEM_LEARN_K", 24, 1, 1000, "points",

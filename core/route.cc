@@ -52,13 +52,16 @@ Strategy Forced() {
 
 uint64_t StrategyFallbacks() { return g_fallbacks.load(std::memory_order_relaxed); }
 
-Strategy RouteChoose(size_t size, uintptr_t site, bool* fell_back) {
+Strategy RouteChoose(size_t size, uintptr_t site, bool* fell_back, size_t align) {
   const int band = BandOf(size);
   Strategy wanted = Forced();
   if (wanted == Strategy::kNone) wanted = RouteDecision(site, band);
   Strategy s = wanted != Strategy::kNone ? wanted : DefaultStrategy(band);
   if (!Eligible(s, band)) s = Strategy::kBigCache;  // the one strategy every band has
-  if (s == Strategy::kBigCache && !BigCacheLinked()) s = Strategy::kMmap;
+  // Blocks BigCache cannot hold (past its largest bin) are mapped directly: decided here,
+  // not inside LargeAlloc, so that a forced or decided BigCache counts the fallback and
+  // the learner hears of the strategy that served (at the allocation and at the free).
+  if (s == Strategy::kBigCache && !LargeCacheable(size, align)) s = Strategy::kMmap;
   if (fell_back != nullptr) *fell_back = wanted != Strategy::kNone && wanted != s;
   return s;
 }
@@ -72,7 +75,7 @@ void* RouteAllocate(size_t size, size_t align, bool* zeroed, uintptr_t site) {
   // A fallback counts once the other strategy has served the request (a request that
   // fails, e.g. for its size, was served by nothing).
   bool fell_back = false;
-  Strategy s = RouteChoose(size, site, &fell_back);
+  Strategy s = RouteChoose(size, site, &fell_back, align);
   // With the learner measuring (learn or shadow mode), each routed allocation reports
   // its strategy's allocator time: the learner's only view of what the route did.
   const bool measure = g_learner_measuring && LearnerLinked();
@@ -98,7 +101,7 @@ void* RouteAllocate(size_t size, size_t align, bool* zeroed, uintptr_t site) {
       return p;
     }
     // An alignment the classes cannot give (over 64 KiB): a mapped block, counted.
-    s = BigCacheLinked() ? Strategy::kBigCache : Strategy::kMmap;
+    s = LargeCacheable(size, align) ? Strategy::kBigCache : Strategy::kMmap;
     fell_back = true;
   }
   BlockTag tag{};

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "core/strategy.h"
+#include "core/types.h"
 
 namespace hakmem {
 
@@ -28,8 +29,10 @@ size_t RouteUsableSize(const void* p);
 bool RouteReallocateInPlace(void* p, size_t size, uintptr_t site, void** out);
 
 // The strategy the route would use for `size` at `site` now (after forcing and fallback).
-// *fell_back, if given, says whether a forced or decided strategy had to be replaced.
-Strategy RouteChoose(size_t size, uintptr_t site, bool* fell_back = nullptr);
+// *fell_back, if given, says whether a forced or decided strategy had to be replaced:
+// pool past its band, BigCache past its largest bin (64 MiB) or not built in.
+Strategy RouteChoose(size_t size, uintptr_t site, bool* fell_back = nullptr,
+                     size_t align = kMinAlign);
 
 // Requests served by another strategy than the one decided or forced, because that one
 // cannot serve the size (e.g. pool for 1 MiB) or is not built in.

@@ -105,6 +105,32 @@ TEST(Route, PerSiteDecisionsApplyPerBand) {
   }
 }
 
+// BigCache bins mappings up to 64 MiB. A bigger block it was asked for (decided, forced, or
+// pool's fallback) is mapped directly, and that is a fallback: it used to be mapped
+// uncounted, its learner record opened as BigCache and closed as mmap.
+TEST(Route, BlocksPastBigCachesLargestBinAreMappedAndCountAsFallbacks) {
+  const hak_site_t site = hak_site_register("route.huge");
+  ASSERT_EQ(hak_route_set(site, 100 << 20, HAK_STRATEGY_BIGCACHE), 0);
+  const struct hak_stats before = Stats();
+  void* p = hak_malloc_at(100 << 20, site);
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(ServedBy(p), Strategy::kMmap);
+  EXPECT_EQ(Expected(100 << 20, Strategy::kBigCache), Strategy::kMmap);
+  free(p);
+  const struct hak_stats after = Stats();
+  EXPECT_EQ(after.mapped_by_mmap - before.mapped_by_mmap, 1u);
+  EXPECT_EQ(after.mapped_by_bigcache, before.mapped_by_bigcache);
+  // Forced mmap asked for what served it; everything else asked for BigCache.
+  EXPECT_EQ(after.strategy_fallbacks - before.strategy_fallbacks,
+            ForcedByEnv() == Strategy::kMmap ? 0u : 1u);
+  // 64 MiB less a little still fits BigCache's last bin.
+  if (ForcedByEnv() != Strategy::kMmap) {
+    void* q = hak_malloc_at((64 << 20) - (64 << 10), site);
+    EXPECT_EQ(ServedBy(q), Strategy::kBigCache);
+    free(q);
+  }
+}
+
 TEST(Route, IneligibleDecisionsAreRefused) {
   const hak_site_t site = hak_site_register("route.bad");
   errno = 0;

@@ -23,6 +23,7 @@
 
 namespace hakmem {
 namespace learner {
+
 namespace {
 
 // A table bigger than this is not one hakmem wrote (4096 sites x 3 bands is ~2 MiB).
@@ -288,7 +289,10 @@ size_t StartFrozen(const char* path) {
   return published;
 }
 
-bool FreezeTo(const char* path) {
+bool FreezeTo(const char* pattern) {
+  // %p: the pid, so that each process of a program (a forked child) keeps its own table.
+  char path[4200];
+  ExpandPid(pattern, path, sizeof(path));
   size_t n = 0;
   ForEachSite(CountSite, &n);
   const size_t entries_bytes = (n == 0 ? 1 : n) * sizeof(TableEntry);

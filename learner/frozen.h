@@ -22,7 +22,8 @@ void MarkRunStart();
 size_t StartFrozen(const char* path);
 
 // Writes the learner's state (every site and band it has seen, decided or not) as a
-// frozen table to `path`, atomically (a temporary file renamed into place): each calling
+// frozen table to `path` (%p: the pid), atomically (a temporary file renamed into place), so
+// processes that share the setting never leave a torn table: each calling
 // context with its frames (modules interned), each explicit site by name. Sites with no
 // interned context (a bare address, the overflow bucket) or a frame outside every module
 // (JIT code) are left out: nothing keys them across runs. One line on stderr if it cannot.

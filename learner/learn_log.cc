@@ -5,12 +5,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/atomic_file.h"
 #include "callsite/context.h"
 #include "callsite/module_map.h"
 #include "callsite/profiler.h"
 #include "callsite/symbolizer.h"
 #include "core/arena.h"
-#include "core/atomic_file.h"
 #include "core/format.h"
 #include "core/options.h"
 #include "core/os.h"
@@ -49,18 +49,18 @@ void CodeText(Formatter* f, const callsite::CodeKey& code, uintptr_t address) {
 
 }  // namespace
 
-bool WriteLearnLog(const char* path) {
+bool WriteLearnLog(const char* pattern) {
   callsite::ScopedNoProfiling no_profiling;  // the symbolizer allocates
-  // Atomically: a full disk or a vanished directory leaves no partial log.
+  // %p: the pid; without it the processes of one program share the file, each writing
+  // it whole (atomically), and the last one wins.
+  char path[4200];
+  ExpandPid(pattern, path, sizeof(path));
   AtomicFile file(path);
-  auto complain = [path](const char* why) {
-    char buf[600];
-    Formatter f(buf, sizeof(buf));
-    f.Str("hakmem: cannot write HAKMEM_LEARN_LOG='").Str(path).Str("': ").Str(why).Str("\n");
-    os::WriteStderr(buf, f.size());
-  };
   if (!file.ok()) {
-    complain(file.why());
+    char buf[4400];
+    Formatter f(buf, sizeof(buf));
+    f.Str("hakmem: cannot write HAKMEM_LEARN_LOG='").Str(path).Str("': ").Str(file.why()).Str("\n");
+    os::WriteStderr(buf, f.size());
     return false;
   }
   bool ok = true;
@@ -126,11 +126,15 @@ bool WriteLearnLog(const char* path) {
     put(line, f.size());
   }
   if (recs != nullptr) os::Unmap(recs, map_bytes);
-  if (!ok || !file.Commit()) {
-    complain(file.why() != nullptr ? file.why() : "write failed");
-    return false;
+  ok = ok && file.Commit();
+  if (!ok) {
+    char buf[4400];
+    Formatter f(buf, sizeof(buf));
+    f.Str("hakmem: cannot write HAKMEM_LEARN_LOG='").Str(path).Str("': ")
+        .Str(file.why() != nullptr ? file.why() : "write failed").Str("\n");
+    os::WriteStderr(buf, f.size());
   }
-  return true;
+  return ok;
 }
 
 }  // namespace learner

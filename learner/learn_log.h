@@ -18,7 +18,8 @@
 namespace hakmem {
 namespace learner {
 
-// Writes the log to `path`; false (after one line on stderr) if it cannot.
+// Writes the log to `path` (%p: the pid), atomically: processes that share the setting
+// each write it whole, never interleaved. False (after one line on stderr) if it cannot.
 bool WriteLearnLog(const char* path);
 
 }  // namespace learner

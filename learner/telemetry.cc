@@ -28,6 +28,7 @@
 
 namespace hakmem {
 namespace learner {
+
 namespace {
 
 // ---- the run ----

@@ -5,7 +5,7 @@
 // When: at exit, and with HAKMEM_TELEMETRY_INTERVAL_MS also from a background thread
 // ("hakmem-telemetry", signals blocked) that samples the allocator every interval and
 // rewrites the file, never more often than ten times a write's own duration. Every write
-// is atomic (learner/atomic_file.h). A forked child keeps no thread: it writes at exit
+// is atomic (core/atomic_file.h). A forked child keeps no thread: it writes at exit
 // only (use %p in the path to keep children's files apart; without it the process that
 // exits last owns the file).
 //

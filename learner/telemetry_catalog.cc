@@ -151,13 +151,22 @@ uint64_t Catalog::LookUpSite(uintptr_t key, bool overflow, size_t* slot_out) con
   return 0;
 }
 
+// Contexts past the context table's bound share one key and have no frames: like sites
+// past the site table's, they are records the profile could not tell apart, so the file
+// holds them in the overflow site (a site must have frames, a name, or be the overflow).
+inline bool IsOverflow(uintptr_t key, bool overflow) {
+  return overflow || key == callsite::kOverflowContextKey;
+}
+
 uint64_t Catalog::FindSite(uintptr_t key, bool overflow) const {
+  overflow = IsOverflow(key, overflow);
   size_t slot;
   return ready_ ? LookUpSite(overflow ? 0 : key, overflow, &slot) : 0;
 }
 
 uint64_t Catalog::Site(uintptr_t key, bool overflow, const char* name) {
   if (!Ready()) return 0;
+  overflow = IsOverflow(key, overflow);
   const uintptr_t k = overflow ? 0 : key;
   size_t slot;
   if (const uint64_t id = LookUpSite(k, overflow, &slot)) return id;

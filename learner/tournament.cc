@@ -94,6 +94,8 @@ uint32_t Hash(uintptr_t key) {
   return static_cast<uint32_t>((key * 0x9E3779B97F4A7C15ull) >> (64 - kSiteBits));
 }
 
+static_assert(Tournament::kMaxProbes <= Tournament::kMaxSites, "probes stay in the table");
+
 // Handles name (site slot, band): nonzero, so 0 can mean "not followed".
 uint32_t MakeHandle(uint32_t index, int band) {
   return ((index + 1) << 2) | static_cast<uint32_t>(band);
@@ -216,7 +218,7 @@ Tournament::Site* Tournament::FindOrInsert(uintptr_t key, uint32_t* index) {
   Site* table = sites_.load(std::memory_order_acquire);
   if (table == nullptr || key == 0) return nullptr;
   uint32_t i = Hash(key);
-  for (uint32_t probe = 0; probe < kMaxSites; ++probe, i = (i + 1) & (kMaxSites - 1)) {
+  for (uint32_t probe = 0; probe < kMaxProbes; ++probe, i = (i + 1) & (kMaxSites - 1)) {
     Site& s = table[i];
     uintptr_t cur = s.key.load(std::memory_order_acquire);
     if (cur == key) {
@@ -239,6 +241,8 @@ Tournament::Site* Tournament::FindOrInsert(uintptr_t key, uint32_t* index) {
   unfollowed_.fetch_add(1, std::memory_order_relaxed);
   return nullptr;
 }
+
+uint32_t Tournament::HomeSlot(uintptr_t key) { return Hash(key); }
 
 Tournament::Site* Tournament::SiteAt(uint32_t index) const {
   Site* table = sites_.load(std::memory_order_acquire);
@@ -546,7 +550,7 @@ bool Tournament::ViewSite(uintptr_t key, BandView out[kNumBands]) const {
   Site* table = sites_.load(std::memory_order_acquire);
   if (table == nullptr || key == 0) return false;
   uint32_t i = Hash(key);
-  for (uint32_t probe = 0; probe < kMaxSites; ++probe, i = (i + 1) & (kMaxSites - 1)) {
+  for (uint32_t probe = 0; probe < kMaxProbes; ++probe, i = (i + 1) & (kMaxSites - 1)) {
     const uintptr_t cur = table[i].key.load(std::memory_order_acquire);
     if (cur == 0) return false;
     if (cur != key) continue;

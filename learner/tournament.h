@@ -119,6 +119,13 @@ class Tournament {
  public:
   // Sites beyond this many are not learned (UnfollowedAllocations counts their requests).
   static constexpr uint32_t kMaxSites = 4096;
+  // Slots a site's key may take, from its home slot on (linear probing). Bounded, so that
+  // a request at a site the full table cannot take costs a few cache lines, not a scan
+  // of all 4096 sites (about 25 us, on every routed request of every such site); a site
+  // whose home run is taken is not learned, as if the table were full.
+  static constexpr uint32_t kMaxProbes = 64;
+  // The slot a key's probing starts at (for tests).
+  static uint32_t HomeSlot(uintptr_t key);
 
   constexpr Tournament() = default;
   Tournament(const Tournament&) = delete;

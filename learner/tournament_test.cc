@@ -112,6 +112,29 @@ struct Instance {
 
 constexpr double kCosts[kNumLearnedStrategies] = {40, 900, 30000};
 
+// A key probes at most kMaxProbes slots from its home slot: with the table full (a
+// program of more than 4096 sites), every routed request at a site it cannot take used to
+// scan all 4096 sites first, about 25 us each time. Keys that share a home slot fill its
+// run; the next one is not followed, and costs no scan.
+TEST(Tournament, ProbingIsBoundedAndSitesPastTheBoundAreNotFollowed) {
+  Instance a(0);
+  std::vector<uintptr_t> same_home;
+  for (uintptr_t key = 0x10000; same_home.size() <= Tournament::kMaxProbes; key += 16) {
+    if (Tournament::HomeSlot(key) == Tournament::HomeSlot(0x10000)) same_home.push_back(key);
+  }
+  for (size_t i = 0; i < Tournament::kMaxProbes; ++i) {
+    EXPECT_NE(a.t.OnAlloc(same_home[i], kBandMiddle, Strategy::kPool, 64 << 10, 50, true), 0u) << i;
+  }
+  const uint64_t unfollowed = a.t.unfollowed();
+  EXPECT_EQ(a.t.OnAlloc(same_home.back(), kBandMiddle, Strategy::kPool, 64 << 10, 50, true), 0u);
+  EXPECT_EQ(a.t.unfollowed(), unfollowed + 1);
+  BandView v[kNumBands];
+  EXPECT_TRUE(a.t.ViewSite(same_home.front(), v));
+  EXPECT_FALSE(a.t.ViewSite(same_home.back(), v));
+  // Every site within the bound is still found.
+  for (size_t i = 0; i < Tournament::kMaxProbes; ++i) EXPECT_TRUE(a.t.ViewSite(same_home[i], v)) << i;
+}
+
 TEST(Tournament, InstancesAreIndependentAndReportThroughTheirEvents) {
   Instance a(0), b(0);
   a.Serve(0x1000, 400, kCosts);

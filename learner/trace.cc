@@ -16,6 +16,7 @@
 
 namespace hakmem {
 namespace learner {
+
 namespace {
 
 // Constant-initialized (see elo.h): the allocator may start tracing before dynamic

@@ -21,10 +21,11 @@ build_pkgs=(
   python3-pip                         # py:wheel_test installs the wheel with pip
   jupyter-nbconvert python3-ipykernel python3-matplotlib  # the notebook, run by the tests
   sqlite3 lua5.4                      # real programs in the whole-process tests
+  redis-server redis-tools            # tests/real_programs_test.py: redis under hakmem, driven by redis-cli/-benchmark
+  libpython3.11-testsuite             # tests/real_programs_test.py: CPython's own regression tests (test_dict, test_gc ...)
 )
 bench_pkgs=(
   libmimalloc2.0 libjemalloc2 libtcmalloc-minimal4   # the peers we measure against
-  redis-server redis-tools                           # redis-benchmark workload
   time                                               # /usr/bin/time for peak RSS checks
   python3-matplotlib                                 # learner_experiment.py --plot
 )

@@ -134,7 +134,7 @@ std::string Drops(const Telemetry& t) {
     };
     add(d.sites(), "site", "sites", "found the site table full (their records are in (overflow))");
     add(d.contexts(), "calling context", "calling contexts",
-        "found the context table full (recorded by their innermost frame)");
+        "found the context table full (their records are in (overflow))");
     add(d.learner_sites(), "routed allocation", "routed allocations",
         "at sites the learner could not follow (its table was full)");
     add(d.matches(), "match", "matches", "not kept");

@@ -48,7 +48,7 @@ TEST(Report, DropsAreProminent) {
   const std::string r = TextReport(ReadTestData("drops"), ReportOptions());
   const std::string drops =
       "  run 0: 12 sites found the site table full (their records are in (overflow)); 3 calling "
-      "contexts found the context table full (recorded by their innermost frame); 40 matches not "
+      "contexts found the context table full (their records are in (overflow)); 40 matches not "
       "kept; 1 telemetry write failed";
   // Flagged before the sites, and listed again at the end.
   const size_t flag = r.find("!! DROPPED");
