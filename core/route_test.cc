@@ -38,29 +38,35 @@ Strategy ForcedByEnv() {
 }
 
 // What must serve a request, stated here rather than computed with the product's own
-// rules: by the forced strategy (HAKMEM_STRATEGY), the site's decision, and the band
-// (middle [64 KiB, 256 KiB), large [256 KiB, 4 MiB), huge [4 MiB, ...)). The pool serves
-// the middle band only; where the wanted strategy cannot serve, BigCache does.
+// rules: by the forced strategy (HAKMEM_STRATEGY), the site's decision, and the size
+// (middle band [64 KiB, 256 KiB), large [256 KiB, 4 MiB), huge [4 MiB, ...), and huge
+// past BigCache's largest mapping, 64 MiB). The pool serves the middle band only; where
+// the wanted strategy cannot serve, BigCache does; past its largest mapping, mmap.
 constexpr Strategy N = Strategy::kNone, P = Strategy::kPool, B = Strategy::kBigCache,
                    M = Strategy::kMmap;
-constexpr Strategy kExpected[4][4][3] = {
+constexpr Strategy kExpected[4][4][4] = {
     // not forced: the site's decision, else the band's default (pool, then BigCache)
-    {/* no decision */ {P, B, B}, /* pool */ {P, B, B}, /* bigcache */ {B, B, B},
-     /* mmap */ {M, M, M}},
+    {/* no decision */ {P, B, B, M}, /* pool */ {P, B, B, M}, /* bigcache */ {B, B, B, M},
+     /* mmap */ {M, M, M, M}},
     // forced pool, whatever the decision
-    {{P, B, B}, {P, B, B}, {P, B, B}, {P, B, B}},
+    {{P, B, B, M}, {P, B, B, M}, {P, B, B, M}, {P, B, B, M}},
     // forced BigCache
-    {{B, B, B}, {B, B, B}, {B, B, B}, {B, B, B}},
+    {{B, B, B, M}, {B, B, B, M}, {B, B, B, M}, {B, B, B, M}},
     // forced mmap
-    {{M, M, M}, {M, M, M}, {M, M, M}, {M, M, M}},
+    {{M, M, M, M}, {M, M, M, M}, {M, M, M, M}, {M, M, M, M}},
 };
 static_assert(static_cast<int>(N) == 0 && static_cast<int>(P) == 1 &&
                   static_cast<int>(B) == 2 && static_cast<int>(M) == 3,
               "the table is indexed by Strategy");
 
 Strategy Expected(size_t size, Strategy decided) {
-  const int band = size < (256 << 10) ? 0 : size < (4 << 20) ? 1 : 2;
-  return kExpected[static_cast<int>(ForcedByEnv())][static_cast<int>(decided)][band];
+  // A mapping holds the block, a 64-byte header, rounded up to pages: up to 64 MiB less
+  // a page of room still fits BigCache's largest bin.
+  const int column = size < (256 << 10)             ? 0
+                     : size < (4 << 20)             ? 1
+                     : size <= (64 << 20) - 4096    ? 2
+                                                    : 3;
+  return kExpected[static_cast<int>(ForcedByEnv())][static_cast<int>(decided)][column];
 }
 
 TEST(Route, BelowTheThresholdThePoolServesWhateverWasDecided) {
