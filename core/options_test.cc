@@ -114,8 +114,9 @@ TEST(Options, APathTooLongForItsBufferIsOneLineAndUnset) {
 }
 
 TEST(Options, ByteSuffixesThatWouldWrapAreRefused) {
-  // Found by core/options_fuzz: 2^34 GiB is 2^64 bytes, which wrapped to 0 and was
-  // taken as HAKMEM_BIGCACHE_BYTES=0 (reuse off) instead of being refused.
+  // Found writing core/options_fuzz (its model of the rules refuses it; the corpus keeps
+  // the input as bug_suffix_wraps_to_zero): 2^34 GiB is 2^64 bytes, which wrapped to 0
+  // and was taken as HAKMEM_BIGCACHE_BYTES=0 (reuse off) instead of being refused.
   int64_t v = 7;
   EXPECT_FALSE(ParseOptionValue(Option::kBigCacheBytes, "17179869184g", &v));
   EXPECT_FALSE(ParseOptionValue(Option::kBigCacheBytes, "17179869185g", &v));
@@ -138,7 +139,8 @@ TEST(Options, ComplaintsAreOneLineWhateverTheValueHolds) {
   EXPECT_EQ(Complaint(Option::kDecayMs, OptionText::kInvalid, "12x"),
             "hakmem: ignoring HAKMEM_DECAY_MS='12x': expected a whole number from 0 to "
             "3600000; using the default 250\n");
-  // Found by core/options_fuzz: a newline in the value split the complaint over two lines
+  // Found writing core/options_fuzz (corpus: bug_newline_in_complaint,
+  // bug_long_value_loses_newline): a newline in the value split the complaint over two lines
   // (the second one forged by whoever set the variable), and a value of a few hundred
   // bytes pushed the line's end, newline included, past the 512-byte buffer.
   EXPECT_EQ(Complaint(Option::kMode, OptionText::kInvalid, "learn\nhakmem: exit pid=1"),
