@@ -16,6 +16,7 @@
 
 #include <gtest/gtest.h>
 
+#include "callsite/profiler.h"
 #include "core/page_map.h"
 #include "core/hakmem.h"
 #include "core/size_class.h"
@@ -169,6 +170,30 @@ TEST(Allocator, AlignedAllocationsUpTo1MiB) {
   EXPECT_EQ(reinterpret_cast<uintptr_t>(pv) % 4096, 0u);
   EXPECT_GE(malloc_usable_size(pv), 4096u);
   free(pv);
+}
+
+// A request that fails allocated nothing: its site's profile must not count it (it used
+// to count SIZE_MAX / 2 bytes live for the rest of the run; UBSan flagged the size
+// overflowing the record's int64_t).
+TEST(Allocator, AFailedRequestIsNotProfiled) {
+  const hak_site_t site = hak_site_register("allocator.failed_request");
+  volatile size_t half = SIZE_MAX / 2;
+  errno = 0;
+  EXPECT_EQ(hak_malloc_at(half, site), nullptr);
+  EXPECT_EQ(errno, ENOMEM);
+  void* ok = hak_malloc_at(1 << 20, site);  // one that succeeds: counted
+  ASSERT_NE(ok, nullptr);
+  bool seen = false;
+  callsite::ForEachSite([&](const callsite::SiteSnapshot& s) {
+    if (s.key != site) return;
+    seen = true;
+    EXPECT_DOUBLE_EQ(s.allocs, 1.0);
+    EXPECT_EQ(s.bytes, uint64_t{1} << 20);
+    EXPECT_EQ(s.live_bytes, int64_t{1} << 20);
+  });
+  free(ok);
+  // Without profiling (HAKMEM_PROFILE_SITES=0 in other targets) there is nothing to see.
+  if (getenv("HAKMEM_PROFILE_SITES") == nullptr) EXPECT_TRUE(seen);
 }
 
 TEST(Allocator, ErrorContracts) {
