@@ -21,6 +21,10 @@ build_pkgs=(
   python3-pip                         # py:wheel_test installs the wheel with pip
   jupyter-nbconvert python3-ipykernel python3-matplotlib  # the notebook, run by the tests
   sqlite3 lua5.4                      # real programs in the whole-process tests
+  clang-14 libclang-rt-14-dev         # the sanitizer and fuzzing configs (.bazelrc): clang,
+                                      # its ASan/TSan/UBSan runtimes and libFuzzer
+  llvm-14                             # llvm-symbolizer: sanitizer reports with file:line
+  valgrind                            # tools/valgrind.sh: whole programs under memcheck
 )
 bench_pkgs=(
   libmimalloc2.0 libjemalloc2 libtcmalloc-minimal4   # the peers we measure against

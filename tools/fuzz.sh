@@ -11,7 +11,7 @@
 #   tools/fuzz.sh --seeds                              regenerates the seed corpora from a
 #       learn run of //learner:two_sites (tools/make_fuzz_seeds.py)
 #
-# TARGET: options_fuzz, malloc_fuzz, table_codec_fuzz, telemetry_file_fuzz, trace_file_fuzz.
+# TARGET: options_fuzz, malloc_fuzz, table_codec_fuzz, telemetry_file_fuzz, trace_fuzz.
 # A finding leaves its input in $HAKMEM_FUZZ_DIR/TARGET/artifacts/; fix the bug, then copy
 # the input into the target's corpus folder as bug_<what> (it becomes a regression test:
 # every build runs each target's corpus once, see build_defs.bzl hakmem_fuzz_test).
@@ -24,9 +24,9 @@ declare -A TARGETS=(
   [malloc_fuzz]="//core:malloc_fuzz fuzz_alloc core/testdata/fuzz/malloc_fuzz"
   [table_codec_fuzz]="//learner:table_codec_fuzz fuzz learner/testdata/fuzz/table_codec_fuzz"
   [telemetry_file_fuzz]="//tools:telemetry_file_fuzz fuzz tools/testdata/fuzz/telemetry_file_fuzz"
-  [trace_file_fuzz]="//tools:trace_file_fuzz fuzz tools/testdata/fuzz/trace_file_fuzz"
+  [trace_fuzz]="//py:trace_fuzz fuzz py/testdata/fuzz/trace_fuzz"
 )
-ORDER=(options_fuzz table_codec_fuzz telemetry_file_fuzz trace_file_fuzz malloc_fuzz)
+ORDER=(options_fuzz table_codec_fuzz telemetry_file_fuzz trace_fuzz malloc_fuzz)
 
 usage() {
   echo "usage: tools/fuzz.sh TARGET SECONDS [libFuzzer flags] | --short SECONDS | --seeds" >&2

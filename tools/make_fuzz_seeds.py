@@ -124,7 +124,7 @@ def main(argv):
     for name, data in (("state.pb", state), ("frozen.pb", frozen)):
         write(tab, name, data)
         write(tab, os.path.splitext(name)[0] + ".payload", payload(data))
-    tr = "tools/testdata/fuzz/trace_file_fuzz"
+    tr = "py/testdata/fuzz/trace_fuzz"
     for n in (0, 1, 12, 40):
         write(tr, "run_%d.trace" % n, trace_cut(trace, n))
     # One record of each kind, from the run (allocations, frees, resizes if any).
