@@ -12,18 +12,57 @@ ALLOCATOR_COPTS = [
     "-fno-rtti",
 ]
 
+# Tags of tests that the sanitizer configs in .bazelrc leave out (README.md, "Sanitizers
+# and fuzzing"). A test that links //core:hakmem_static has hakmem's malloc, which cannot
+# stand in for ASan's or TSan's (their runtimes must own malloc); UBSan has no malloc.
+REPLACES_MALLOC = ["no_asan", "no_tsan"]
+
+# A test that runs programs under the LD_PRELOAD library (//core:libhakmem.so) or loads
+# the Python extension into /usr/bin/python3: a sanitized build of either would need the
+# sanitizer's runtime in a process that was not built with it. Every sanitizer leaves
+# these out; tools/valgrind.sh runs some of them under memcheck instead.
+WHOLE_PROCESS = ["whole_process"]
+
 def hakmem_cc_test(name, srcs, deps, env = {}, args = [], data = [], size = "small", tags = []):
     """A GoogleTest binary linked statically (the libraries hide their symbols)."""
     native.cc_test(
         name = name,
         size = size,
+        tags = tags,
         srcs = srcs,
         args = args,
         data = data,
         env = env,
-        tags = tags,
         linkstatic = True,
         deps = deps + ["//third_party:gtest_main"],
+    )
+
+def hakmem_fuzz_test(name, srcs, deps, corpus, copts = [], tags = [], size = "small"):
+    """A libFuzzer target that is also a test of its corpus.
+
+    `name` defines LLVMFuzzerTestOneInput. Built with --config=fuzz or --config=fuzz_alloc
+    (tools/fuzz.sh does it) it links libFuzzer and fuzzes; in every other build it links
+    //core:fuzz_main, and as a test it runs each file in `corpus` (a folder beside the
+    BUILD file: the seeds, and every input that once found a bug) through the entry point
+    once, so a fixed bug stays fixed under gcc and each sanitizer config."""
+    files = native.glob([corpus + "/*"])
+    native.cc_test(
+        name = name,
+        size = size,
+        srcs = srcs,
+        copts = copts,
+        args = ["$(rootpath %s)" % f for f in files],
+        data = files,
+        linkstatic = True,
+        linkopts = select({
+            "//:fuzzing": ["-fsanitize=fuzzer"],
+            "//conditions:default": [],
+        }),
+        tags = tags,
+        deps = deps + select({
+            "//:fuzzing": [],
+            "//conditions:default": ["//core:fuzz_main"],
+        }),
     )
 
 def nanopb_library(name, proto, imports = [], deps = []):

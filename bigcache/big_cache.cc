@@ -197,20 +197,37 @@ uint64_t BigCache::UnmapAll(Node* victims) {
 uint64_t BigCache::Release(uint64_t now_ns, uint64_t decay_ns) {
   auto old = [&](const Node* n) { return now_ns >= n->freed_ns && now_ns - n->freed_ns >= decay_ns; };
   Node* victims = nullptr;
-  // Fronts first, without the lock: take a slot's mapping only if it is old. A mapping
-  // put there after we looked is left for the next pass.
+  Node* young = nullptr;  // taken from a front that refilled meanwhile: for the back
+  // Fronts first, without the lock. A slot's mapping is taken out before its node is
+  // read: until then its owner may take it and write over the node (the core's header
+  // goes there; TSan found the read racing that write). A young one goes back to its slot,
+  // or to the back if the owner has put another there meanwhile. (The owner's Take misses
+  // its front for that instant and looks in the back.)
   for (Front* f = fronts_.load(std::memory_order_acquire); f != nullptr; f = f->next) {
     for (int b = 0; b < kBins; ++b) {
-      Node* n = f->slot[b].load(std::memory_order_acquire);
-      if (n == nullptr || !old(n)) continue;
-      if (!f->slot[b].compare_exchange_strong(n, nullptr, std::memory_order_acq_rel)) continue;
-      bytes_.fetch_sub(n->size, std::memory_order_relaxed);
-      n->next = victims;
-      victims = n;
+      if (f->slot[b].load(std::memory_order_relaxed) == nullptr) continue;
+      Node* n = f->slot[b].exchange(nullptr, std::memory_order_acquire);
+      if (n == nullptr) continue;
+      if (old(n)) {
+        bytes_.fetch_sub(n->size, std::memory_order_relaxed);
+        n->next = victims;
+        victims = n;
+        continue;
+      }
+      Node* empty = nullptr;
+      if (!f->slot[b].compare_exchange_strong(empty, n, std::memory_order_release)) {
+        n->next = young;
+        young = n;
+      }
     }
   }
   {
     SpinLockHolder h(&lock_);
+    while (young != nullptr) {
+      Node* next = young->next;
+      PushBack(BinOf(young->size), young);
+      young = next;
+    }
     for (int b = 0; b < kBins; ++b) {
       while (tail_[b] != nullptr && old(tail_[b])) {  // newest first: the tail is oldest
         Node* n = tail_[b];

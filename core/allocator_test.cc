@@ -16,10 +16,12 @@
 
 #include <gtest/gtest.h>
 
+#include "callsite/profiler.h"
 #include "core/page_map.h"
 #include "core/hakmem.h"
 #include "core/route_table.h"
 #include "core/size_class.h"
+#include "core/strategy.h"
 
 namespace hakmem {
 namespace {
@@ -76,7 +78,17 @@ TEST_P(EveryClass, BlocksAreDistinctAlignedUsableAndIntact) {
   // threshold, where the route serves every request).
   const char* env = getenv("HAKMEM_SAMPLE_BYTES");
   const double interval = env != nullptr ? atof(env) : 512.0 * 1024;
-  const double unsampled = size >= kLargeThreshold ? 0.0 : std::exp(-size / interval);
+  // From 64 KiB up the route serves a request, with the pool only if that is the strategy
+  // (the default, unless HAKMEM_STRATEGY forces another).
+  const char* forced = getenv("HAKMEM_STRATEGY");
+  const bool routed_elsewhere = size >= kDecisionThreshold && forced != nullptr &&
+                                *forced != '\0' && strcmp(forced, "pool") != 0;
+  // -size in double: negating the size_t wrapped to 2^64 - size, exp() of which is inf,
+  // and the bound below became INT_MIN, so the check could never fail (UBSan found the
+  // inf-to-int conversion).
+  const double unsampled = size >= kLargeThreshold || routed_elsewhere
+                               ? 0.0
+                               : std::exp(-static_cast<double>(size) / interval);
   EXPECT_GE(from_class, static_cast<int>(n * unsampled * 0.5)) << "interval " << interval;
   for (int i = 0; i < n; ++i) ASSERT_TRUE(Check(blocks[i], size, static_cast<uint8_t>(i))) << i;
   for (void* p : blocks) free(p);
@@ -170,6 +182,30 @@ TEST(Allocator, AlignedAllocationsUpTo1MiB) {
   EXPECT_EQ(reinterpret_cast<uintptr_t>(pv) % 4096, 0u);
   EXPECT_GE(malloc_usable_size(pv), 4096u);
   free(pv);
+}
+
+// A request that fails allocated nothing: its site's profile must not count it (it used
+// to count SIZE_MAX / 2 bytes live for the rest of the run; UBSan flagged the size
+// overflowing the record's int64_t).
+TEST(Allocator, AFailedRequestIsNotProfiled) {
+  const hak_site_t site = hak_site_register("allocator.failed_request");
+  volatile size_t half = SIZE_MAX / 2;
+  errno = 0;
+  EXPECT_EQ(hak_malloc_at(half, site), nullptr);
+  EXPECT_EQ(errno, ENOMEM);
+  void* ok = hak_malloc_at(1 << 20, site);  // one that succeeds: counted
+  ASSERT_NE(ok, nullptr);
+  bool seen = false;
+  callsite::ForEachSite([&](const callsite::SiteSnapshot& s) {
+    if (s.key != site) return;
+    seen = true;
+    EXPECT_DOUBLE_EQ(s.allocs, 1.0);
+    EXPECT_EQ(s.bytes, uint64_t{1} << 20);
+    EXPECT_EQ(s.live_bytes, int64_t{1} << 20);
+  });
+  free(ok);
+  // Without profiling (HAKMEM_PROFILE_SITES=0 in other targets) there is nothing to see.
+  if (getenv("HAKMEM_PROFILE_SITES") == nullptr) EXPECT_TRUE(seen);
 }
 
 TEST(Allocator, ErrorContracts) {

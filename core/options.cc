@@ -117,39 +117,6 @@ char g_path_storage[kNumPathOptions][kMaxPathBytes];
 const char* g_strings[kNumOptions] = {};  // into g_path_storage, or nullptr when unset
 bool g_from_env[kNumOptions] = {};
 
-void Complain(const OptionInfo& info, const char* text) {
-  char buf[512];
-  Formatter f(buf, sizeof(buf));
-  f.Str("hakmem: ignoring ").Str(info.name).Str("='").Str(text).Str("': expected ");
-  if (strcmp(info.unit, "strategy") == 0) {
-    f.Str("pool, bigcache or mmap");
-  } else if (strcmp(info.unit, "mode") == 0) {
-    f.Str("off, learn, shadow or frozen");
-  } else {
-    f.Str(strcmp(info.unit, "bytes") == 0 ? "a byte count (suffix k, m or g allowed)"
-                                          : "a whole number");
-    f.Str(" from ").Int(info.min_value).Str(" to ").Int(info.max_value);
-  }
-  f.Str("; using the default ");
-  if (strcmp(info.unit, "mode") == 0) {
-    f.Str("off");  // every mode option defaults to off
-  } else if (strcmp(info.unit, "strategy") == 0) {
-    f.Str("(per-site decisions)");
-  } else {
-    f.Int(info.default_value);
-  }
-  f.Str("\n");
-  os::WriteStderr(buf, f.size());
-}
-
-void ComplainTooLong(const OptionInfo& info) {
-  char buf[160];
-  Formatter f(buf, sizeof(buf));
-  f.Str("hakmem: ignoring ").Str(info.name).Str(": longer than ").Int(kMaxPathBytes - 1)
-      .Str(" bytes\n");
-  os::WriteStderr(buf, f.size());
-}
-
 }  // namespace
 
 bool ParseOptionValue(Option o, const char* text, int64_t* out) {
@@ -187,7 +154,9 @@ bool ParseOptionValue(Option o, const char* text, int64_t* out) {
     }
     ++p;
     if (*p == 'b' || *p == 'B') ++p;
-    if (v > (uint64_t{1} << 40)) return false;
+    // v << shift must not wrap ("17179869184g" is 2^64, not 0): every maximum is far below
+    // 2^62, so anything above it is out of range anyway.
+    if (v > (uint64_t{1} << (62 - shift))) return false;
     v <<= shift;
   }
   if (*p != '\0') return false;
@@ -196,6 +165,65 @@ bool ParseOptionValue(Option o, const char* text, int64_t* out) {
   }
   *out = static_cast<int64_t>(v);
   return true;
+}
+
+OptionText ParseOptionText(Option o, const char* text, int64_t* value) {
+  if (text == nullptr || *text == '\0') return OptionText::kUnset;  // set but empty: unset
+  if (IsPath(kOptions[static_cast<int>(o)].unit)) {
+    return strnlen(text, kMaxPathBytes) >= static_cast<size_t>(kMaxPathBytes)
+               ? OptionText::kTooLong
+               : OptionText::kPath;
+  }
+  return ParseOptionValue(o, text, value) ? OptionText::kValue : OptionText::kInvalid;
+}
+
+size_t FormatOptionComplaint(Option o, OptionText why, const char* text, char* buf,
+                             size_t cap) {
+  const OptionInfo& info = kOptions[static_cast<int>(o)];
+  Formatter f(buf, cap);
+  f.Str("hakmem: ignoring ").Str(info.name);
+  if (why == OptionText::kTooLong) {
+    f.Str(": longer than ").Int(kMaxPathBytes - 1).Str(" bytes");
+  } else {
+    // The value as given, but on one line whatever it holds: a newline or an escape
+    // sequence in a variable must not forge or garble the lines around this one.
+    constexpr int kShown = 64;
+    f.Str("='");
+    int i = 0;
+    for (; text[i] != '\0' && i < kShown; ++i) {
+      const unsigned char c = static_cast<unsigned char>(text[i]);
+      if (c >= 0x20 && c < 0x7f && c != '\\') {
+        const char one[2] = {static_cast<char>(c), '\0'};
+        f.Str(one);
+      } else {
+        const char esc[5] = {'\\', 'x', "0123456789abcdef"[c >> 4], "0123456789abcdef"[c & 15],
+                             '\0'};
+        f.Str(esc);
+      }
+    }
+    f.Str(text[i] != '\0' ? "...': expected " : "': expected ");
+    if (strcmp(info.unit, "strategy") == 0) {
+      f.Str("pool, bigcache or mmap");
+    } else if (strcmp(info.unit, "mode") == 0) {
+      f.Str("off, learn, shadow or frozen");
+    } else {
+      f.Str(strcmp(info.unit, "bytes") == 0 ? "a byte count (suffix k, m or g allowed)"
+                                            : "a whole number");
+      f.Str(" from ").Int(info.min_value).Str(" to ").Int(info.max_value);
+    }
+    f.Str("; using the default ");
+    if (strcmp(info.unit, "mode") == 0) {
+      f.Str("off");  // every mode option defaults to off
+    } else if (strcmp(info.unit, "strategy") == 0) {
+      f.Str("(per-site decisions)");
+    } else {
+      f.Int(info.default_value);
+    }
+  }
+  f.Str("\n");
+  size_t n = f.size();
+  if (n > 0 && buf[n - 1] != '\n') buf[n - 1] = '\n';  // cut short by cap: still one line
+  return n;
 }
 
 void LoadOptions() {
@@ -208,24 +236,28 @@ void LoadOptions() {
     char* const storage = IsPath(info.unit) ? g_path_storage[path_slot++] : nullptr;
     // Only used before this iteration ends: the environment may be overwritten later.
     const char* text = os::GetEnv(info.name);
-    if (text == nullptr || *text == '\0') continue;  // set but empty: as if unset
-    if (storage != nullptr) {
-      const size_t len = strnlen(text, kMaxPathBytes);
-      if (len >= static_cast<size_t>(kMaxPathBytes)) {
-        ComplainTooLong(info);
-        continue;
+    int64_t v = 0;
+    const OptionText parsed = ParseOptionText(static_cast<Option>(i), text, &v);
+    switch (parsed) {
+      case OptionText::kUnset:
+        break;
+      case OptionText::kPath:
+        memcpy(storage, text, strlen(text) + 1);  // shorter than kMaxPathBytes: checked
+        g_strings[i] = storage;
+        g_from_env[i] = true;
+        break;
+      case OptionText::kValue:
+        g_values[i] = v;
+        g_from_env[i] = true;
+        break;
+      case OptionText::kInvalid:
+      case OptionText::kTooLong: {
+        char buf[512];
+        const size_t n = FormatOptionComplaint(static_cast<Option>(i), parsed, text, buf,
+                                               sizeof(buf));
+        os::WriteStderr(buf, n);
+        break;
       }
-      memcpy(storage, text, len + 1);
-      g_strings[i] = storage;
-      g_from_env[i] = true;
-      continue;
-    }
-    int64_t v;
-    if (ParseOptionValue(static_cast<Option>(i), text, &v)) {
-      g_values[i] = v;
-      g_from_env[i] = true;
-    } else {
-      Complain(info, text);
     }
   }
 }

@@ -5,6 +5,7 @@
 #ifndef HAKMEM_CORE_OPTIONS_H_
 #define HAKMEM_CORE_OPTIONS_H_
 
+#include <stddef.h>
 #include <stdint.h>
 
 namespace hakmem {
@@ -72,6 +73,23 @@ bool OptionFromEnvironment(Option o);
 // For tests: parse one value with the table's rules. Returns false (and leaves *out) when
 // `text` is not a valid value for `o`.
 bool ParseOptionValue(Option o, const char* text, int64_t* out);
+
+// What LoadOptions makes of one variable's text (nullptr: unset), with no environment and
+// no state: LoadOptions and the fuzzer (core/options_fuzz.cc) share it.
+enum class OptionText {
+  kUnset,    // unset or empty: the default applies
+  kValue,    // a valid value, in *value
+  kPath,     // a "path" option's text, to be copied as it is
+  kInvalid,  // not a value of this option: LoadOptions prints FormatOptionComplaint's line
+  kTooLong,  // a path of kMaxPathBytes or more bytes: the same
+};
+OptionText ParseOptionText(Option o, const char* text, int64_t* value);
+
+// The line LoadOptions prints for a refused value (`why` is kInvalid or kTooLong): one
+// line, ending in its only '\n', of printable ASCII (the value's other bytes are escaped
+// as \xNN, and a long value is cut short with "..."), whatever `text` holds. Writes it
+// into buf[0, cap) with a NUL (cap >= 2) and returns its length.
+size_t FormatOptionComplaint(Option o, OptionText why, const char* text, char* buf, size_t cap);
 
 // Writes "hakmem: option NAME=VALUE" lines for every option to stderr.
 void PrintOptions();

@@ -113,6 +113,67 @@ TEST(Options, APathTooLongForItsBufferIsOneLineAndUnset) {
   EXPECT_EQ(GetStringOption(Option::kFreezeTo), nullptr);
 }
 
+TEST(Options, ByteSuffixesThatWouldWrapAreRefused) {
+  // Found writing core/options_fuzz (its model of the rules refuses it; the corpus keeps
+  // the input as bug_suffix_wraps_to_zero): 2^34 GiB is 2^64 bytes, which wrapped to 0
+  // and was taken as HAKMEM_BIGCACHE_BYTES=0 (reuse off) instead of being refused.
+  int64_t v = 7;
+  EXPECT_FALSE(ParseOptionValue(Option::kBigCacheBytes, "17179869184g", &v));
+  EXPECT_FALSE(ParseOptionValue(Option::kBigCacheBytes, "17179869185g", &v));
+  EXPECT_FALSE(ParseOptionValue(Option::kBigCacheBytes, "18014398509481984k", &v));
+  EXPECT_FALSE(ParseOptionValue(Option::kSampleBytes, "1099511627776m", &v));
+  EXPECT_EQ(v, 7);
+  EXPECT_TRUE(ParseOptionValue(Option::kBigCacheBytes, "1024g", &v));  // the maximum, 2^40
+  EXPECT_EQ(v, int64_t{1} << 40);
+  EXPECT_FALSE(ParseOptionValue(Option::kBigCacheBytes, "1025g", &v));
+}
+
+std::string Complaint(Option o, OptionText why, const char* text) {
+  char buf[512];
+  const size_t n = FormatOptionComplaint(o, why, text, buf, sizeof(buf));
+  EXPECT_EQ(strlen(buf), n);
+  return std::string(buf, n);
+}
+
+TEST(Options, ComplaintsAreOneLineWhateverTheValueHolds) {
+  EXPECT_EQ(Complaint(Option::kDecayMs, OptionText::kInvalid, "12x"),
+            "hakmem: ignoring HAKMEM_DECAY_MS='12x': expected a whole number from 0 to "
+            "3600000; using the default 250\n");
+  // Found writing core/options_fuzz (corpus: bug_newline_in_complaint,
+  // bug_long_value_loses_newline): a newline in the value split the complaint over two lines
+  // (the second one forged by whoever set the variable), and a value of a few hundred
+  // bytes pushed the line's end, newline included, past the 512-byte buffer.
+  EXPECT_EQ(Complaint(Option::kMode, OptionText::kInvalid, "learn\nhakmem: exit pid=1"),
+            "hakmem: ignoring HAKMEM_MODE='learn\\x0ahakmem: exit pid=1': expected off, "
+            "learn, shadow or frozen; using the default off\n");
+  const std::string long_value(3000, '9');
+  const std::string c = Complaint(Option::kVerbose, OptionText::kInvalid, long_value.c_str());
+  EXPECT_NE(c.find(std::string(64, '9') + "...'"), std::string::npos) << c;
+  EXPECT_EQ(c.find('\n'), c.size() - 1) << c;
+  EXPECT_EQ(Complaint(Option::kTrace, OptionText::kTooLong, long_value.c_str()),
+            "hakmem: ignoring HAKMEM_TRACE: longer than 4095 bytes\n");
+  // A buffer too small for the line still gets one line.
+  char small[16];
+  EXPECT_EQ(FormatOptionComplaint(Option::kMode, OptionText::kInvalid, "x", small,
+                                  sizeof(small)),
+            15u);
+  EXPECT_EQ(small[14], '\n');
+}
+
+TEST(Options, ParseOptionTextIsWhatLoadOptionsDoes) {
+  int64_t v = -1;
+  EXPECT_EQ(ParseOptionText(Option::kDecayMs, nullptr, &v), OptionText::kUnset);
+  EXPECT_EQ(ParseOptionText(Option::kDecayMs, "", &v), OptionText::kUnset);
+  EXPECT_EQ(ParseOptionText(Option::kDecayMs, "9", &v), OptionText::kValue);
+  EXPECT_EQ(v, 9);
+  EXPECT_EQ(ParseOptionText(Option::kDecayMs, "-9", &v), OptionText::kInvalid);
+  EXPECT_EQ(ParseOptionText(Option::kTrace, "/tmp/t", &v), OptionText::kPath);
+  const std::string longest(kMaxPathBytes - 1, 'a');
+  EXPECT_EQ(ParseOptionText(Option::kTrace, longest.c_str(), &v), OptionText::kPath);
+  EXPECT_EQ(ParseOptionText(Option::kTrace, (longest + "a").c_str(), &v), OptionText::kTooLong);
+  EXPECT_EQ(v, 9);
+}
+
 TEST(Options, ContextDepth) {
   EXPECT_EQ(GetOptionInfo(Option::kContextDepth).default_value, 4);
   int64_t v = -1;

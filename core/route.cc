@@ -105,8 +105,8 @@ void* RouteAllocate(size_t size, size_t align, bool* zeroed, uintptr_t site) {
     fell_back = true;
   }
   BlockTag tag{};
-  if (ProfilingEnabled()) {
-    tag.site = ProfilerRecordAlloc(ProfiledAlloc{site, size, 1.0});
+  const bool profiled = ProfilingEnabled();
+  if (profiled) {
     tag.thread = CurrentThreadTag();
     tag.weight = 1.0;
     tag.alloc_ticks = cycleclock::Now();
@@ -119,6 +119,10 @@ void* RouteAllocate(size_t size, size_t align, bool* zeroed, uintptr_t site) {
     return nullptr;
   }
   if (fell_back) g_fallbacks.fetch_add(1, std::memory_order_relaxed);
+  // Profiled once the block exists: a request that failed (malloc(SIZE_MAX)) allocated
+  // nothing, and counting its size as live bytes would poison the site's record for the
+  // rest of the run (UBSan found the size overflowing the record's int64_t).
+  if (profiled) LargeHeaderOf(p)->tag.site = ProfilerRecordAlloc(ProfiledAlloc{site, size, 1.0});
   if (measure) {
     LargeHeaderOf(p)->learn_handle =
         LearnerOnAlloc(site, BandOf(size), s, size, cycleclock::Now() - t0, fresh);

@@ -66,8 +66,10 @@ struct Tournament::BandState {
   std::atomic<uint32_t> matches{0};  // written under busy
   std::atomic<bool> busy{false};     // the try-lock over the ratings
   // Ratings as offsets from the initial rating, and the choice as index + 1, so that the
-  // zeroed memory of a new slot is already a valid, undecided band.
-  double rating_delta[kNumLearnedStrategies];  // written under busy
+  // zeroed memory of a new slot is already a valid, undecided band. Written under busy,
+  // read without it (ViewSite, from the telemetry writer's thread: TSan found the plain
+  // doubles racing), hence atomic.
+  std::atomic<double> rating_delta[kNumLearnedStrategies];
   std::atomic<int> chosen_plus1{0};
   std::atomic<int> published{0};  // the Strategy last published
 };
@@ -264,7 +266,8 @@ bool Tournament::Lookup(uint32_t handle, BandState** band_state, int* band,
 void Tournament::Fill(const BandState& b, int band, TableEntry* e) const {
   for (int i = 0; i < kNumLearnedStrategies; ++i) {
     e->eligible[i] = EligibleIndex(i, band);
-    e->rating[i] = config_.params.elo_initial_rating + b.rating_delta[i];
+    e->rating[i] =
+        config_.params.elo_initial_rating + b.rating_delta[i].load(std::memory_order_relaxed);
     e->samples[i] = b.s[i].samples.load(std::memory_order_relaxed);
     const uint64_t n = e->samples[i];
     e->mean_cost_ns[i] = n == 0 ? 0.0 : static_cast<double>(b.s[i].total.Sum()) / n;
@@ -289,7 +292,7 @@ void Tournament::RunMatches(uintptr_t key, BandState& b, int band) {
   double mean[kNumLearnedStrategies] = {};
   double rating[kNumLearnedStrategies];
   for (int i = 0; i < kNumLearnedStrategies; ++i) {
-    rating[i] = params.elo_initial_rating + b.rating_delta[i];
+    rating[i] = params.elo_initial_rating + b.rating_delta[i].load(std::memory_order_relaxed);
   }
   // The windows, taken (and emptied) for the match and its curve record.
   MatchPart part[kNumLearnedStrategies] = {};
@@ -317,7 +320,7 @@ void Tournament::RunMatches(uintptr_t key, BandState& b, int band) {
     }
   }
   for (int i = 0; i < kNumLearnedStrategies; ++i) {
-    b.rating_delta[i] = rating[i] - params.elo_initial_rating;
+    b.rating_delta[i].store(rating[i] - params.elo_initial_rating, std::memory_order_relaxed);
   }
   TableEntry e{};
   Fill(b, band, &e);

@@ -2,11 +2,15 @@
 // events it reports, the exploration seed, and the time histogram behind the prices.
 #include "learner/tournament.h"
 
+#include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <algorithm>
+#include <atomic>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -343,6 +347,130 @@ TEST(TimeHistogram, TheMedianIgnoresAFewHugeOutliers) {
   h.Clear();
   h.Add(1e12);                                // past the last
   EXPECT_GT(h.MedianNs(), 4e5);
+}
+
+// What the preloaded learner's events do from many allocating threads at once: counted,
+// and each match record written whole before it is handed back.
+class SharedRecorder final : public TournamentEvents {
+ public:
+  void Publish(uintptr_t, int band, Strategy s) override {
+    if (!Eligible(s, band)) bad.fetch_add(1);
+    publishes.fetch_add(1);
+  }
+  void Decision(uintptr_t, int band, DecisionKind kind, int, int to, uint64_t) override {
+    if (kind != DecisionKind::kTrialsBegin && !Eligible(static_cast<Strategy>(to + 1), band)) {
+      bad.fetch_add(1);
+    }
+    std::lock_guard<std::mutex> l(mu);
+    ++decisions[static_cast<int>(kind)];
+  }
+  MatchRecord* BeginMatch(uint64_t* index) override {
+    *index = next.fetch_add(1);
+    return &records[*index % kRecords];
+  }
+  void EndMatch(MatchRecord* r, uint64_t index) override {
+    if (r->chosen >= 0 && !Eligible(static_cast<Strategy>(r->chosen + 1), r->band)) {
+      bad.fetch_add(1);
+    }
+    r->seq.store(index + 1, std::memory_order_release);
+    matches.fetch_add(1);
+  }
+  uint64_t NowNs() override { return 0; }
+
+  static constexpr int kRecords = 1 << 16;  // more than the test plays: no slot is shared
+  std::atomic<uint64_t> next{0}, matches{0}, publishes{0}, bad{0};
+  std::mutex mu;
+  uint64_t decisions[5] = {};
+  MatchRecord records[kRecords] = {};
+};
+
+// The preloaded learner's use: allocating threads report allocations, frees, resizes and
+// idle time of shared and private sites in every band while another thread reads the
+// table (the telemetry writer's ForEachSite, the prices' medians). Run under
+// --config=tsan, this is the tournament's race detector; everywhere, its counts must add up.
+TEST(Tournament, ManyThreadsFeedAndReadOneInstance) {
+  auto memory = std::make_unique<char[]>(Tournament::MemoryBytes());
+  memset(memory.get(), 0, Tournament::MemoryBytes());
+  auto events = std::make_unique<SharedRecorder>();
+  Tournament t;
+  TournamentConfig c;
+  c.params = DefaultParams();
+  c.params.fault_ns = 1000;
+  c.params.explore_rate = 1.0 / 8;
+  c.schedule_trials = true;
+  c.counterfactuals = true;  // shadow mode's path too: charges every band's others
+  t.Start(memory.get(), c, events.get());
+
+  constexpr int kThreads = 8, kRounds = 3000;
+  constexpr uintptr_t kShared[] = {0x5000, 0x5001, 0x5002};
+  const size_t kSize[kNumBands] = {96 << 10, 1 << 20, 8 << 20};
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> views{0};
+  std::thread reader([&] {
+    while (!stop.load()) {
+      t.ForEachSite(
+          [](uintptr_t, const BandView* bands, void* arg) {
+            for (int b = 0; b < kNumBands; ++b) {
+              const BandView& v = bands[b];
+              // A chosen strategy is eligible, and ratings are finite numbers.
+              if (v.chosen >= 0) EXPECT_TRUE(v.eligible[v.chosen]);
+              for (int i = 0; i < kNumLearnedStrategies; ++i) {
+                EXPECT_TRUE(std::isfinite(v.rating[i]));
+              }
+            }
+            static_cast<std::atomic<uint64_t>*>(arg)->fetch_add(1);
+          },
+          &views);
+      EXPECT_GE(t.median_hit_ns(), 0);
+      EXPECT_GE(t.median_pool_ns(), 0);
+      std::this_thread::yield();
+    }
+  });
+  std::vector<std::thread> feeders;
+  for (int th = 0; th < kThreads; ++th) {
+    feeders.emplace_back([&, th] {
+      for (int r = 0; r < kRounds; ++r) {
+        const uintptr_t site = r % 2 == 0 ? kShared[r % 3] : 0x9000 + th;
+        const int band = (r / 2) % kNumBands;
+        // Each strategy in turn, whatever was published: the route may serve a request
+        // by another strategy than decided (fallbacks).
+        const Strategy s = static_cast<Strategy>(band == kBandMiddle ? 1 + r % 3 : 2 + r % 2);
+        const double ns = 100.0 * (1 + static_cast<int>(s)) + th;
+        const uint32_t h = t.OnAlloc(site, band, s, kSize[band], ns, r % 5 != 0);
+        if (s == Strategy::kPool) continue;  // pool frees are not followed
+        if (r % 7 == 0) t.OnResize(h, s, 50);
+        const bool cached = s == Strategy::kBigCache && r % 3 != 0;
+        t.OnFree(h, s, kSize[band], 80, kSize[band] / 4096, r % 5 != 0, cached);
+        if (cached) t.OnCacheIdle(h, kSize[band], kSize[band], 1e6);
+      }
+    });
+  }
+  for (std::thread& f : feeders) f.join();
+  stop.store(true);
+  reader.join();
+
+  EXPECT_EQ(events->bad.load(), 0u);
+  EXPECT_GT(events->matches.load(), 0u);
+  EXPECT_GT(views.load(), 0u);
+  uint64_t allocations = 0;
+  int sites = 0;
+  t.ForEachSite(
+      [](uintptr_t, const BandView* bands, void* arg) {
+        for (int b = 0; b < kNumBands; ++b) {
+          *static_cast<uint64_t*>(arg) += bands[b].allocations;
+        }
+      },
+      &allocations);
+  t.ForEachSite([](uintptr_t, const BandView*, void* arg) { ++*static_cast<int*>(arg); },
+                &sites);
+  EXPECT_EQ(allocations, uint64_t{kThreads} * kRounds);  // every report counted once
+  EXPECT_EQ(sites, 3 + kThreads);
+  EXPECT_EQ(t.unfollowed(), 0u);
+  // Every record handed out was finished.
+  ASSERT_LT(events->next.load(), uint64_t{SharedRecorder::kRecords});
+  for (uint64_t i = 0; i < events->next.load(); ++i) {
+    EXPECT_EQ(events->records[i].seq.load(), i + 1);
+  }
 }
 
 }  // namespace

@@ -15,7 +15,8 @@ def _test(name, size, data, args, tags):
         python_version = "PY3",
         data = data,
         args = args,
-        tags = tags,
+        # Real programs under the preload: never under a sanitizer (build_defs.bzl).
+        tags = tags + ["whole_process"],
     )
 
 def preload_suite(

@@ -32,7 +32,7 @@ def reliability_test(name, case, size, configs = None, scale = "quick", tags = [
             ":libreliability_plugin.so",
             ":reliability",
         ],
-        tags = tags,
+        tags = tags + ["whole_process"],
     )
 
 def real_program_test(name, program, size, configs = None, scale = "quick", tags = []):
@@ -66,5 +66,5 @@ def real_program_test(name, program, size, configs = None, scale = "quick", tags
             "//learner:frozen_table.proto",
             "//learner:telemetry.proto",
         ],
-        tags = tags,
+        tags = tags + ["whole_process"],
     )

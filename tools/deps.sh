@@ -23,6 +23,10 @@ build_pkgs=(
   sqlite3 lua5.4                      # real programs in the whole-process tests
   redis-server redis-tools            # tests/real_programs_test.py: redis under hakmem, driven by redis-cli/-benchmark
   libpython3.11-testsuite             # tests/real_programs_test.py: CPython's own regression tests (test_dict, test_gc ...)
+  clang-14 libclang-rt-14-dev         # the sanitizer and fuzzing configs (.bazelrc): clang,
+                                      # its ASan/TSan/UBSan runtimes and libFuzzer
+  llvm-14                             # llvm-symbolizer: sanitizer reports with file:line
+  valgrind                            # tools/valgrind.sh: whole programs under memcheck
 )
 bench_pkgs=(
   libmimalloc2.0 libjemalloc2 libtcmalloc-minimal4   # the peers we measure against

@@ -191,18 +191,23 @@ TEST(MergeTables, ContextsDifferingInOneOuterFrameStayApart) {
 }
 
 TEST(MergeTables, EntriesPastTheModuleLimitAreLeftOutAndCounted) {
-  std::vector<Mod> mods;
+  // Two states that fit a table each (the first full of modules, the second with one
+  // more), whose union does not: the entry naming the 257th module is left out. (One
+  // state of 257 modules cannot be built: Table::meta holds kMaxTableModules. An earlier
+  // version of this test wrote the 257th past the array; ASan found it.)
   std::vector<std::string> paths;
   for (size_t i = 0; i <= learner::kMaxTableModules; ++i) paths.push_back("/lib/m" + std::to_string(i));
+  std::vector<Mod> mods;
   std::vector<TableEntry> entries;
-  for (size_t i = 0; i <= learner::kMaxTableModules; ++i) {
+  for (size_t i = 0; i < learner::kMaxTableModules; ++i) {
     mods.push_back({"", paths[i].c_str()});
     entries.push_back(ModuleEntry(0x10, 1));
     entries.back().frames[0].module = static_cast<uint32_t>(i);
   }
-  const auto s = State(mods, entries);
+  const auto full = State(mods, entries);
+  const auto one_more = State({{"", paths.back().c_str()}}, {ModuleEntry(0x10, 1)});
   size_t left_out = 99;
-  const auto m = MergeTables({s.get()}, Params(16, 50), 0, &left_out);
+  const auto m = MergeTables({full.get(), one_more.get()}, Params(16, 50), 0, &left_out);
   EXPECT_EQ(left_out, 1u);
   EXPECT_EQ(m->entries.size(), learner::kMaxTableModules);
   EXPECT_EQ(m->meta.num_modules, learner::kMaxTableModules);

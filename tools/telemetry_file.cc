@@ -177,6 +177,15 @@ class Checker {
     if (isfinite(v)) return absl::OkStatus();
     return Bad(what, i, absl::StrCat(field, " is not finite"));
   }
+  // A whole cost: what was measured, added up, is never negative (a table frozen from a
+  // negative one would be refused). Its parts are only required to be finite: files made
+  // by hand split a cost as they like.
+  static absl::Status Cost(absl::string_view what, int64_t i, absl::string_view field,
+                           double v) {
+    HAK_RETURN_IF_ERROR(Finite(what, i, field, v));
+    if (v >= 0) return absl::OkStatus();
+    return Bad(what, i, absl::StrCat(field, " is negative"));
+  }
   absl::Status RunRef(absl::string_view what, int64_t i, uint32_t run) const {
     if (run < static_cast<uint32_t>(t_.runs_size())) return absl::OkStatus();
     return Bad(what, i, absl::StrFormat("run %d names no run (the file has %d)", run,
@@ -380,6 +389,7 @@ class Checker {
             {"idle_mib_seconds", o.idle_mib_seconds()}}) {
         HAK_RETURN_IF_ERROR(Finite("outcome", i, field, v));
       }
+      HAK_RETURN_IF_ERROR(Cost("outcome", i, "cost_ns", o.cost_ns()));
       if (!seen.emplace(o.run(), o.site_id(), o.band(), o.strategy()).second) {
         return Bad("outcome", i,
                    absl::StrFormat("a second outcome for site id %d, band %d, strategy %d in run %d",
@@ -406,6 +416,7 @@ class Checker {
               {"idle_mib_seconds", r.idle_mib_seconds()}}) {
           HAK_RETURN_IF_ERROR(Finite(what, k, field, v));
         }
+        HAK_RETURN_IF_ERROR(Cost(what, k, "cost_ns", r.cost_ns()));
       }
     }
     return absl::OkStatus();

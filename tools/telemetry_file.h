@@ -13,7 +13,7 @@
 //    the table; a module, location or site whose id is not its position + 1; a reference
 //    to a module, location, site or run that does not exist; an enum value the schema
 //    does not name (proto3 keeps unknown values; readers must not); a rating, cost or
-//    price that is not finite; histogram buckets not in increasing order; a build-id
+//    price that is not finite; a whole cost (cost_ns) that is negative; histogram buckets not in increasing order; a build-id
 //    that is not lowercase hex; a site that is not exactly one of a calling context
 //    (1 to 16 frames), an explicit site (a name) or the overflow site (key 0), or whose
 //    wrapper_frames leaves no frame to name it; two sites with one key; two runs of one

@@ -412,6 +412,12 @@ TEST(TelemetryFile, RefusesWhatTheSchemaForbids) {
        "outcome 0: cost_ns is not finite"},
       {[](Telemetry* t) { t->mutable_outcomes(0)->set_idle_mib_seconds(NAN); },
        "outcome 0: idle_mib_seconds is not finite"},
+      // Found by tools/telemetry_file_fuzz (corpus: bug_negative_outcome_cost): a negative
+      // cost passed, and `hakmem freeze` made a table that the codec refuses.
+      {[](Telemetry* t) { t->mutable_outcomes(0)->set_cost_ns(-1); },
+       "outcome 0: cost_ns is negative"},
+      {[](Telemetry* t) { t->mutable_matches(0)->mutable_results(0)->set_cost_ns(-3); },
+       "match 0: result 0: cost_ns is negative"},
       {[](Telemetry* t) { t->add_outcomes()->CopyFrom(t->outcomes(0)); },
        "outcome 1: a second outcome for site id 1, band 1, strategy 3 in run 1"},
       {[](Telemetry* t) { t->mutable_matches(0)->set_chosen(static_cast<table::Strategy>(9)); },

@@ -2,6 +2,8 @@
 
 #include <string.h>
 
+#include <utility>
+
 #include "absl/status/status.h"
 #include "absl/strings/str_format.h"
 #include "tools/file_io.h"
@@ -10,9 +12,15 @@ namespace hakmem {
 namespace tools {
 
 absl::StatusOr<TraceFile> ReadTrace(const std::string& path) {
-  TraceFile t;
-  absl::Status read = ReadFile(path, &t.bytes_);
+  std::string bytes;
+  absl::Status read = ReadFile(path, &bytes);
   if (!read.ok()) return read;
+  return DecodeTrace(std::move(bytes));
+}
+
+absl::StatusOr<TraceFile> DecodeTrace(std::string bytes) {
+  TraceFile t;
+  t.bytes_ = std::move(bytes);
   const std::string& b = t.bytes_;
   constexpr size_t kHeader = sizeof(learner::TraceHeader);
   constexpr size_t kRecord = sizeof(learner::TraceRecord);

@@ -22,10 +22,11 @@ class TraceFile {
   const learner::TraceRecord& operator[](size_t i) const { return records()[i]; }
 
  private:
-  friend absl::StatusOr<TraceFile> ReadTrace(const std::string& path);
+  friend absl::StatusOr<TraceFile> DecodeTrace(std::string bytes);
   learner::TraceHeader header_{};
-  // The file. Its buffer is malloc'd (16-byte aligned) and the header is 64 bytes: the
-  // records are aligned for their u64 fields.
+  // The file. Its buffer is malloc'd (16-byte aligned; never the inline buffer of a short
+  // string, which a valid trace cannot be) and the header is 64 bytes: the records are
+  // aligned for their u64 fields.
   const learner::TraceRecord* records() const {
     return reinterpret_cast<const learner::TraceRecord*>(bytes_.data() + sizeof(header_));
   }
@@ -37,6 +38,10 @@ class TraceFile {
 // version V with N-byte records; this hakmem reads version 2 with 56", "N bytes, but the
 // header says R records (M bytes)", "record K: kind X is not 1, 2 or 3".
 absl::StatusOr<TraceFile> ReadTrace(const std::string& path);
+
+// The same checks on a file's bytes (ReadTrace reads the file and calls this): the
+// entry point for traces that are not on disk, and for the fuzzer (tools/trace_file_fuzz.cc).
+absl::StatusOr<TraceFile> DecodeTrace(std::string bytes);
 
 }  // namespace tools
 }  // namespace hakmem
