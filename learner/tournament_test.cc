@@ -24,20 +24,28 @@ namespace learner {
 namespace {
 
 // Keeps what the tournament reports.
+// Keeps what the tournament reports. Thread-safe: the tournament reports on whichever
+// thread allocates (ManyThreadsAndSitesAtOnce feeds one instance from four).
 class Recorder final : public TournamentEvents {
  public:
   void Publish(uintptr_t site, int band, Strategy s) override {
+    std::lock_guard<std::mutex> l(mu_);
     published.push_back(s);
     published_to.push_back({{site, band}, s});
   }
   void Decision(uintptr_t, int, DecisionKind kind, int, int to, uint64_t allocations) override {
+    std::lock_guard<std::mutex> l(mu_);
     decisions.push_back({kind, to, allocations});
   }
   MatchRecord* BeginMatch(uint64_t* index) override {
     *index = 0;
+    static thread_local MatchRecord scratch{};
     return &scratch;
   }
-  void EndMatch(MatchRecord* r, uint64_t) override { matches.push_back(r->number); }
+  void EndMatch(MatchRecord* r, uint64_t) override {
+    std::lock_guard<std::mutex> l(mu_);
+    matches.push_back(r->number);
+  }
   uint64_t NowNs() override { return 0; }
 
   struct Made {
@@ -52,7 +60,9 @@ class Recorder final : public TournamentEvents {
   std::vector<std::pair<std::pair<uintptr_t, int>, Strategy>> published_to;
   std::vector<Made> decisions;
   std::vector<uint32_t> matches;
-  MatchRecord scratch{};
+
+ private:
+  std::mutex mu_;
 };
 
 struct Instance {
