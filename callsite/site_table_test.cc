@@ -75,14 +75,14 @@ TEST(SiteTable, ManyThreadsInsertRecordAndSnapshot) {
   std::atomic<bool> stop{false};
   std::atomic<uint64_t> snapshots{0};
   std::thread reader([&] {
-    while (!stop.load()) {
+    do {  // at least one pass, however late this thread starts
       ForEachSite([&](const SiteSnapshot& s) {
         EXPECT_GE(s.peak_live_bytes, 0);
         if (s.key == kShared) EXPECT_EQ(s.module, nullptr);
         snapshots.fetch_add(1, std::memory_order_relaxed);
       });
       std::this_thread::yield();
-    }
+    } while (!stop.load());
   });
   std::vector<std::thread> writers;
   for (int th = 0; th < kThreads; ++th) {

@@ -205,7 +205,9 @@ TEST(Allocator, AFailedRequestIsNotProfiled) {
   });
   free(ok);
   // Without profiling (HAKMEM_PROFILE_SITES=0 in other targets) there is nothing to see.
-  if (getenv("HAKMEM_PROFILE_SITES") == nullptr) EXPECT_TRUE(seen);
+  if (getenv("HAKMEM_PROFILE_SITES") == nullptr) {
+    EXPECT_TRUE(seen);
+  }
 }
 
 TEST(Allocator, ErrorContracts) {

@@ -21,20 +21,11 @@ void RouteTableResetAfterFork() {
 bool PublishRouteDecision(uintptr_t site, int band, Strategy s) {
   if (band < 0 || band >= kNumBands || site == 0) return false;
   if (s != Strategy::kNone && !Eligible(s, band)) return false;
-  // A site already holding its slot with some decision changes a byte without the lock:
-  // no writer takes a slot that has decisions, and this path never clears one. The
-  // learner republishes here on every trial while it explores.
+  // Always under the slot's lock: a lock-free change of a byte by the site that holds
+  // the slot could land after another site took it (between the holder's check and its
+  // store), in that site's decisions. Uncontended, the lock is one exchange; only the
+  // learner's decisions (requests of 64 KiB and up) come here.
   RouteSlot& slot = g_route_table[RouteIndex(site)];
-  if (s != Strategy::kNone && slot.key.load(std::memory_order_acquire) == site) {
-    bool has_decisions = false;
-    for (int b = 0; b < kNumBands; ++b) {
-      has_decisions |= slot.decision[b].load(std::memory_order_relaxed) != 0;
-    }
-    if (has_decisions) {
-      slot.decision[band].store(static_cast<uint8_t>(s), std::memory_order_relaxed);
-      return true;
-    }
-  }
   SpinLockHolder h(&slot.writer);
   const uintptr_t cur = slot.key.load(std::memory_order_relaxed);
   if (cur != site) {
@@ -43,10 +34,15 @@ bool PublishRouteDecision(uintptr_t site, int band, Strategy s) {
       other_has_decisions |= slot.decision[b].load(std::memory_order_relaxed) != 0;
     }
     if (cur != 0 && other_has_decisions) return false;
-    // Take the slot: clear the bytes before the key says they are this site's.
-    slot.key.store(0, std::memory_order_release);
+    // Take the slot, readers told by the version (route_table.h): odd while it changes.
+    const uint32_t v = slot.version.load(std::memory_order_relaxed);
+    slot.version.store(v + 1, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_release);
+    slot.key.store(site, std::memory_order_relaxed);
     for (int b = 0; b < kNumBands; ++b) slot.decision[b].store(0, std::memory_order_relaxed);
-    slot.key.store(site, std::memory_order_release);
+    slot.decision[band].store(static_cast<uint8_t>(s), std::memory_order_relaxed);
+    slot.version.store(v + 2, std::memory_order_release);
+    return true;
   }
   slot.decision[band].store(static_cast<uint8_t>(s), std::memory_order_relaxed);
   return true;

@@ -21,10 +21,15 @@ inline constexpr int kRouteTableBits = 12;
 struct RouteSlot {
   std::atomic<uintptr_t> key;
   std::atomic<uint8_t> decision[kNumBands];
-  // Serializes the slot's writers (a learner's first decision for a site, a frozen table,
+  // Serializes the slot's writers (a learner's decisions for a site, a frozen table,
   // hak_route_set). Per slot, not global: writers of different sites never wait on each
   // other, and readers never take it.
   SpinLock writer;
+  // Odd while the slot changes hands, and bumped past it when it has: a reader that sees
+  // the same even version before and after reading key and decision read one site's.
+  // (Without it, core:route_table_test read another site's decision thousands of times:
+  // the slot was taken between a reader's key check and its load of the decision.)
+  std::atomic<uint32_t> version;
 };
 static_assert(sizeof(RouteSlot) == 16, "route slots pack four to a cache line");
 
@@ -34,11 +39,15 @@ HAK_INLINE uint32_t RouteIndex(uintptr_t site) {
   return static_cast<uint32_t>((site * 0x9E3779B97F4A7C15ull) >> (64 - kRouteTableBits));
 }
 
-// The decision for (site, band), or kNone.
+// The decision for (site, band), or kNone (also while the slot changes hands).
 HAK_INLINE Strategy RouteDecision(uintptr_t site, int band) {
   const RouteSlot& s = g_route_table[RouteIndex(site)];
-  if (s.key.load(std::memory_order_acquire) != site) return Strategy::kNone;
-  return static_cast<Strategy>(s.decision[band].load(std::memory_order_relaxed));
+  const uint32_t v = s.version.load(std::memory_order_acquire);
+  if (s.key.load(std::memory_order_relaxed) != site) return Strategy::kNone;
+  const uint8_t d = s.decision[band].load(std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_acquire);
+  if ((v & 1) != 0 || s.version.load(std::memory_order_relaxed) != v) return Strategy::kNone;
+  return static_cast<Strategy>(d);
 }
 
 // In a forked child: releases every slot's writer lock (a thread of the parent may have

@@ -49,22 +49,31 @@ TEST(RouteTable, ManyThreadsNeverReadAnotherSitesDecision) {
     Strategy mine;
   };
   const Side sides[2] = {{x, Strategy::kMmap}, {y, Strategy::kBigCache}};
+  // Writers go on until the readers have read a while alongside them and seen decisions
+  // (on a loaded machine, or instrumented, the readers may start late or catch the slot
+  // empty for long), within a bound.
   constexpr int kIterations = 20000;
+  constexpr uint64_t kMinReads = 200000;
   std::atomic<bool> stop{false};
   std::atomic<uint64_t> wrong{0}, reads{0}, mine_seen{0};
+  auto more = [&reads, &mine_seen](int i) {
+    return i < kIterations || ((reads.load(std::memory_order_relaxed) < kMinReads ||
+                                mine_seen.load(std::memory_order_relaxed) < 100) &&
+                               i < 100 * kIterations);
+  };
   std::vector<std::thread> threads;
   for (const Side& s : sides) {
-    threads.emplace_back([s] {
-      for (int i = 0; i < kIterations; ++i) {
+    threads.emplace_back([s, &more] {
+      for (int i = 0; more(i); ++i) {
         PublishRouteDecision(s.site, kBandLarge, s.mine);
         PublishRouteDecision(s.site, kBandHuge, s.mine);
       }
     });
-    threads.emplace_back([s] {
-      for (int i = 0; i < kIterations; ++i) {
+    threads.emplace_back([s, &more] {
+      for (int i = 0; more(i); ++i) {
         PublishRouteDecision(s.site, kBandLarge, Strategy::kNone);
         PublishRouteDecision(s.site, kBandHuge, Strategy::kNone);
-        if (i % 64 == 0) std::this_thread::yield();
+        std::this_thread::yield();  // leave the decisions up a while
       }
     });
   }

@@ -417,7 +417,7 @@ TEST(Tournament, ManyThreadsFeedAndReadOneInstance) {
   std::atomic<bool> stop{false};
   std::atomic<uint64_t> views{0};
   std::thread reader([&] {
-    while (!stop.load()) {
+    do {  // at least one pass, however late this thread starts
       t.ForEachSite(
           [](uintptr_t, const BandView* bands, void* arg) {
             for (int b = 0; b < kNumBands; ++b) {
@@ -434,7 +434,7 @@ TEST(Tournament, ManyThreadsFeedAndReadOneInstance) {
       EXPECT_GE(t.median_hit_ns(), 0);
       EXPECT_GE(t.median_pool_ns(), 0);
       std::this_thread::yield();
-    }
+    } while (!stop.load());
   });
   std::vector<std::thread> feeders;
   for (int th = 0; th < kThreads; ++th) {

@@ -17,6 +17,8 @@
 # every build runs each target's corpus once, see build_defs.bzl hakmem_fuzz_test).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Findings with file:line.
+export ASAN_SYMBOLIZER_PATH=${ASAN_SYMBOLIZER_PATH:-/usr/lib/llvm-14/bin/llvm-symbolizer}
 
 # target -> "label config corpus"
 declare -A TARGETS=(
@@ -71,7 +73,7 @@ run() {
   local runs
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   if ((status != 0)); then
-    echo "fuzz: $t FOUND A BUG (exit $status); its input: $(ls "$artifacts" | head -1 | sed "s|^|$artifacts/|")" >&2
+    echo "fuzz: $t FOUND A BUG (exit $status); its input: $(ls -t "$artifacts" | head -1 | sed "s|^|$artifacts/|")" >&2
     grep -E "^(==[0-9]+==ERROR|SUMMARY|[a-z_]+_fuzz: )" "$log" | head -5 >&2 || true
     echo "fuzz: the whole log: $log" >&2
     return 1

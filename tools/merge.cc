@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <tuple>
 
@@ -38,13 +39,34 @@ Key KeyOf(const Table& t, const TableEntry& e) {
   return Key(std::move(frames), e.site_name, e.band);
 }
 
-// Running sums for one strategy of one merged entry.
+// Running sums for one strategy of one merged entry. Each is kept in double (what the
+// result is made of) and in long double, whose range holds any sum of finite doubles
+// times 64-bit counts: a sum that overflows a double (a rating of -4e306 from 75 samples;
+// found by tools/telemetry_file_fuzz) still has a finite mean, and Mean() takes it from
+// there, so every finite input merges into a table the codec accepts.
+struct Sum {
+  double d = 0;
+  long double wide = 0;
+  void Add(double x) {
+    d += x;
+    wide += x;
+  }
+  void Add(double x, double w) {
+    d += x * w;
+    wide += static_cast<long double>(x) * w;
+  }
+  double Mean(double n) const {
+    const double m = d / n;
+    return std::isfinite(m) ? m : static_cast<double>(wide / n);
+  }
+};
+
 struct Sums {
   bool measured = false;
   uint64_t samples = 0;
-  double weighted_rating = 0, weighted_cost = 0;  // sum of value * samples
+  Sum weighted_rating, weighted_cost;  // sum of value * samples
   int inputs = 0;
-  double plain_rating = 0, plain_cost = 0;  // sum of values
+  Sum plain_rating, plain_cost;  // sum of values
 };
 
 struct Merged {
@@ -113,11 +135,11 @@ std::unique_ptr<Table> MergeTables(const std::vector<const Table*>& inputs,
         s.measured = true;
         s.samples = SaturatingAdd(s.samples, e.samples[k]);
         const double w = static_cast<double>(e.samples[k]);
-        s.weighted_rating += e.rating[k] * w;
-        s.weighted_cost += e.mean_cost_ns[k] * w;
+        s.weighted_rating.Add(e.rating[k], w);
+        s.weighted_cost.Add(e.mean_cost_ns[k], w);
         ++s.inputs;
-        s.plain_rating += e.rating[k];
-        s.plain_cost += e.mean_cost_ns[k];
+        s.plain_rating.Add(e.rating[k]);
+        s.plain_cost.Add(e.mean_cost_ns[k]);
       }
     }
   }
@@ -155,11 +177,11 @@ std::unique_ptr<Table> MergeTables(const std::vector<const Table*>& inputs,
       if (!s.measured) continue;
       if (s.samples > 0) {
         const double w = static_cast<double>(s.samples);
-        e.rating[k] = s.weighted_rating / w;
-        e.mean_cost_ns[k] = s.weighted_cost / w;
+        e.rating[k] = s.weighted_rating.Mean(w);
+        e.mean_cost_ns[k] = s.weighted_cost.Mean(w);
       } else {
-        e.rating[k] = s.plain_rating / s.inputs;
-        e.mean_cost_ns[k] = s.plain_cost / s.inputs;
+        e.rating[k] = s.plain_rating.Mean(s.inputs);
+        e.mean_cost_ns[k] = s.plain_cost.Mean(s.inputs);
       }
     }
     e.strategy = learner::Decide(e, params);

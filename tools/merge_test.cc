@@ -7,6 +7,7 @@
 
 #include "gtest/gtest.h"
 #include "learner/elo.h"
+#include "learner/table_codec.h"
 
 namespace hakmem {
 namespace tools {
@@ -188,6 +189,35 @@ TEST(MergeTables, ContextsDifferingInOneOuterFrameStayApart) {
   ASSERT_EQ(m->meta.num_modules, 3u);
   EXPECT_STREQ(m->meta.modules[2].path, "/usr/bin/app2");
   EXPECT_EQ(m->entries[4].frames[1].module, 2u);
+}
+
+// Found by tools/telemetry_file_fuzz (corpus: bug_merge_sum_overflows): a valid state
+// whose rating is -4.2e306 over 75 samples made the weighted sum -inf, and `hakmem freeze`
+// then failed on its own table ("rating is not finite"). Means of finite values are
+// finite, however large.
+TEST(MergeTables, HugeFiniteValuesMergeToFiniteMeans) {
+  TableEntry a = ModuleEntry(0x10, 1);
+  Measure(&a, learner::kIdxBigCache, -4.220486628887663e+306, 75, 1.7e308);
+  Measure(&a, learner::kIdxMmap, 1.7e308, 0, 1.7e308);  // no samples: the plain mean
+  TableEntry b = a;
+  Measure(&b, learner::kIdxMmap, 1.6e308, 0, 1.6e308);
+  const auto s1 = State({{"", "/usr/bin/app"}}, {a});
+  const auto s2 = State({{"", "/usr/bin/app"}}, {b});
+  const auto m = MergeTables({s1.get(), s2.get()}, Params(16, 50), 0);
+  ASSERT_EQ(m->entries.size(), 1u);
+  const TableEntry& e = m->entries[0];
+  EXPECT_DOUBLE_EQ(e.rating[learner::kIdxBigCache], -4.220486628887663e+306);
+  EXPECT_DOUBLE_EQ(e.mean_cost_ns[learner::kIdxBigCache], 1.7e308);
+  EXPECT_DOUBLE_EQ(e.rating[learner::kIdxMmap], 1.65e308);
+  EXPECT_DOUBLE_EQ(e.mean_cost_ns[learner::kIdxMmap], 1.65e308);
+  const size_t need = learner::EncodedSize(m->meta, m->entries.data(), m->entries.size());
+  std::vector<uint8_t> buf(need);
+  ASSERT_EQ(learner::EncodeTableFile(m->meta, m->entries.data(), m->entries.size(), buf.data(),
+                                     need),
+            need);
+  size_t n = 0;
+  const char* why = learner::CountTableEntries(buf.data(), need, &n);
+  EXPECT_TRUE(why == nullptr) << why;
 }
 
 TEST(MergeTables, EntriesPastTheModuleLimitAreLeftOutAndCounted) {

@@ -5,7 +5,7 @@
 // must be one line. A file that decodes must re-encode to a file that decodes to the same
 // bytes, and every command must take it without crashing: report (text and JSON), pprof,
 // merge (whose output must be valid again, and merge(a, a) = merge(a)), diff against
-// itself (no changes), and freeze (every table it makes must pass the table codec).
+// itself (no changes), and freeze (the table it writes must pass the table codec).
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -22,6 +22,7 @@
 #include "learner/telemetry.pb.h"
 #include "learner/testdata/fuzz_envelope.h"
 #include "tools/diff.h"
+#include "tools/merge.h"
 #include "tools/pprof_export.h"
 #include "tools/report.h"
 #include "tools/telemetry_file.h"
@@ -75,18 +76,25 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const tools::Learned learned = tools::LearnedFromTelemetry(*t);
   if (!tools::DiffLearned(learned, learned, 0.1).empty()) Fail("a file differs from itself", "");
 
+  // What `hakmem freeze FILE -o TABLE` writes (tools/freeze_command.cc): each run as a
+  // table, merged under the first run's parameters; the codec must accept it (the
+  // command checks it does before it writes, and would fail on a file that validated).
   const tools::ConvertedRuns runs = tools::TelemetryToTables(*t);
-  for (const auto& table : runs.tables) {
-    const learner::TableMeta& meta = table->meta;
-    const std::vector<learner::TableEntry>& entries = table->entries;
+  if (!runs.tables.empty()) {
+    std::vector<const tools::Table*> inputs;
+    for (const auto& table : runs.tables) inputs.push_back(table.get());
+    const std::unique_ptr<tools::Table> merged =
+        tools::MergeTables(inputs, runs.tables[0]->meta.params, 0);
+    const learner::TableMeta& meta = merged->meta;
+    const std::vector<learner::TableEntry>& entries = merged->entries;
     const size_t need = learner::EncodedSize(meta, entries.data(), entries.size());
     std::vector<uint8_t> buf(need);
     if (learner::EncodeTableFile(meta, entries.data(), entries.size(), buf.data(), need) != need) {
-      Fail("a frozen table from telemetry does not encode", "");
+      Fail("the table frozen from telemetry does not encode", "");
     }
     size_t n = 0;
     if (const char* why = learner::CountTableEntries(buf.data(), need, &n)) {
-      Fail("a frozen table from telemetry is refused by the codec", why);
+      Fail("the table frozen from telemetry is refused by the codec", why);
     }
   }
   return 0;
