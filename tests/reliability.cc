@@ -150,13 +150,13 @@ void Check(const Block& b, const char* where) {
 // Cheap marks for commands whose point is the number of requests, not their contents:
 // the block's first and last words.
 void Mark(const Block& b) {
-  memcpy(b.p, &b.id, 8);
-  memcpy(static_cast<char*>(b.p) + b.size - 8, &b.id, 8);
+  __builtin_memcpy(b.p, &b.id, 8);
+  __builtin_memcpy(static_cast<char*>(b.p) + b.size - 8, &b.id, 8);
 }
 void CheckMarkAndFree(const Block& b, const char* where) {
   uint64_t first, last;
-  memcpy(&first, b.p, 8);
-  memcpy(&last, static_cast<char*>(b.p) + b.size - 8, 8);
+  __builtin_memcpy(&first, b.p, 8);
+  __builtin_memcpy(&last, static_cast<char*>(b.p) + b.size - 8, 8);
   if (first != b.id || last != b.id) {
     Fail("%s: block id=%llx size %zu corrupted", where, static_cast<unsigned long long>(b.id), b.size);
   }
@@ -753,8 +753,8 @@ int BigHeap() {
                            static_cast<unsigned long long>(total));
     // The first and last word: the page is touched, and overlaps show.
     const uint64_t id = Mix(n);
-    memcpy(p, &id, 8);
-    memcpy(static_cast<char*>(p) + size - 8, &id, 8);
+    __builtin_memcpy(p, &id, 8);
+    __builtin_memcpy(static_cast<char*>(p) + size - 8, &id, 8);
     ptrs[n++] = p;
     total += size;
     if ((n & 0xFFFFF) == 0) {
@@ -771,8 +771,8 @@ int BigHeap() {
     const size_t size = 16 + sizes.Below(1009);
     const uint64_t id = Mix(i);
     uint64_t a, b;
-    memcpy(&a, ptrs[i], 8);
-    memcpy(&b, static_cast<char*>(ptrs[i]) + size - 8, 8);
+    __builtin_memcpy(&a, ptrs[i], 8);
+    __builtin_memcpy(&b, static_cast<char*>(ptrs[i]) + size - 8, 8);
     if (a != id || b != id) Fail("block %zu of %zu bytes corrupted", i, size);
   }
   const size_t stride = 1000003;  // prime: visits every index once
