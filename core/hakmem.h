@@ -68,6 +68,8 @@ int hak_route_set(uint64_t site, size_t size, int strategy);
  *   char* buf = hak_malloc_at(n, HAK_SITE("parser.tokens"));
  *
  * A site's key is a hash of its name, so the same name is the same site in every run.
+ * Frozen tables hold names of up to 63 bytes: a site with a longer name is learned but
+ * left out of HAKMEM_FREEZE_TO's table (one line on stderr says how many).
  * hak_site_register returns 0 for a NULL or empty name; hak_malloc_at with site 0 uses
  * the caller's return address, like malloc. Free such blocks with free() or hak_free(). */
 typedef uint64_t hak_site_t;

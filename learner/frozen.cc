@@ -118,6 +118,7 @@ struct Collect {
   TableEntry* entries;
   size_t cap, n;
   size_t no_room_for_modules;  // sites left out: the table's module list was full
+  size_t names_too_long;       // explicit sites left out: the name does not fit an entry
   // The table's index of each loaded module (callsite::GetModule's), plus one; 0: not
   // interned yet.
   uint16_t table_module[callsite::kMaxModules];
@@ -161,6 +162,13 @@ void CollectSite(uintptr_t site, const BandView* bands, void* arg) {
     const callsite::Site* s = t.Get(t.FindOrInsert(site));
     name = s != nullptr ? s->name : nullptr;
     if (name == nullptr) return;  // an explicit site whose name is unknown cannot be keyed
+    // An entry's key is its name: cut short, it would be another site's key (two long
+    // names sharing their first 63 bytes would be one), and the frozen run would apply
+    // the decisions to neither, or to a site of that shorter name.
+    if (strlen(name) >= sizeof(TableEntry::site_name)) {
+      ++c->names_too_long;
+      return;
+    }
   } else {
     // A bare return address (no context was interned for it) or the overflow bucket has
     // no frames to key it by.
@@ -317,6 +325,13 @@ bool FreezeTo(const char* pattern) {
   c.entries = entries;
   c.cap = n;
   ForEachSite(CollectSite, &c);
+  if (c.names_too_long > 0) {
+    char why[200];
+    Formatter f(why, sizeof(why));
+    f.Uint(c.names_too_long).Str(" explicit sites left out: their names are longer than ")
+        .Uint(sizeof(TableEntry::site_name) - 1).Str(" bytes");
+    Say("HAKMEM_FREEZE_TO", path, why, "");
+  }
   if (c.no_room_for_modules > 0) {
     char why[200];
     Formatter f(why, sizeof(why));

@@ -26,7 +26,9 @@ size_t StartFrozen(const char* path);
 // processes that share the setting never leave a torn table: each calling
 // context with its frames (modules interned), each explicit site by name. Sites with no
 // interned context (a bare address, the overflow bucket) or a frame outside every module
-// (JIT code) are left out: nothing keys them across runs. One line on stderr if it cannot.
+// (JIT code) are left out: nothing keys them across runs; so are explicit sites whose
+// names are longer than an entry holds (63 bytes), with one line on stderr saying how
+// many. One line on stderr if it cannot write the table.
 bool FreezeTo(const char* path);
 
 }  // namespace learner

@@ -429,6 +429,23 @@ TEST_F(Frozen, FreezeLeavesOutSitesWithoutAContext) {
   EXPECT_EQ(named_entries, 1u);
 }
 
+// An entry holds 63 bytes of name, and its key is the hash of what it holds: a longer
+// name used to be cut, freezing the site under another site's key (two such names
+// sharing their first 63 bytes became two entries of one name, and the frozen run found
+// neither). Such sites are left out; a name that fits exactly is kept.
+TEST_F(Frozen, FreezeLeavesOutExplicitSitesWhoseNamesDoNotFit) {
+  ResetForTest(LearnMode::kLearn);
+  const std::string fits(sizeof(TableEntry::site_name) - 1, 'f');
+  const std::string prefix(70, 'n');
+  for (const std::string& name : {fits, prefix + "A", prefix + "B"}) {
+    Serve(hak_site_register(name.c_str()), kBandLarge, Costs{{0, 5e6, 5e3}}, 50);
+  }
+  ASSERT_TRUE(FreezeTo(path_.c_str()));
+  const std::vector<TableEntry> entries = ReadBack();
+  ASSERT_EQ(entries.size(), 1u);
+  EXPECT_EQ(entries[0].site_name, fits);
+}
+
 }  // namespace
 }  // namespace learner
 }  // namespace hakmem

@@ -54,7 +54,9 @@ CASES = {
 
 # Settings a case adds to every run: the soak rewrites its telemetry every second, as a
 # long-running service would, so the periodic writer runs all along.
-EXTRA_ENV = {"soak": {"HAKMEM_TELEMETRY_INTERVAL_MS": "1000"}}
+# The fork case has the writer rewrite every 20 ms, so that forks find it mid-write.
+EXTRA_ENV = {"soak": {"HAKMEM_TELEMETRY_INTERVAL_MS": "1000"},
+             "fork": {"HAKMEM_TELEMETRY_INTERVAL_MS": "20"}}
 
 # Cases whose processes each write their own files (%p in every path).
 PID_PATHS = {"fork"}

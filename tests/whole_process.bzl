@@ -59,7 +59,7 @@ def real_program_test(name, program, size, configs = None, scale = "quick", tags
         args = args,
         data = _TOOLS + [
             "reliability.cc",
-            "testdata/pattern.h",
+            "stress.cc",
             "workloads/regrtest_driver.py",
             "workloads/sqlite_blobs.sql",
             "workloads/tables.lua",
