@@ -434,16 +434,21 @@ TEST_F(Frozen, FreezeLeavesOutSitesWithoutAContext) {
 // sharing their first 63 bytes became two entries of one name, and the frozen run found
 // neither). Such sites are left out; a name that fits exactly is kept.
 TEST_F(Frozen, FreezeLeavesOutExplicitSitesWhoseNamesDoNotFit) {
-  ResetForTest(LearnMode::kLearn);
   const std::string fits(sizeof(TableEntry::site_name) - 1, 'f');
   const std::string prefix(70, 'n');
   for (const std::string& name : {fits, prefix + "A", prefix + "B"}) {
     Serve(hak_site_register(name.c_str()), kBandLarge, Costs{{0, 5e6, 5e3}}, 50);
   }
   ASSERT_TRUE(FreezeTo(path_.c_str()));
-  const std::vector<TableEntry> entries = ReadBack();
-  ASSERT_EQ(entries.size(), 1u);
-  EXPECT_EQ(entries[0].site_name, fits);
+  // The named entries (other tests' sites and this test's own allocations are contexts
+  // or other names): the one that fits, and neither cut one.
+  std::vector<std::string> ours;
+  for (const TableEntry& e : ReadBack()) {
+    const std::string name = e.site_name;
+    if (name == fits || name.compare(0, prefix.size(), prefix) == 0) ours.push_back(name);
+  }
+  ASSERT_EQ(ours.size(), 1u);
+  EXPECT_EQ(ours[0], fits);
 }
 
 }  // namespace
