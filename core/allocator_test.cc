@@ -89,7 +89,12 @@ TEST_P(EveryClass, BlocksAreDistinctAlignedUsableAndIntact) {
   const double unsampled = size >= kLargeThreshold || routed_elsewhere
                                ? 0.0
                                : std::exp(-static_cast<double>(size) / interval);
-  EXPECT_GE(from_class, static_cast<int>(n * unsampled * 0.5)) << "interval " << interval;
+  // Only where the expected count is large enough for half of it to be a safe bound:
+  // with 2 expected (18 KiB at a 4 KiB interval), none at all happens 1 time in 9.
+  const double expected = n * unsampled;
+  if (expected >= 40) {
+    EXPECT_GE(from_class, static_cast<int>(expected * 0.5)) << "interval " << interval;
+  }
   for (int i = 0; i < n; ++i) ASSERT_TRUE(Check(blocks[i], size, static_cast<uint8_t>(i))) << i;
   for (void* p : blocks) free(p);
   // Freed blocks are reused (unless this one is sampled).
