@@ -45,6 +45,26 @@ size_t BigCacheMappingSize(size_t bytes) {
   return size <= static_cast<uint64_t>(GetOption(Option::kBigCacheBytes)) ? size : 0;
 }
 
+size_t BigCacheLargestMapping() {
+  // Bins grow with their index, so the last one within the capacity bounds every
+  // cacheable need. Computed on first use (options are loaded before the route first
+  // calls in) into a plain atomic: racing threads compute the same value, and no
+  // function-local static (whose guard would need libstdc++ in the preload).
+  static std::atomic<size_t> largest{0};
+  size_t l = largest.load(std::memory_order_relaxed);
+  if (l != 0) return l;
+  const uint64_t cap = static_cast<uint64_t>(GetOption(Option::kBigCacheBytes));
+  l = 1;  // nothing is cacheable (a capacity below the first bin)
+  for (int b = bigcache::kBins - 1; b >= 0; --b) {
+    if (bigcache::BinSize(b) <= cap) {
+      l = bigcache::BinSize(b);
+      break;
+    }
+  }
+  largest.store(l, std::memory_order_relaxed);
+  return l;
+}
+
 char* BigCacheTake(size_t bytes, size_t* mapping_size) { return Cache().Take(bytes, mapping_size); }
 
 bool BigCachePut(char* mapping, size_t mapping_size) { return Cache().Put(mapping, mapping_size); }

@@ -13,6 +13,9 @@ namespace hakmem {
 // The mapping size to create for a block that needs `bytes`, so that freed blocks bin
 // into interchangeable sizes. 0: the cache would never take such a block.
 size_t BigCacheMappingSize(size_t bytes) __attribute__((weak));
+// The largest mapping BigCache will hold (its largest bin within its capacity): a
+// mapping of `need` bytes is cacheable iff need <= this. Computed once.
+size_t BigCacheLargestMapping() __attribute__((weak));
 // A cached mapping of at least `bytes` (*mapping_size says how big), or nullptr.
 char* BigCacheTake(size_t bytes, size_t* mapping_size) __attribute__((weak));
 // Offers a freed mapping; false means the caller unmaps it.

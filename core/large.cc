@@ -100,7 +100,8 @@ bool IsLargeBlock(const void* p) {
 bool LargeCacheable(size_t size, size_t align) {
   if (!BigCacheLinked() || size > (size_t{1} << 46) || align > (size_t{1} << 40)) return false;
   const size_t room = align > kHeaderRoom ? align + sizeof(LargeHeader) : kHeaderRoom;
-  return BigCacheMappingSize(PageRound(size + room)) != 0;
+  // One compare per routed request: the bin arithmetic is LargeAlloc's, once.
+  return PageRound(size + room + kGuardBytes) <= BigCacheLargestMapping();
 }
 
 void* LargeAlloc(size_t size, size_t align, Strategy strategy, const BlockTag& tag, bool* fresh) {
