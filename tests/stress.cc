@@ -40,6 +40,8 @@
 #include <thread>
 #include <vector>
 
+#include "tests/testdata/pattern.h"
+
 namespace {
 
 // Called through volatile pointers so the compiler cannot fold, elide or pair up calls
@@ -69,24 +71,13 @@ void Fail(const char* fmt, ...) {
   _exit(1);  // _exit: other threads may be inside the allocator; do not run exit handlers.
 }
 
-uint64_t Mix(uint64_t x) {  // splitmix64 finalizer
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
-
-struct Rng {
-  uint64_t s;
-  explicit Rng(uint64_t seed) : s(Mix(seed)) {}
-  uint64_t Next() { return s = Mix(s); }
-  uint64_t Below(uint64_t n) { return Next() % n; }
-};
+using pattern::kStride;
+using pattern::Mix;
+using pattern::Rng;
 
 // Byte i of a block with this id is byte (i % 8) of Word(id, i / 8). The value depends
 // only on (id, i), not on the block size, so a realloc'ed prefix can be checked against
-// the same pattern.
-constexpr uint64_t kStride = 0xD6E8FEB86659FD93ull;
+// the same pattern. (Dense here: every byte, unlike pattern::Fill's sampled large blocks.)
 inline uint64_t Word(uint64_t seed, size_t j) { return seed + j * kStride; }
 
 void Fill(void* p, size_t n, uint64_t id) {
