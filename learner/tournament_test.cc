@@ -423,7 +423,9 @@ TEST(Tournament, ManyThreadsFeedAndReadOneInstance) {
             for (int b = 0; b < kNumBands; ++b) {
               const BandView& v = bands[b];
               // A chosen strategy is eligible, and ratings are finite numbers.
-              if (v.chosen >= 0) EXPECT_TRUE(v.eligible[v.chosen]);
+              if (v.chosen >= 0) {
+                EXPECT_TRUE(v.eligible[v.chosen]);
+              }
               for (int i = 0; i < kNumLearnedStrategies; ++i) {
                 EXPECT_TRUE(std::isfinite(v.rating[i]));
               }

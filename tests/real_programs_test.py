@@ -165,7 +165,8 @@ class Gxx(Command):
         # file, and half the compile time of the reliability program's.
         root = os.path.dirname(os.path.dirname(os.path.abspath(self.args.source)))
         src = os.path.join(root, "tests", "stress.cc")
-        return ["/usr/bin/g++", "-std=c++17", "-O1", "-S", "-o", "-", src]
+        # -I the source root: stress.cc includes tests/testdata/pattern.h by its workspace path.
+        return ["/usr/bin/g++", "-std=c++17", "-O1", "-I" + root, "-S", "-o", "-", src]
 
 
 class Protoc(Command):

@@ -60,6 +60,7 @@ def real_program_test(name, program, size, configs = None, scale = "quick", tags
         data = _TOOLS + [
             "reliability.cc",
             "stress.cc",
+            "testdata/pattern.h",
             "workloads/regrtest_driver.py",
             "workloads/sqlite_blobs.sql",
             "workloads/tables.lua",
