@@ -326,10 +326,16 @@ def run(cmd, env, timeout, stdin=None, cwd=None, context=""):
 
 
 def first_difference(a, b):
+    """(1-based line number, line of a, line of b) of the first differing line, or None."""
     la, lb = a.split(b"\n"), b.split(b"\n")
     for i in range(max(len(la), len(lb))):
         x = la[i] if i < len(la) else b"<end of output>"
         y = lb[i] if i < len(lb) else b"<end of output>"
         if x != y:
-            return "line %d: %r vs %r" % (i + 1, x[:200], y[:200])
+            return i + 1, x, y
     return None
+
+
+def describe_difference(a, b):
+    line, x, y = first_difference(a, b)
+    return "line %d: %r vs %r" % (line, x[:200], y[:200])

@@ -10,7 +10,10 @@ def _test(name, size, data, args, tags):
     native.py_test(
         name = name,
         size = size,
-        srcs = ["run_under_preload.py"],
+        srcs = [
+            "hakmem_run.py",
+            "run_under_preload.py",
+        ],
         main = "run_under_preload.py",
         python_version = "PY3",
         data = data,

@@ -128,7 +128,7 @@ class Command(Program):
         want_out, want_files = expected
         if got_out != want_out:
             raise hr.RunError("%s: stdout differs from the run without hakmem at %s"
-                              % (context, hr.first_difference(want_out, got_out)))
+                              % (context, hr.describe_difference(want_out, got_out)))
         for name, data in want_files.items():
             if got_files[name] != data:
                 raise hr.RunError("%s: %s differs from the run without hakmem (%s vs %s)"

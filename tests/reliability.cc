@@ -63,6 +63,7 @@
 #include <utility>
 #include <vector>
 
+#include "tests/testdata/fail.h"
 #include "tests/testdata/pattern.h"
 
 namespace {
@@ -80,25 +81,17 @@ void (*volatile g_free)(void*) = free;
 
 [[noreturn]] void Fail(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 void Fail(const char* fmt, ...) {
-  char buf[512];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(buf, sizeof buf, fmt, ap);
-  va_end(ap);
-  fflush(stdout);
-  fprintf(stderr, "reliability: FAIL %s\n", buf);
-  fflush(stderr);
-  _exit(1);  // other threads may be inside the allocator: no exit handlers
+  testdata::VFail("reliability", fmt, ap);
 }
 
 void Note(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 void Note(const char* fmt, ...) {
-  char buf[512];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(buf, sizeof buf, fmt, ap);
+  testdata::VLine("reliability", "note", fmt, ap);
   va_end(ap);
-  fprintf(stderr, "reliability: note %s\n", buf);
 }
 
 // ---- arguments ----

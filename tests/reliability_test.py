@@ -147,7 +147,7 @@ def run_case(args, tools, tmp):
                 hr.prove(exits, p, err, context)
             if baseline is not None and out != baseline:
                 raise hr.RunError("%s: stdout differs from the run without hakmem at %s"
-                                  % (context, hr.first_difference(baseline, out)))
+                                  % (context, hr.describe_difference(baseline, out)))
             if config.strategy:
                 hr.check_forced(exits[pid], config.strategy, routed_large=True, context=context)
             files = tools.check_files(config, list(exits), context)

@@ -30,9 +30,11 @@ made absolute so that a workload that changes directory still finds them.
 import argparse
 import os
 import re
-import signal
-import subprocess
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from hakmem_run import describe_status, first_difference  # noqa: E402
+import hakmem_run as hr  # noqa: E402
 
 # The hakmem proof contract: one line per process at exit, with the pid and a non-zero
 # count of bytes taken from the OS.
@@ -72,46 +74,15 @@ def fail(reason, stderr_text=""):
     sys.exit(1)
 
 
-def describe_status(rc):
-    if rc < 0:
-        try:
-            return "killed by %s" % signal.Signals(-rc).name
-        except ValueError:
-            return "killed by signal %d" % -rc
-    return "exit %d" % rc
-
-
 def abspath_if_exists(path):
     return os.path.abspath(path) if os.sep in path and os.path.exists(path) else path
 
 
 def run(label, cmd, env, stdin_path, timeout):
-    stdin = open(stdin_path, "rb") if stdin_path else subprocess.DEVNULL
     try:
-        proc = subprocess.Popen(cmd, env=env, stdin=stdin, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE)
-        try:
-            out, err = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            _, err = proc.communicate()
-            fail("%s run timed out after %d s" % (label, timeout),
-                 err.decode("utf-8", "replace"))
-    finally:
-        if stdin_path:
-            stdin.close()
-    return proc.pid, proc.returncode, out, err.decode("utf-8", "replace")
-
-
-def first_difference(a, b):
-    """(1-based line number, line of a, line of b) of the first differing line."""
-    la, lb = a.split(b"\n"), b.split(b"\n")
-    for i in range(max(len(la), len(lb))):
-        x = la[i] if i < len(la) else b"<end of output>"
-        y = lb[i] if i < len(lb) else b"<end of output>"
-        if x != y:
-            return i + 1, x, y
-    return None
+        return hr.run(cmd, env, timeout, stdin=stdin_path, context=label + " run")
+    except hr.RunError as e:  # the timeout: its message carries the stderr's tail
+        fail(str(e).split("\n", 1)[0], str(e).split("\n", 1)[-1])
 
 
 def short(line, limit=120):

@@ -40,6 +40,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/testdata/fail.h"
 #include "tests/testdata/pattern.h"
 
 namespace {
@@ -59,16 +60,9 @@ size_t (*volatile g_usable)(void*) = malloc_usable_size;
 
 [[noreturn]] void Fail(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 void Fail(const char* fmt, ...) {
-  char buf[512];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(buf, sizeof buf, fmt, ap);
-  va_end(ap);
-  // One line, so the runner can quote it as the reason.
-  fflush(stdout);  // keep the contract lines already passed, for diagnosis
-  fprintf(stderr, "stress: FAIL %s\n", buf);
-  fflush(stderr);
-  _exit(1);  // _exit: other threads may be inside the allocator; do not run exit handlers.
+  testdata::VFail("stress", fmt, ap);
 }
 
 using pattern::kStride;
