@@ -217,9 +217,13 @@ char* BigCache::Grow(int b, Front* f) {
 bool BigCache::Put(char* mapping, size_t size) {
   const int b = BinOf(size);
   const uint64_t fixed = capacity_.load(std::memory_order_relaxed);
-  // A capacity of 0 turns reuse off, headroom or not.
-  const uint64_t cap =
-      env_.headroom != nullptr && fixed != 0 ? std::max(fixed, env_.headroom()) : fixed;
+  // The headroom is asked only past the fixed capacity: a put within it (a site cycling
+  // a few blocks) costs nothing more. A capacity of 0 turns reuse off, headroom or not.
+  uint64_t cap = fixed;
+  auto widen = [&] {
+    if (env_.headroom != nullptr && fixed != 0) cap = std::max(fixed, env_.headroom());
+  };
+  if (size > cap) widen();
   if (b < 0 || size > BinSize(kBins - 1) || size > cap) {
     rejects_.fetch_add(1, std::memory_order_relaxed);
     return false;
@@ -231,6 +235,7 @@ bool BigCache::Put(char* mapping, size_t size) {
   n->freed_ns = env_.now_ns();
   puts_.fetch_add(1, std::memory_order_relaxed);
   const uint64_t held = bytes_.fetch_add(size, std::memory_order_relaxed) + size;
+  if (held > cap && cap == fixed) widen();
   bool placed = false;
   if (Front* f = MyFront()) {
     Node* expected = nullptr;
