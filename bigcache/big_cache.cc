@@ -163,7 +163,11 @@ char* BigCache::TakeOther(int b, Front* f, size_t* size) {
   Node* n = nullptr;
   if (env_.split != nullptr) {
     SpinLockHolder h(&lock_);
-    n = TakeFirst(f, b + 1, kBins, +1);  // the smallest larger mapping
+    // The smallest larger mapping, up to 8 times the request: a small request (a sampled
+    // small block takes a mapping of a few KiB) must not cut up the mappings that large
+    // requests of their own size will want back.
+    const int limit = std::min(kBins, BinOf(std::min(want * 8, BinSize(kBins - 1))) + 1);
+    n = TakeFirst(f, b + 1, limit, +1);
     // A tail of an eighth of the request or less (the next bin up) is not worth a
     // mapping of its own (the bins waste as much): then the whole mapping goes out.
     if (n != nullptr && n->size - want > want / 8) SplitOff(n, want);

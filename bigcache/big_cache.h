@@ -8,8 +8,9 @@
 //
 // A request its own bin cannot serve takes the nearest mapping of another bin instead of
 // faulting in a fresh one (Take's slow path, under the lock):
-//   * a larger one, split: the request's bin size goes out, the tail stays cached as a
-//     mapping of its own (its pages are resident: the next request of that size is free);
+//   * a larger one (at most 8 times the request), split: the request's bin size goes out,
+//     the tail stays cached as a mapping of its own (its pages are resident: the next
+//     request of that size is free);
 //   * failing that, the largest smaller one of at least a quarter of the request, grown
 //     by mremap: only the added pages fault.
 // Pieces are never moved into one another (mremap MREMAP_FIXED) to make one large block

@@ -230,6 +230,17 @@ TEST_F(BigCacheReshapeTest, ALargerMappingServesTheRequestAndItsTailStaysCached)
   EXPECT_TRUE(g_grown.empty());
 }
 
+TEST_F(BigCacheReshapeTest, ASmallRequestDoesNotCutAMuchLargerMapping) {
+  BigCache c(ReshapeEnv(), uint64_t{1} << 30);
+  const size_t big = BinSize(BinFor(2 << 20));
+  ASSERT_TRUE(c.Put(NewMapping(big), big));
+  size_t got = 0;
+  EXPECT_EQ(c.Take(8 << 10, &got), nullptr);  // 256 times smaller: a miss
+  EXPECT_EQ(c.GetCounters().splits, 0u);
+  EXPECT_NE(c.Take(256 << 10, &got), nullptr);  // 8 times smaller: split
+  EXPECT_EQ(c.GetCounters().splits, 1u);
+}
+
 TEST_F(BigCacheReshapeTest, ALittleLargerMappingGoesOutWhole) {
   BigCache c(ReshapeEnv(), uint64_t{1} << 30);
   const int b = BinFor(4 << 20);
