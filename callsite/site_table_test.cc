@@ -78,7 +78,9 @@ TEST(SiteTable, ManyThreadsInsertRecordAndSnapshot) {
     do {  // at least one pass, however late this thread starts
       ForEachSite([&](const SiteSnapshot& s) {
         EXPECT_GE(s.peak_live_bytes, 0);
-        if (s.key == kShared) EXPECT_EQ(s.module, nullptr);
+        if (s.key == kShared) {
+          EXPECT_EQ(s.module, nullptr);
+        }
         snapshots.fetch_add(1, std::memory_order_relaxed);
       });
       std::this_thread::yield();

@@ -430,7 +430,9 @@ TEST_F(Frozen, FreezeLeavesOutSitesWithoutAContext) {
   for (const TableEntry& e : entries) {
     named_entries += strcmp(e.site_name, "frozen-test-site") == 0;
     EXPECT_TRUE(e.site_name[0] != 0 || e.num_frames > 0);
-    if (e.num_frames > 0) EXPECT_NE(KeyOfFrames(meta_, e), callsite::kOverflowContextKey);
+    if (e.num_frames > 0) {
+      EXPECT_NE(KeyOfFrames(meta_, e), callsite::kOverflowContextKey);
+    }
   }
   EXPECT_EQ(named_entries, 1u);
 }

@@ -57,6 +57,7 @@
 #include <condition_variable>
 #include <deque>
 #include <map>
+#include <chrono>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -665,11 +666,19 @@ int Dlopen() {
 int Threads() {
   const int count = static_cast<int>(ArgInt("count", 2000));
   const int batch = static_cast<int>(ArgInt("batch", 100));
+  // Before each count that is compared, the allocator's caches get time to decay (hakmem's
+  // HAKMEM_DECAY_MS is 250 ms by default): what it still caches then depends on the
+  // program's peak, not on how many threads came and went, and only the latter is a leak.
+  const long settle_ms = ArgInt("settle-ms", 600);
+  auto settled_mappings = [&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(settle_ms));
+    return CountMappings();
+  };
   Totals t;
   std::mutex mu;
   std::vector<Block> orphans;  // blocks whose thread has exited
   const long maps_before = CountMappings();
-  long maps_peak = maps_before, maps_first = -1;
+  long maps_peak = maps_before, maps_first = -1, maps_half = -1;
   for (int start = 0; start < count; start += batch) {
     const int n = start + batch <= count ? batch : count - start;
     std::vector<std::thread> ts;
@@ -708,16 +717,22 @@ int Threads() {
       t.Free(b);
     }
     orphans.clear();
-    if (maps_first < 0) maps_first = CountMappings();
+    if (maps_first < 0) maps_first = settled_mappings();
+    if (maps_half < 0 && start + batch >= count / 2) maps_half = settled_mappings();
   }
-  const long maps_after = CountMappings();
-  Note("threads maps_before=%ld maps_after_first_batch=%ld maps_peak=%ld maps_after=%ld",
-       maps_before, maps_first, maps_peak, maps_after);
-  // Whatever the first batch left mapped (stacks the C library caches, retained blocks),
-  // later batches may not add to it: nothing may stay behind per thread.
-  if (maps_after > maps_first + 32) {
-    Fail("%ld mappings after %d threads were joined, %ld after the first %d", maps_after, count,
-         maps_first, batch);
+  const long maps_after = settled_mappings();
+  Note("threads maps_before=%ld maps_after_first_batch=%ld maps_half=%ld maps_peak=%ld "
+       "maps_after=%ld",
+       maps_before, maps_first, maps_half, maps_peak, maps_after);
+  // Whatever the first half left mapped (stacks the C library caches, the allocator's
+  // spans and cached blocks, which grow with the heap's history for a while), the second
+  // half may not add to: a thing left behind per thread would add about count/2 mappings,
+  // one per batch count/(2*batch). Measured: 1 to 8 more at the end on a settled heap (an
+  // earlier bound against the first batch, +32, failed on hakmem's own growth to its
+  // plateau, 30 to 39 mappings over the first thousand threads, in CI).
+  if (maps_after > maps_half + 24) {
+    Fail("%ld mappings after %d threads were joined, %ld after the first half", maps_after,
+         count, maps_half);
   }
   printf("threads: %d threads created and joined, %d at a time\n", count, batch);
   t.Print("threads");
