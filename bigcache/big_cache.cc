@@ -1,12 +1,7 @@
 #include "bigcache/big_cache.h"
 
-#include <string.h>
-
-#include <algorithm>
-
 #include "core/arena.h"
 #include "core/large.h"
-#include "core/types.h"
 
 namespace hakmem {
 namespace bigcache {
@@ -20,13 +15,6 @@ struct FrontRef {
 };
 __thread FrontRef tl_fronts[2] __attribute__((tls_model("initial-exec")));
 std::atomic<uint64_t> g_next_id{1};
-
-// A split-off tail starts mid-block: the word where the core keeps a cached mapping's
-// stamp (core/large.h) holds old program data, which must not read as a stamp.
-void ClearStamp(char* tail) {
-  uint64_t zero = 0;
-  memcpy(tail + kCacheStampOffset, &zero, sizeof zero);
-}
 
 }  // namespace
 
@@ -121,7 +109,10 @@ char* BigCache::Take(size_t bytes, size_t* size) {
     n = head_[b];
     if (n != nullptr) Unlink(b, n);
   }
-  if (n == nullptr) return TakeOther(b, MyFront(), size);
+  if (n == nullptr) {
+    misses_.fetch_add(1, std::memory_order_relaxed);
+    return nullptr;
+  }
   *size = n->size;
   bytes_.fetch_sub(n->size, std::memory_order_relaxed);
   hits_.fetch_add(1, std::memory_order_relaxed);
@@ -129,105 +120,9 @@ char* BigCache::Take(size_t bytes, size_t* size) {
   return reinterpret_cast<char*>(n);
 }
 
-BigCache::Node* BigCache::TakeFirst(Front* f, int from, int to, int step) {
-  for (int j = from; j != to; j += step) {
-    if (f != nullptr && f->slot[j].load(std::memory_order_relaxed) != nullptr) {
-      if (Node* n = f->slot[j].exchange(nullptr, std::memory_order_acquire)) return n;
-    }
-    if (Node* n = head_[j]) {
-      Unlink(j, n);
-      return n;
-    }
-  }
-  return nullptr;
-}
-
-void BigCache::SplitOff(Node* n, size_t head) {
-  const size_t whole = n->size;
-  // Pieces are page ranges (the first bins' sizes are not whole pages: the kernel's
-  // mapping is rounded up, and a piece must not cut it).
-  if (head % kPageSize != 0 || whole % kPageSize != 0) return;
-  char* tail = env_.split(reinterpret_cast<char*>(n), whole, head);
-  if (tail == nullptr) return;
-  Node* t = reinterpret_cast<Node*>(tail);
-  t->size = whole - head;
-  t->freed_ns = n->freed_ns;  // its pages are as old as the mapping's
-  ClearStamp(tail);
-  PushBack(BinOf(t->size), t);
-  n->size = head;
-  splits_.fetch_add(1, std::memory_order_relaxed);
-}
-
-char* BigCache::TakeOther(int b, Front* f, size_t* size) {
-  const size_t want = BinSize(b);
-  Node* n = nullptr;
-  if (env_.split != nullptr) {
-    SpinLockHolder h(&lock_);
-    // The smallest larger mapping, up to 8 times the request: a small request (a sampled
-    // small block takes a mapping of a few KiB) must not cut up the mappings that large
-    // requests of their own size will want back.
-    const int limit = std::min(kBins, BinOf(std::min(want * 8, BinSize(kBins - 1))) + 1);
-    n = TakeFirst(f, b + 1, limit, +1);
-    // A tail of an eighth of the request or less (the next bin up) is not worth a
-    // mapping of its own (the bins waste as much): then the whole mapping goes out.
-    if (n != nullptr && n->size - want > want / 8) SplitOff(n, want);
-    if (n != nullptr) bytes_.fetch_sub(n->size, std::memory_order_relaxed);
-  }
-  if (n != nullptr) {
-    *size = n->size;
-    hits_.fetch_add(1, std::memory_order_relaxed);
-    faults_saved_.fetch_add(want / 4096, std::memory_order_relaxed);
-    return reinterpret_cast<char*>(n);
-  }
-  if (char* g = env_.grow != nullptr ? Grow(b, f) : nullptr) {
-    *size = want;
-    return g;
-  }
-  misses_.fetch_add(1, std::memory_order_relaxed);
-  return nullptr;
-}
-
-char* BigCache::Grow(int b, Front* f) {
-  const size_t want = BinSize(b);
-  Node* n;
-  {
-    SpinLockHolder h(&lock_);
-    n = TakeFirst(f, b - 1, -1, -1);  // the largest smaller mapping
-    if (n == nullptr) return nullptr;
-    if (n->size < want / 4) {  // too little to save: leave it for its own size
-      PushBack(BinOf(n->size), n);
-      return nullptr;
-    }
-    bytes_.fetch_sub(n->size, std::memory_order_relaxed);
-  }
-  // Its fields are read before the mremap: a grown mapping's first bytes are the block's.
-  const size_t old = n->size;
-  const uint64_t freed_ns = n->freed_ns;
-  char* g = env_.grow(reinterpret_cast<char*>(n), old, want);
-  if (g == nullptr) {  // the address space is full: it stays as it was, and a miss
-    SpinLockHolder h(&lock_);
-    n->size = old;
-    n->freed_ns = freed_ns;
-    bytes_.fetch_add(old, std::memory_order_relaxed);
-    PushBack(BinOf(old), n);
-    return nullptr;
-  }
-  grows_.fetch_add(1, std::memory_order_relaxed);
-  hits_.fetch_add(1, std::memory_order_relaxed);
-  faults_saved_.fetch_add(old / 4096, std::memory_order_relaxed);
-  return g;
-}
-
 bool BigCache::Put(char* mapping, size_t size) {
   const int b = BinOf(size);
-  const uint64_t fixed = capacity_.load(std::memory_order_relaxed);
-  // The headroom is asked only past the fixed capacity: a put within it (a site cycling
-  // a few blocks) costs nothing more. A capacity of 0 turns reuse off, headroom or not.
-  uint64_t cap = fixed;
-  auto widen = [&] {
-    if (env_.headroom != nullptr && fixed != 0) cap = std::max(fixed, env_.headroom());
-  };
-  if (size > cap) widen();
+  const uint64_t cap = capacity_.load(std::memory_order_relaxed);
   if (b < 0 || size > BinSize(kBins - 1) || size > cap) {
     rejects_.fetch_add(1, std::memory_order_relaxed);
     return false;
@@ -239,7 +134,6 @@ bool BigCache::Put(char* mapping, size_t size) {
   n->freed_ns = env_.now_ns();
   puts_.fetch_add(1, std::memory_order_relaxed);
   const uint64_t held = bytes_.fetch_add(size, std::memory_order_relaxed) + size;
-  if (held > cap && cap == fixed) widen();
   bool placed = false;
   if (Front* f = MyFront()) {
     Node* expected = nullptr;
@@ -249,10 +143,7 @@ bool BigCache::Put(char* mapping, size_t size) {
   if (!placed || held > cap) {
     SpinLockHolder h(&lock_);
     if (!placed) PushBack(b, n);
-    // Past a fixed capacity, down to 3/4 of it: one pass of several unmaps per cap/4
-    // bytes freed. Past the headroom, only a little below it: what is evicted there is
-    // what the program will fault in again.
-    if (held > cap) victims = EvictTo(cap > fixed ? cap - cap / 16 : cap - cap / 4);
+    if (held > cap) victims = EvictTo(cap - cap / 4);
   }
   UnmapAll(victims);
   return true;
@@ -378,8 +269,6 @@ Counters BigCache::GetCounters() const {
   c.evicted_bytes = evicted_bytes_.load(std::memory_order_relaxed);
   c.bytes_held = bytes_.load(std::memory_order_relaxed);
   c.faults_saved = faults_saved_.load(std::memory_order_relaxed);
-  c.splits = splits_.load(std::memory_order_relaxed);
-  c.grows = grows_.load(std::memory_order_relaxed);
   return c;
 }
 

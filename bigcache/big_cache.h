@@ -6,35 +6,10 @@
 // has a front of one slot per bin (an atomic pointer: a hit or a put is one exchange, no
 // lock); behind the fronts a shared back of per-bin lists under one lock, newest first.
 //
-// A request its own bin cannot serve takes the nearest mapping of another bin instead of
-// faulting in a fresh one (Take's slow path, under the lock):
-//   * a larger one (at most 8 times the request), split: the request's bin size goes out,
-//     the tail stays cached as a mapping of its own (its pages are resident: the next
-//     request of that size is free);
-//   * failing that, the largest smaller one of at least a quarter of the request, grown
-//     by mremap: only the added pages fault.
-// Pieces are never moved into one another (mremap MREMAP_FIXED) to make one large block
-// of several small ones. It was tried: on malloc-large (5-25 MiB blocks) it cut page
-// faults from 6.3M to 0.33M, yet the program's own memset still took 25 s of user time
-// against tcmalloc's 2.4 s, because on these VMs a page whose mapping changed costs about
-// a fault on its next touch. And a gathered block is several kernel mappings, which
-// mremap can neither grow nor move whole.
-// Both go through Env, so an instance whose mappings are not real memory (the replay's)
-// passes neither and keeps to its own bins.
-//
-// Sized from the live large heap: at most max(capacity, headroom) bytes held (nothing if
-// the capacity is 0), where the headroom is how far the program's live large bytes are
-// below their peak. A cache that
-// fills only that headroom never takes the footprint past the program's own peak; a
-// fixed cap either evicts (and refaults) what a program cycling a few hundred MiB keeps
-// reusing, or holds memory a small program never needs back.
-//
-// Bounded: at most that many bytes held (fronts included); past that the oldest
-// mappings are evicted: past a fixed capacity down to 3/4 of it, so a burst of frees
-// costs one eviction pass (several unmaps together) per capacity/4 bytes freed, not an
-// unmap per free; past the headroom only a little below it (what is evicted there, the
-// program faults in again). Mappings idle for the decay period go back to the OS in
-// Release(), which the decay pass calls; fronts are visible to it.
+// Bounded: at most `capacity` bytes held (fronts included); past that the oldest
+// mappings are evicted down to 3/4 of it, so a burst of frees costs one eviction pass
+// (several unmaps together) per capacity/4 bytes freed, not an unmap per free. Mappings idle for the decay period go back
+// to the OS in Release(), which the decay pass calls; fronts are visible to it.
 //
 // Testable on its own: the clock and the unmapping come in through Env.
 #ifndef HAKMEM_BIGCACHE_BIG_CACHE_H_
@@ -65,22 +40,11 @@ int BinOf(size_t size);
 struct Env {
   uint64_t (*now_ns)();
   void (*unmap)(void* p, size_t size);
-  // Where the tail of a mapping split after `head` bytes starts (the mapping's own
-  // address + head for real memory); nullptr: do not split. Optional.
-  char* (*split)(char* mapping, size_t size, size_t head) = nullptr;
-  // The mapping grown to new_size (possibly moved), or nullptr, leaving it as it was.
-  // Optional: without it smaller mappings are never grown.
-  char* (*grow)(char* mapping, size_t size, size_t new_size) = nullptr;
-  // Bytes the cache may hold beyond its capacity, now: the program's peak of live large
-  // bytes minus its live large bytes. Optional: without it the capacity is fixed.
-  uint64_t (*headroom)() = nullptr;
 };
 
 struct Counters {
   uint64_t hits, front_hits, misses, puts, rejects, evictions, evicted_bytes, bytes_held;
   uint64_t faults_saved;  // estimate: a hit of n bytes saves n / 4096 first-touch faults
-  uint64_t splits;        // hits served by the head of a larger mapping
-  uint64_t grows;         // hits served by growing a smaller mapping
 };
 
 class BigCache {
@@ -89,8 +53,7 @@ class BigCache {
   BigCache(const BigCache&) = delete;
   BigCache& operator=(const BigCache&) = delete;
 
-  // A cached mapping that can hold `bytes` (*size: its size), or nullptr. Served from
-  // the request's bin, else from the nearest larger or smaller mapping (see above).
+  // A cached mapping that can hold `bytes` (*size: its size), or nullptr.
   char* Take(size_t bytes, size_t* size);
   // Offers a mapping of `size` bytes; false if the cache will not hold it (the caller
   // unmaps it). May evict older mappings to stay within capacity.
@@ -122,15 +85,6 @@ class BigCache {
   };
 
   Front* MyFront();
-  // Take's slow path, the request's own bin `b` being empty in front and back.
-  char* TakeOther(int b, Front* f, size_t* size);
-  // Takes the first mapping found in bins [from, to) (step +1 or -1): the front's slot,
-  // then the back's newest. nullptr if all are empty.
-  Node* TakeFirst(Front* f, int from, int to, int step) ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_);
-  // Splits n after `head` bytes, caching the tail.
-  void SplitOff(Node* n, size_t head) ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_);
-  // The largest mapping below bin b, grown to BinSize(b) (see above); nullptr if none.
-  char* Grow(int b, Front* f);
   void PushBack(int bin, Node* n) ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_);
   void Unlink(int bin, Node* n) ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_);
   // Evicts oldest-first until bytes held <= target. Victims are unmapped by the caller.
@@ -151,7 +105,6 @@ class BigCache {
   std::atomic<Front*> fronts_{nullptr};
   std::atomic<uint64_t> hits_{0}, front_hits_{0}, misses_{0}, puts_{0}, rejects_{0};
   std::atomic<uint64_t> evictions_{0}, evicted_bytes_{0}, faults_saved_{0};
-  std::atomic<uint64_t> splits_{0}, grows_{0};
 };
 
 }  // namespace bigcache

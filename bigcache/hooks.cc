@@ -20,22 +20,7 @@ void UnmapEvicted(void* mapping, size_t size) {
   os::Unmap(mapping, size);
 }
 
-// A mapping's pieces are mappings: munmap and mremap take any page range.
-char* SplitMapping(char* mapping, size_t, size_t head) { return mapping + head; }
-
-// The stamp is closed first: it is keyed by the mapping's address, which mremap may move.
-char* GrowMapping(char* mapping, size_t size, size_t new_size) {
-  LargeCachedMappingEvicted(mapping, size);
-  return static_cast<char*>(os::Remap(mapping, size, new_size));
-}
-
-uint64_t Headroom() {
-  return GetOption(Option::kBigCacheHeadroom) != 0 ? LargeHeadroomBytes() : 0;
-}
-
-bigcache::BigCache g_cache(bigcache::Env{&os::NowCoarseNs, &UnmapEvicted, &SplitMapping,
-                                         &GrowMapping, &Headroom},
-                           64 << 20);
+bigcache::BigCache g_cache(bigcache::Env{&os::NowCoarseNs, &UnmapEvicted}, 64 << 20);
 std::atomic<bool> g_set_up{false};
 
 void ForkPrepare() { g_cache.LockForFork(); }

@@ -212,12 +212,6 @@ void* LargeRealloc(void* p, size_t size) {
   return nh + 1;
 }
 
-uint64_t LargeHeadroomBytes() {
-  const int64_t live = g_live.load(std::memory_order_relaxed);
-  const int64_t peak = g_peak.load(std::memory_order_relaxed);
-  return peak > live ? static_cast<uint64_t>(peak - live) : 0;
-}
-
 LargeStats GetLargeStats() {
   LargeStats s{};
   s.frees = g_frees.load(std::memory_order_relaxed);

@@ -54,8 +54,7 @@ void* LargeAlloc(size_t size, size_t align, Strategy strategy, const BlockTag& t
 void LargeFree(void* p);
 size_t LargeUsableSize(const void* p);
 // Resizes in place when the mapping has room, else with mremap (which may move it); the
-// block keeps its strategy. Returns nullptr (block intact) if the OS refuses: the caller
-// then moves the contents to a new block.
+// block keeps its strategy. Returns nullptr (block intact) if the OS refuses.
 void* LargeRealloc(void* p, size_t size);
 
 // Where a freed block's cache stamp (large.cc) sits in its mapping: after BigCache's list
@@ -71,10 +70,6 @@ struct LargeStats {
   uint64_t by_strategy[kNumStrategies];  // allocations per serving strategy
 };
 LargeStats GetLargeStats();
-// The program's peak of live mapped bytes so far minus its live mapped bytes now: what a
-// cache of freed mappings can hold without raising the footprint past that peak. Two
-// relaxed loads (BigCache asks on every put).
-uint64_t LargeHeadroomBytes();
 
 }  // namespace hakmem
 

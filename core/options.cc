@@ -27,8 +27,7 @@ constexpr OptionInfo kOptions[kNumOptions] = {
     {"HAKMEM_DECAY_MS", 250, 0, 3600 * 1000, "ms",
      "how long free memory stays committed for reuse before it is returned to the OS"},
     {"HAKMEM_BIGCACHE_BYTES", 64 << 20, 0, int64_t{1} << 40, "bytes",
-     "freed blocks BigCache keeps mapped for reuse, at most (or the headroom, if larger), "
-     "until they decay; 0 disables reuse"},
+     "freed blocks BigCache keeps mapped for reuse, at most, until they decay"},
     {"HAKMEM_STRATEGY", 0, 0, 3, "strategy",
      "pool, bigcache or mmap: one strategy for every request of 64 KiB and up, instead of "
      "per-site decisions (where it cannot serve a size, another does and it is counted)"},
@@ -89,12 +88,6 @@ constexpr OptionInfo kOptions[kNumOptions] = {
     // 2^20 records of 48 bytes: 48 MiB of address space, touched only as used.
     {"HAKMEM_TRACE_RECORDS", 1 << 20, 16, int64_t{1} << 27, "count",
      "records HAKMEM_TRACE keeps, the first ones; the rest are counted as dropped"},
-    // bigcache/big_cache.h says why: a fixed cap refaults what a program cycling a few
-    // hundred MiB reuses (malloc-large: 6.3M faults at 64 MiB), while a cache that fills
-    // only the headroom under the program's own peak never raises its footprint past it.
-    {"HAKMEM_BIGCACHE_HEADROOM", 1, 0, 1, "flag",
-     "1: BigCache may also hold as much as the program's live large blocks are below their "
-     "peak; 0: HAKMEM_BIGCACHE_BYTES alone bounds it"},
 };
 
 // Constant-initialized from the table, so options read before LoadOptions are defaults.

@@ -33,7 +33,6 @@ enum class Option : int {
   kTelemetryPoints,  // HAKMEM_TELEMETRY_POINTS
   kTrace,            // HAKMEM_TRACE (a path)
   kTraceRecords,     // HAKMEM_TRACE_RECORDS
-  kBigCacheHeadroom,  // HAKMEM_BIGCACHE_HEADROOM
   kCount,
 };
 
