@@ -476,6 +476,11 @@ class ReplayImpl final : public Replay, public learner::TournamentEvents {
       costs_[BandKey(b.site, b.band)].time_ns += ns * tc_.params.weight_time;
       tournament_.OnResize(b.handle, b.strategy, ns);
     }
+    // The new address is handed out again: whatever had it is freed by now (a trace
+    // can say so; trace_fuzz found the overwritten block's mapping leaking).
+    if (auto old = live_.find(r.address); old != live_.end()) {
+      Free(old, EstimatedTouched(old->second), false);
+    }
     live_[r.address] = b;
   }
 
