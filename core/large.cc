@@ -97,17 +97,24 @@ bool IsLargeBlock(const void* p) {
   return h->magic == (kLargeMagic ^ reinterpret_cast<uintptr_t>(p));
 }
 
-bool LargeCacheable(size_t size, size_t align) {
-  if (!BigCacheLinked() || size > (size_t{1} << 46) || align > (size_t{1} << 40)) return false;
+// The mapping a block of `size` at `align` needs (header room, guard, whole pages); 0 for
+// a size or alignment no mapping serves. One rule for LargeCacheable and LargeAlloc.
+static size_t MappingNeed(size_t size, size_t align) {
+  if (size > (size_t{1} << 46) || align > (size_t{1} << 40)) return 0;
   const size_t room = align > kHeaderRoom ? align + sizeof(LargeHeader) : kHeaderRoom;
+  return PageRound(size + room + kGuardBytes);
+}
+
+bool LargeCacheable(size_t size, size_t align) {
+  if (!BigCacheLinked()) return false;
   // One compare per routed request: the bin arithmetic is LargeAlloc's, once.
-  return PageRound(size + room + kGuardBytes) <= BigCacheLargestMapping();
+  const size_t need = MappingNeed(size, align);
+  return need != 0 && need <= BigCacheLargestMapping();
 }
 
 void* LargeAlloc(size_t size, size_t align, Strategy strategy, const BlockTag& tag, bool* fresh) {
-  const size_t room = align > kHeaderRoom ? align + sizeof(LargeHeader) : kHeaderRoom;
-  if (size > (size_t{1} << 46) || align > (size_t{1} << 40)) return nullptr;
-  const size_t need = PageRound(size + room + kGuardBytes);
+  const size_t need = MappingNeed(size, align);
+  if (need == 0) return nullptr;
   size_t mapping_size = need;
   char* mapping = nullptr;
   if (strategy == Strategy::kBigCache) {
