@@ -209,13 +209,16 @@ class Tools:
                               timeout=120, env=clean_env())
         return proc
 
+    @staticmethod
+    def check_magic(path, magic, what, context=""):
+        with open(path, "rb") as f:
+            head = f.read(len(magic))
+        if head != magic:
+            raise RunError("%s: %s does not start with %s: %r" % (context, path, what, head))
+
     def check_telemetry(self, path, context=""):
         """`hakmem report` reads the file whole (text and --json); returns the JSON."""
-        with open(path, "rb") as f:
-            head = f.read(len(TELEMETRY_MAGIC))
-        if head != TELEMETRY_MAGIC:
-            raise RunError("%s: %s does not start with the telemetry magic: %r"
-                           % (context, path, head))
+        self.check_magic(path, TELEMETRY_MAGIC, "the telemetry magic", context)
         text = self.tool("report", path, "--top", "5")
         if text.returncode != 0:
             raise RunError("%s: hakmem report %s failed: %s" % (context, path, text.stderr))
@@ -226,11 +229,7 @@ class Tools:
 
     def check_table(self, path, context=""):
         """`hakmem validate` accepts the frozen table; returns its entry count."""
-        with open(path, "rb") as f:
-            head = f.read(len(TABLE_MAGIC))
-        if head != TABLE_MAGIC:
-            raise RunError("%s: %s does not start with a frozen table's magic: %r"
-                           % (context, path, head))
+        self.check_magic(path, TABLE_MAGIC, "a frozen table's magic", context)
         proc = self.tool("validate", path)
         m = re.match(r"ok: ([0-9]+) entr", proc.stdout)
         if proc.returncode != 0 or not m:
