@@ -109,7 +109,12 @@ bool SplitHandle(uint32_t h, uint32_t* index, int* band) {
   return *index < Tournament::kMaxSites && *band < kNumBands;
 }
 
-uint64_t Ns(double x) { return x <= 0 ? 0 : static_cast<uint64_t>(x + 0.5); }
+// Saturating: a replayed trace's costs come from its file's sizes, any 64-bit values
+// (py/replay.h), and a double past 2^64 (or NaN) has no uint64 value.
+uint64_t Ns(double x) {
+  if (!(x > 0)) return 0;
+  return x >= 18446744073709549568.0 ? UINT64_MAX : static_cast<uint64_t>(x + 0.5);
+}
 
 // One charge, in parts: weighted time, weighted faults (and their count), weighted idle
 // memory (and its MiB-seconds).
@@ -167,7 +172,7 @@ double Coin(uint64_t n, uintptr_t key) {
 void TimeHistogram::Add(double ns) {
   int b = 0;
   if (ns >= 8) {
-    const uint64_t q = static_cast<uint64_t>(ns) >> 3;  // in 8 ns units, >= 1
+    const uint64_t q = Ns(ns) >> 3;  // in 8 ns units, >= 1 (Ns: saturating)
     const int octave = 63 - __builtin_clzll(q);
     // The two bits below the leading one: the quarter of the octave.
     const int quarter = octave >= 2 ? static_cast<int>((q >> (octave - 2)) & 3)

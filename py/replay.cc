@@ -96,8 +96,15 @@ struct BandCost {
 
 struct SiteProfile {
   uint64_t allocs = 0, frees = 0, bytes = 0;
-  int64_t live = 0, peak = 0;
+  // Bytes of the site's blocks in live_, so never below zero. A trace's sizes are any
+  // 64-bit values (a fuzzed or damaged one is still read): 128 bits hold any sum of them,
+  // and the telemetry's int64 gets the figure capped (Live64).
+  unsigned __int128 live = 0, peak = 0;
 };
+
+int64_t Live64(unsigned __int128 v) {
+  return v > static_cast<unsigned __int128>(INT64_MAX) ? INT64_MAX : static_cast<int64_t>(v);
+}
 
 // A free the trace does not have (see replay.h): when, and which block (by address and
 // allocation serial, since the address may have been reused by then).
@@ -403,12 +410,15 @@ class ReplayImpl final : public Replay, public learner::TournamentEvents {
     SiteProfile& p = profiles_[site];
     ++p.allocs;
     p.bytes += size;
-    p.live += static_cast<int64_t>(size);
+    p.live += size;
     p.peak = std::max(p.peak, p.live);
     // The recorded run served it from the pool: no free record will come.
     if (r.strategy == static_cast<uint8_t>(Strategy::kPool)) {
       const double lifetime = c.seen_frees == 0 ? 0.0 : c.lifetime_ns_sum / c.seen_frees;
-      pending_.push(PendingFree{now_ + static_cast<uint64_t>(lifetime), b.serial, r.address});
+      // Saturating: times come from the file, any 64-bit values.
+      const uint64_t after = lifetime >= 1.8e19 ? UINT64_MAX : static_cast<uint64_t>(lifetime);
+      pending_.push(PendingFree{after > UINT64_MAX - now_ ? UINT64_MAX : now_ + after, b.serial,
+                                r.address});
     }
     live_[r.address] = b;
   }
@@ -425,7 +435,7 @@ class ReplayImpl final : public Replay, public learner::TournamentEvents {
     }
     SiteProfile& p = profiles_[b.site];
     ++p.frees;
-    p.live -= static_cast<int64_t>(b.requested);
+    p.live -= b.requested;
     if (b.strategy == Strategy::kPool) return;  // not followed, as in the preload
     double ns;
     bool cached = false;
@@ -460,7 +470,7 @@ class ReplayImpl final : public Replay, public learner::TournamentEvents {
     Block b = it->second;
     live_.erase(it);
     SiteProfile& p = profiles_[b.site];
-    p.live += static_cast<int64_t>(r.size) - static_cast<int64_t>(b.requested);
+    p.live = p.live - b.requested + r.size;
     p.peak = std::max(p.peak, p.live);
     b.requested = r.size;
     if (b.strategy != Strategy::kPool) {
@@ -600,8 +610,8 @@ telemetry::Telemetry ReplayImpl::Result() const {
     sp->set_records(p.allocs);
     sp->set_frees(p.frees);
     sp->set_allocated_bytes(p.bytes);
-    sp->set_live_bytes(p.live);
-    sp->set_peak_live_bytes(p.peak);
+    sp->set_live_bytes(Live64(p.live));
+    sp->set_peak_live_bytes(Live64(p.peak));
   }
   for (const auto& [key, bands] : collected.sites) {
     for (int b = 0; b < kNumBands; ++b) {
