@@ -67,6 +67,7 @@ void InitializeSlow() {
     return;
   }
   LoadOptions();
+  LargeInit();
   cycleclock::Init();
   PageHeapInit();
   __atomic_store_n(&g_initialized, true, __ATOMIC_RELEASE);

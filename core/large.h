@@ -40,6 +40,16 @@ inline LargeHeader* LargeHeaderOf(const void* p) {
                                         sizeof(LargeHeader));
 }
 
+// Reads HAKMEM_HUGE_PAGES and the kernel's THP mode. Called once at start-up, after the
+// options are loaded and before the first mapped block.
+void LargeInit();
+// Whether blocks of kHugeBlockBytes and up get huge-page mappings (os::MapHuge) in this
+// process; their first touches then fault 2 MiB at a time, at another price per page.
+bool LargeHugePages();
+// The smallest block whose mapping (header room and page rounding included) holds a
+// whole huge page, to within the header's 64 bytes.
+inline constexpr size_t kHugeBlockBytes = (size_t{2} << 20) - 4096;
+
 // True if `p` is the user pointer of a live mapped block. Reads the 64 bytes below p.
 bool IsLargeBlock(const void* p);
 

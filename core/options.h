@@ -33,6 +33,7 @@ enum class Option : int {
   kTelemetryPoints,  // HAKMEM_TELEMETRY_POINTS
   kTrace,            // HAKMEM_TRACE (a path)
   kTraceRecords,     // HAKMEM_TRACE_RECORDS
+  kHugePages,        // HAKMEM_HUGE_PAGES
   kCount,
 };
 

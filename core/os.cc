@@ -31,6 +31,36 @@ void* Map(size_t size) {
   return p == MAP_FAILED ? nullptr : p;
 }
 
+void* MapHuge(size_t size, size_t offset) {
+  const size_t total = size + kHugePageBytes - 4096;
+  if (total < size) return nullptr;
+  char* raw = static_cast<char*>(Map(total));
+  if (raw == nullptr) return nullptr;
+  const uintptr_t boundary =
+      (reinterpret_cast<uintptr_t>(raw) + offset + kHugePageBytes - 1) & ~(kHugePageBytes - 1);
+  char* aligned = reinterpret_cast<char*>(boundary - offset);
+  const size_t head = aligned - raw;
+  const size_t tail = total - head - size;
+  // Nothing was touched yet: the trims only change the address range.
+  if (head != 0) Unmap(raw, head);
+  if (tail != 0) Unmap(aligned + size, tail);
+  Count(g_madvise);
+  madvise(aligned, size, MADV_HUGEPAGE);  // advice: a kernel without THP ignores it
+  return aligned;
+}
+
+bool HugePagesAvailable() {
+  const int fd = open("/sys/kernel/mm/transparent_hugepage/enabled", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  char buf[128];
+  const ssize_t n = read(fd, buf, sizeof(buf) - 1);
+  close(fd);
+  if (n <= 0) return false;
+  buf[n] = 0;
+  // The selected mode is bracketed: "always [madvise] never".
+  return strstr(buf, "[always]") != nullptr || strstr(buf, "[madvise]") != nullptr;
+}
+
 void* ReserveAligned(size_t size, size_t align) {
   const size_t total = size + align;
   if (total < size) return nullptr;

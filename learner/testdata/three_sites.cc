@@ -3,7 +3,9 @@
 // (learner/testdata/sites.h: BigCache and the pool win), and
 //   RareSnapshots 8 MiB blocks, one page written, one every 20 ms: a cached block would
 //                 sit idle 20 ms holding 8 MiB (160 us of idle cost at the default
-//                 weight) to save one fault, so direct mapping wins.
+//                 weight) to save one fault, so direct mapping wins (with 4 KiB pages:
+//                 with huge pages the byte faults in 2 MiB, and reuse wins instead;
+//                 learner/shadow_test.py runs it with HAKMEM_HUGE_PAGES=0).
 // Prints a checksum that depends only on the work done.
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,0 +1,102 @@
+// HAKMEM_HUGE_PAGES: blocks in mappings of 2 MiB and up start on a huge-page boundary
+// and their mapping is advised for transparent huge pages (the kernel's VmFlags "hg");
+// smaller blocks and HAKMEM_HUGE_PAGES=0 get plain mappings. Reads the process's own
+// /proc/self/smaps. Whether the kernel then hands out huge pages depends on its free
+// memory, so that is not asserted; the advice and the placement are ours.
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "core/os.h"
+
+namespace {
+
+constexpr size_t kHuge = size_t{2} << 20;
+
+// The VmFlags of the mapping holding `p`, or "" if none does.
+std::string VmFlagsOf(const void* p) {
+  const uintptr_t a = reinterpret_cast<uintptr_t>(p);
+  FILE* f = fopen("/proc/self/smaps", "r");
+  if (f == nullptr) return "";
+  char line[512];
+  bool inside = false;
+  std::string flags;
+  while (fgets(line, sizeof(line), f) != nullptr) {
+    unsigned long lo, hi;
+    if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' ')) {
+      inside = a >= lo && a < hi;
+    } else if (inside && strncmp(line, "VmFlags:", 8) == 0) {
+      flags = line + 8;
+      break;
+    }
+  }
+  fclose(f);
+  return flags;
+}
+
+bool Advised(const void* p) { return VmFlagsOf(p).find(" hg") != std::string::npos; }
+
+bool WantHuge() {
+  const char* v = getenv("HAKMEM_HUGE_PAGES");
+  return v == nullptr || strcmp(v, "0") != 0;
+}
+
+TEST(HugePages, BigBlocksStartOnAHugePageInAnAdvisedMapping) {
+  if (!WantHuge()) GTEST_SKIP() << "HAKMEM_HUGE_PAGES=0";
+  if (!hakmem::os::HugePagesAvailable()) GTEST_SKIP() << "the kernel's THP mode is never";
+  for (size_t size : {kHuge, size_t{16} << 20, (size_t{5} << 20) + 123, size_t{40} << 20}) {
+    char* p = static_cast<char*>(malloc(size));
+    ASSERT_NE(p, nullptr);
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % kHuge, 0u) << size;
+    EXPECT_TRUE(Advised(p)) << size << ": " << VmFlagsOf(p);
+    memset(p, 0x5a, size);
+    EXPECT_EQ(p[size - 1], 0x5a);
+    free(p);
+  }
+}
+
+TEST(HugePages, SmallerBlocksKeepPlainMappings) {
+  // Under 2 MiB of mapping there is no whole huge page to ask for.
+  char* p = static_cast<char*>(malloc(size_t{1} << 20));
+  ASSERT_NE(p, nullptr);
+  memset(p, 1, size_t{1} << 20);
+  EXPECT_FALSE(Advised(p)) << VmFlagsOf(p);
+  free(p);
+}
+
+TEST(HugePages, OffMeansPlainMappings) {
+  if (WantHuge()) GTEST_SKIP() << "huge pages on";
+  char* p = static_cast<char*>(malloc(size_t{16} << 20));
+  ASSERT_NE(p, nullptr);
+  EXPECT_FALSE(Advised(p)) << VmFlagsOf(p);
+  EXPECT_NE(reinterpret_cast<uintptr_t>(p) % 4096, 0u);  // the header's 64 bytes in
+  free(p);
+}
+
+TEST(HugePages, AlignedAndResizedBigBlocksKeepTheirContract) {
+  void* q = nullptr;
+  ASSERT_EQ(posix_memalign(&q, kHuge, size_t{6} << 20), 0);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(q) % kHuge, 0u);
+  memset(q, 7, size_t{6} << 20);
+  free(q);
+  char* p = static_cast<char*>(malloc(size_t{3} << 20));
+  ASSERT_NE(p, nullptr);
+  for (size_t i = 0; i < (size_t{3} << 20); i += 4096) p[i] = static_cast<char>(i >> 12);
+  p = static_cast<char*>(realloc(p, size_t{24} << 20));
+  ASSERT_NE(p, nullptr);
+  for (size_t i = 0; i < (size_t{3} << 20); i += 4096) {
+    ASSERT_EQ(p[i], static_cast<char>(i >> 12)) << i;
+  }
+  memset(p + (size_t{3} << 20), 1, size_t{21} << 20);
+  p = static_cast<char*>(realloc(p, size_t{2} << 20));
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(p[4096], 1);
+  free(p);
+}
+
+}  // namespace
