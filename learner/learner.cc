@@ -7,6 +7,7 @@
 
 #include "core/arena.h"
 #include "core/cycleclock.h"
+#include "core/large.h"
 #include "core/learner_hooks.h"
 #include "core/options.h"
 #include "core/os.h"
@@ -92,7 +93,7 @@ void StartMeasuring(LearnMode mode) {
   const int64_t every = GetOption(Option::kLearnExploreEvery);
   params.explore_rate = every == 0 ? 0.0 : 1.0 / static_cast<double>(every);
   params.weight_idle_ns_per_mib_second = static_cast<double>(GetOption(Option::kLearnIdleCost));
-  g_os = MeasureOsCosts();
+  g_os = MeasureOsCosts(LargeHugePages());
   params.fault_ns = g_os.fault_ns;
   g_learner_wants_all_pages = mode == LearnMode::kShadow;
   // The site table's memory now, not on the first routed request: shadow mode must not

@@ -195,6 +195,7 @@ bool EncodeRun(pb_ostream_t* os, const Gathered& g, bool complete) {
     run.os_costs.map_call_ns = c.map_call_ns;
     run.os_costs.unmap_call_ns = c.unmap_call_ns;
     run.os_costs.unmap_page_ns = c.unmap_page_ns;
+    run.os_costs.huge_fault_ns = c.huge_fault_ns;
     run.os_costs.bigcache_hit_ns = MeasuredHitNs();
     run.os_costs.pool_alloc_ns = MeasuredPoolNs();
     const LearnParams& p = Params();

@@ -433,7 +433,8 @@ void Tournament::ChargeCounterfactuals(uintptr_t key, BandState& b, int band, in
         cost.time_ns = (os.map_call_ns + os.unmap_call_ns +
                         static_cast<double>(touched) * os.unmap_page_ns) *
                        params.weight_time;
-        cost.fault_ns = static_cast<double>(touched) * os.fault_ns * params.weight_faults;
+        cost.fault_ns =
+            static_cast<double>(touched) * PagePrice(bytes, os.fault_ns) * params.weight_faults;
         cost.faults = touched;
         break;
       case kIdxBigCache:
@@ -510,7 +511,8 @@ void Tournament::OnFree(uint32_t handle, Strategy s, size_t requested, double ns
   // Only a fresh block's touches were faults; a reused block's pages were resident.
   const double faults = fresh ? static_cast<double>(touched_pages) : 0.0;
   Cost cost = TimeCost(ns * config_.params.weight_time);
-  cost.fault_ns = faults * config_.params.fault_ns * config_.params.weight_faults;
+  cost.fault_ns =
+      faults * PagePrice(requested, config_.params.fault_ns) * config_.params.weight_faults;
   cost.faults = fresh ? touched_pages : 0;
   Charge(ss, cost);
   // A block waiting in BigCache has a cost still running (the memory it holds idle): it

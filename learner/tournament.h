@@ -31,6 +31,7 @@
 
 #include <atomic>
 
+#include "core/large.h"
 #include "core/strategy.h"
 #include "learner/curve_records.h"
 #include "learner/fault_cost.h"
@@ -146,6 +147,12 @@ class Tournament {
   // Allocation times taken for interference (a preempted measurement) and charged at the
   // strategy's mean instead (tournament.cc).
   uint64_t implausible() const { return implausible_.load(std::memory_order_relaxed); }
+  // What a first touch of one 4 KiB page of a fresh block of `bytes` costs: the huge-page
+  // price for blocks that get huge-page mappings, else `four_k` (fault_cost.h).
+  double PagePrice(size_t bytes, double four_k) const {
+    return config_.os.huge_fault_ns > 0 && bytes >= kHugeBlockBytes ? config_.os.huge_fault_ns
+                                                                    : four_k;
+  }
   // The median allocator time of BigCache hits and of pool allocations so far (0: none).
   double median_hit_ns() const { return hit_times_.MedianNs(); }
   double median_pool_ns() const { return pool_times_.MedianNs(); }

@@ -66,13 +66,14 @@ class Recorder final : public TournamentEvents {
 };
 
 struct Instance {
-  explicit Instance(uint64_t seed, double explore_rate = 1.0 / 64, bool learn = true) {
+  explicit Instance(uint64_t seed, double explore_rate = 1.0 / 64, bool learn = true,
+                    double huge_fault_ns = 0) {
     memory.reset(static_cast<char*>(calloc(1, Tournament::MemoryBytes())));
     TournamentConfig c;
     c.params = DefaultParams();
     c.params.fault_ns = 1000;
     c.params.explore_rate = explore_rate;
-    c.os = OsCosts{1000, 2000, 2000, 100};
+    c.os = OsCosts{1000, 2000, 2000, 100, huge_fault_ns};
     c.schedule_trials = learn;
     c.counterfactuals = !learn;  // shadow mode
     c.seed = seed;
@@ -313,6 +314,30 @@ TEST(Tournament, AResizeIsChargedToItsBlockNotCountedAsASample) {
   EXPECT_EQ(t.faults, 10u);                            // a fresh block's touched pages
   EXPECT_EQ(t.fault_ns, 10u * 1000u);                  // at the fault price
   EXPECT_EQ(t.sample_bytes, 3u << 20);                 // the size it was freed at
+}
+
+TEST(Tournament, BlocksInHugePageMappingsPayTheHugePagePricePerPage) {
+  // With a huge-page price (HAKMEM_HUGE_PAGES), a fresh block of kHugeBlockBytes and up
+  // pays it per touched page, in learn and in shadow mode; smaller blocks, and every block
+  // without one, pay the 4 KiB fault price.
+  for (const bool learn : {true, false}) {
+    for (const double huge : {0.0, 40.0}) {
+      Instance a(0, 1.0 / 64, learn, huge);
+      const Strategy real = learn ? Strategy::kMmap : Strategy::kBigCache;
+      for (const size_t bytes : {kHugeBlockBytes - 4096, kHugeBlockBytes}) {
+        const uintptr_t site = 0x4600 + bytes;
+        const uint32_t h = a.t.OnAlloc(site, kBandLarge, real, bytes, 1000, learn);
+        ASSERT_NE(h, 0u);
+        a.t.OnFree(h, real, bytes, 2000, 10, learn, false);
+        BandView v[kNumBands];
+        ASSERT_TRUE(a.t.ViewSite(site, v));
+        const double price = huge > 0 && bytes >= kHugeBlockBytes ? huge : 1000;
+        const StrategyTotals& t = v[kBandLarge].totals[kIdxMmap];  // real or estimated
+        EXPECT_EQ(t.faults, 10u) << learn << " " << bytes;
+        EXPECT_NEAR(static_cast<double>(t.fault_ns), 10 * price, 1) << learn << " " << bytes;
+      }
+    }
+  }
 }
 
 TEST(Tournament, ManyThreadsAndSitesAtOnce) {

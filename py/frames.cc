@@ -100,6 +100,7 @@ void TelemetryRuns(const telemetry::Telemetry& t, Frame* f) {
   auto* map_call = b.Float("map_call_ns");
   auto* unmap_call = b.Float("unmap_call_ns");
   auto* unmap_page = b.Float("unmap_page_ns");
+  auto* huge_fault = b.Float("huge_fault_ns");
   auto* hit = b.Float("bigcache_hit_ns");
   auto* pool = b.Float("pool_alloc_ns");
   auto* k_factor = b.Float("k_factor");
@@ -129,6 +130,7 @@ void TelemetryRuns(const telemetry::Telemetry& t, Frame* f) {
     map_call->push_back(r.os_costs().map_call_ns());
     unmap_call->push_back(r.os_costs().unmap_call_ns());
     unmap_page->push_back(r.os_costs().unmap_page_ns());
+    huge_fault->push_back(r.os_costs().huge_fault_ns());
     hit->push_back(r.os_costs().bigcache_hit_ns());
     pool->push_back(r.os_costs().pool_alloc_ns());
     // A run that did not learn has no parameters: NaN, not a made-up value.

@@ -456,7 +456,8 @@ class ReplayImpl final : public Replay, public learner::TournamentEvents {
     }
     const uint64_t faults = b.fresh ? touched : 0;
     c.time_ns += ns * tc_.params.weight_time;
-    c.fault_ns += static_cast<double>(faults) * tc_.params.fault_ns * tc_.params.weight_faults;
+    c.fault_ns += static_cast<double>(faults) * tournament_.PagePrice(b.requested, tc_.params.fault_ns) *
+                  tc_.params.weight_faults;
     c.faults += faults;
     tournament_.OnFree(b.handle, b.strategy, b.requested, ns, touched, b.fresh, cached);
   }
@@ -597,6 +598,7 @@ telemetry::Telemetry ReplayImpl::Result() const {
   os->set_map_call_ns(tc_.os.map_call_ns);
   os->set_unmap_call_ns(tc_.os.unmap_call_ns);
   os->set_unmap_page_ns(tc_.os.unmap_page_ns);
+  os->set_huge_fault_ns(tc_.os.huge_fault_ns);
   os->set_bigcache_hit_ns(tc_.hit_ns);
   os->set_pool_alloc_ns(tc_.pool_ns);
   run->clear_drops();
@@ -800,7 +802,10 @@ absl::StatusOr<std::unique_ptr<Replay>> Replay::Create(const std::string& trace_
     const telemetry::Run& r = recorded.runs(run);
     if (r.has_learn_params()) params = tools::ToLearnParams(r.learn_params());
     const telemetry::OsCosts& c = r.os_costs();
-    if (c.fault_ns() > 0) os = {c.fault_ns(), c.map_call_ns(), c.unmap_call_ns(), c.unmap_page_ns()};
+    if (c.fault_ns() > 0) {
+      os = {c.fault_ns(), c.map_call_ns(), c.unmap_call_ns(), c.unmap_page_ns(),
+            c.huge_fault_ns() > 0 ? c.huge_fault_ns() : 0};
+    }
     if (c.bigcache_hit_ns() > 0) hit_ns = c.bigcache_hit_ns();
     if (c.pool_alloc_ns() > 0) pool_ns = c.pool_alloc_ns();
     for (const telemetry::Setting& s : r.settings()) {

@@ -236,6 +236,7 @@ class Checker {
                                      {"map_call_ns", c.map_call_ns()},
                                      {"unmap_call_ns", c.unmap_call_ns()},
                                      {"unmap_page_ns", c.unmap_page_ns()},
+                                     {"huge_fault_ns", c.huge_fault_ns()},
                                      {"bigcache_hit_ns", c.bigcache_hit_ns()},
                                      {"pool_alloc_ns", c.pool_alloc_ns()}}) {
         HAK_RETURN_IF_ERROR(Finite("run", i, absl::StrCat("os_costs.", field), v));

@@ -58,6 +58,7 @@ Telemetry Full() {
     run->mutable_os_costs()->set_map_call_ns(2.5);
     run->mutable_os_costs()->set_unmap_call_ns(3.5);
     run->mutable_os_costs()->set_unmap_page_ns(4.5);
+    run->mutable_os_costs()->set_huge_fault_ns(0.75);
     run->mutable_os_costs()->set_bigcache_hit_ns(250);
     run->mutable_os_costs()->set_pool_alloc_ns(40);
     table::LearnParams* p = run->mutable_learn_params();
