@@ -456,7 +456,8 @@ class ReplayImpl final : public Replay, public learner::TournamentEvents {
     }
     const uint64_t faults = b.fresh ? touched : 0;
     c.time_ns += ns * tc_.params.weight_time;
-    c.fault_ns += static_cast<double>(faults) * tournament_.PagePrice(b.requested, tc_.params.fault_ns) *
+    c.fault_ns += static_cast<double>(faults) *
+                  tournament_.PagePrice(b.requested, tc_.params.fault_ns) *
                   tc_.params.weight_faults;
     c.faults += faults;
     tournament_.OnFree(b.handle, b.strategy, b.requested, ns, touched, b.fresh, cached);
