@@ -8,7 +8,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/os.h"
 #include "core/strategy.h"
+#include "core/types.h"
 
 namespace hakmem {
 
@@ -48,7 +50,7 @@ void LargeInit();
 bool LargeHugePages();
 // The smallest block whose mapping (header room and page rounding included) holds a
 // whole huge page, to within the header's 64 bytes.
-inline constexpr size_t kHugeBlockBytes = (size_t{2} << 20) - 4096;
+inline constexpr size_t kHugeBlockBytes = os::kHugePageBytes - kPageSize;
 
 // True if `p` is the user pointer of a live mapped block. Reads the 64 bytes below p.
 bool IsLargeBlock(const void* p);

@@ -21,6 +21,21 @@ std::atomic<uint64_t> g_mmap{0}, g_munmap{0}, g_madvise{0}, g_mremap{0};
 
 void Count(std::atomic<uint64_t>& c) { c.fetch_add(1, std::memory_order_relaxed); }
 
+// Keeps the `size` bytes of the fresh mapping [raw, raw + total) that start where
+// start + offset falls on an `align` boundary, and unmaps the rest. Over-mapping by
+// the alignment and trimming is the only portable way to get an aligned mapping;
+// nothing was touched yet, so the trims only change the address range.
+char* TrimToAligned(char* raw, size_t total, size_t size, size_t align, size_t offset) {
+  const uintptr_t boundary =
+      (reinterpret_cast<uintptr_t>(raw) + offset + align - 1) & ~(align - 1);
+  char* aligned = reinterpret_cast<char*>(boundary - offset);
+  const size_t head = aligned - raw;
+  const size_t tail = total - head - size;
+  if (head != 0) Unmap(raw, head);
+  if (tail != 0) Unmap(aligned + size, tail);
+  return aligned;
+}
+
 }  // namespace
 
 void* Map(size_t size) {
@@ -36,14 +51,7 @@ void* MapHuge(size_t size, size_t offset) {
   if (total < size) return nullptr;
   char* raw = static_cast<char*>(Map(total));
   if (raw == nullptr) return nullptr;
-  const uintptr_t boundary =
-      (reinterpret_cast<uintptr_t>(raw) + offset + kHugePageBytes - 1) & ~(kHugePageBytes - 1);
-  char* aligned = reinterpret_cast<char*>(boundary - offset);
-  const size_t head = aligned - raw;
-  const size_t tail = total - head - size;
-  // Nothing was touched yet: the trims only change the address range.
-  if (head != 0) Unmap(raw, head);
-  if (tail != 0) Unmap(aligned + size, tail);
+  char* aligned = TrimToAligned(raw, total, size, kHugePageBytes, offset);
   Count(g_madvise);
   madvise(aligned, size, MADV_HUGEPAGE);  // advice: a kernel without THP ignores it
   return aligned;
@@ -67,14 +75,7 @@ void* ReserveAligned(size_t size, size_t align) {
   Count(g_mmap);
   void* m = mmap(nullptr, total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (m == MAP_FAILED) return nullptr;
-  char* raw = static_cast<char*>(m);
-  const uintptr_t start = (reinterpret_cast<uintptr_t>(raw) + align - 1) & ~(align - 1);
-  char* aligned = reinterpret_cast<char*>(start);
-  const size_t head = aligned - raw;
-  const size_t tail = total - head - size;
-  if (head != 0) Unmap(raw, head);
-  if (tail != 0) Unmap(aligned + size, tail);
-  return aligned;
+  return TrimToAligned(static_cast<char*>(m), total, size, align, 0);
 }
 
 void Unmap(void* p, size_t size) {

@@ -109,12 +109,7 @@ bool SplitHandle(uint32_t h, uint32_t* index, int* band) {
   return *index < Tournament::kMaxSites && *band < kNumBands;
 }
 
-// Saturating: a replayed trace's costs come from its file's sizes, any 64-bit values
-// (py/replay.h), and a double past 2^64 (or NaN) has no uint64 value.
-uint64_t Ns(double x) {
-  if (!(x > 0)) return 0;
-  return x >= 18446744073709549568.0 ? UINT64_MAX : static_cast<uint64_t>(x + 0.5);
-}
+uint64_t Ns(double x) { return SaturatingU64(x); }
 
 // One charge, in parts: weighted time, weighted faults (and their count), weighted idle
 // memory (and its MiB-seconds).

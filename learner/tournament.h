@@ -40,6 +40,14 @@
 namespace hakmem {
 namespace learner {
 
+// x rounded to a uint64, saturating: a replayed trace's costs and times come from its
+// file, any 64-bit values (py/replay.h), and a double past 2^64 (or NaN) has no uint64
+// value. Costs are never negative; a negative or NaN x gives 0.
+inline uint64_t SaturatingU64(double x) {
+  if (!(x > 0)) return 0;
+  return x >= 18446744073709549568.0 ? UINT64_MAX : static_cast<uint64_t>(x + 0.5);
+}
+
 // Allocations per strategy in a match window.
 inline constexpr uint64_t kWindow = 8;
 

@@ -415,8 +415,7 @@ class ReplayImpl final : public Replay, public learner::TournamentEvents {
     // The recorded run served it from the pool: no free record will come.
     if (r.strategy == static_cast<uint8_t>(Strategy::kPool)) {
       const double lifetime = c.seen_frees == 0 ? 0.0 : c.lifetime_ns_sum / c.seen_frees;
-      // Saturating: times come from the file, any 64-bit values.
-      const uint64_t after = lifetime >= 1.8e19 ? UINT64_MAX : static_cast<uint64_t>(lifetime);
+      const uint64_t after = learner::SaturatingU64(lifetime);
       pending_.push(PendingFree{after > UINT64_MAX - now_ ? UINT64_MAX : now_ + after, b.serial,
                                 r.address});
     }
