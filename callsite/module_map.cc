@@ -2,6 +2,7 @@
 
 #include <elf.h>
 #include <link.h>
+#include <pthread.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -15,6 +16,7 @@ namespace callsite {
 namespace {
 
 SpinLock g_lock;
+SpinLock g_walk_lock;  // WalkModules: held across dl_iterate_phdr, and by fork
 Module* g_modules ABSL_GUARDED_BY(g_lock) = nullptr;
 std::atomic<int> g_count{0};
 
@@ -25,6 +27,20 @@ struct Search {
   char path[kMaxPathBytes];
   char build_id[65];
 };
+
+// Never nested (ResolveAddress walks, then takes g_lock), so either order would do.
+void ForkPrepare() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  g_walk_lock.Lock();
+  g_lock.Lock();
+}
+void ForkParent() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  g_lock.Unlock();
+  g_walk_lock.Unlock();
+}
+void ForkChild() {
+  g_lock.ResetAfterFork();
+  g_walk_lock.ResetAfterFork();
+}
 
 int FindModule(struct dl_phdr_info* info, size_t, void* arg) {
   auto* s = static_cast<Search*>(arg);
@@ -126,10 +142,23 @@ int MatchModule(struct dl_phdr_info* info, size_t, void* arg) {
 
 }  // namespace
 
+int WalkModules(int (*callback)(struct dl_phdr_info*, size_t, void*), void* arg) {
+  // Registered at the first walk, by whichever layer walks first (telemetry may run
+  // without the profiler). Later than the core's handlers, so taken before the core's
+  // locks at fork, the order of ResolveAddress, which allocates from the arena under g_lock.
+  static std::atomic<bool> registered{false};
+  if (!registered.load(std::memory_order_acquire) && !registered.exchange(true)) {
+    pthread_atfork(ForkPrepare, ForkParent, ForkChild);
+  }
+  // glibc serializes walks on its own lock anyway, so this one costs no concurrency.
+  SpinLockHolder h(&g_walk_lock);
+  return dl_iterate_phdr(callback, arg);
+}
+
 bool FindLoadedModule(const char* build_id_hex, const char* path, uintptr_t* base) {
   ByKey k{build_id_hex != nullptr ? build_id_hex : "", path != nullptr ? path : "", false, 0};
   if (k.build_id[0] == '\0' && k.path[0] == '\0') return false;
-  dl_iterate_phdr(MatchModule, &k);
+  WalkModules(MatchModule, &k);
   if (k.found) *base = k.base;
   return k.found;
 }
@@ -137,7 +166,7 @@ bool FindLoadedModule(const char* build_id_hex, const char* path, uintptr_t* bas
 CodeKey ResolveAddress(uintptr_t address) {
   Search s{};
   s.address = address;
-  dl_iterate_phdr(FindModule, &s);
+  WalkModules(FindModule, &s);
   if (!s.found) return CodeKey{-1, address};
   const CodeKey key{-1, address - s.base};
   SpinLockHolder h(&g_lock);
@@ -170,9 +199,7 @@ const Module* GetModule(int index) {
   return &g_modules[index];
 }
 
-void ModuleMapLockForFork() ABSL_NO_THREAD_SAFETY_ANALYSIS { g_lock.Lock(); }
-void ModuleMapUnlockForFork() ABSL_NO_THREAD_SAFETY_ANALYSIS { g_lock.Unlock(); }
-void ModuleMapResetAfterFork() { g_lock.ResetAfterFork(); }
+
 
 }  // namespace callsite
 }  // namespace hakmem

@@ -5,6 +5,7 @@
 #ifndef HAKMEM_CALLSITE_MODULE_MAP_H_
 #define HAKMEM_CALLSITE_MODULE_MAP_H_
 
+#include <link.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,10 +31,14 @@ struct CodeKey {
 CodeKey ResolveAddress(uintptr_t address);
 const Module* GetModule(int index);
 
-// fork(): the table's lock, held by another thread at fork time, is reset in the child.
-void ModuleMapLockForFork();
-void ModuleMapUnlockForFork();
-void ModuleMapResetAfterFork();
+// dl_iterate_phdr for hakmem's own walks of the loaded modules (resolving, matching a
+// frozen table's modules, telemetry's build-id): one at a time, and never across a fork.
+// dl_iterate_phdr holds the loader's dl_load_write_lock, which glibc's fork() does not
+// reset in the child (2.36 resets dl_load_lock only): forked while one of our threads
+// walked, a child waited on it forever at its first walk (reliability fork, a
+// grandchild hung in ResolveAddress inside malloc; gdb showed the futex held). The
+// walks' lock and the module table's are taken by fork handlers of this file's own.
+int WalkModules(int (*callback)(struct dl_phdr_info*, size_t, void*), void* arg);
 
 // Finds a loaded module by its key: by build-id when `build_id_hex` is nonempty, else by
 // path. Sets *base to its load base in this process. For frozen tables, whose keys name

@@ -17,21 +17,13 @@ constexpr int kDroppedBits = 1 << 16;  // distinct dropped keys are counted up t
 SiteTable g_table;
 SpinLock g_storage_lock;
 
-// The profiler's locks across fork(): taken before the core's (pthread_atfork runs
+// The profiler's lock across fork(): taken before the core's (pthread_atfork runs
 // prepare handlers in reverse order of registration, and the core registers first), so
-// the order matches the slow paths, where a site is resolved inside an allocation.
-void ForkPrepare() {
-  g_storage_lock.Lock();
-  ModuleMapLockForFork();
-}
-void ForkParent() {
-  ModuleMapUnlockForFork();
-  g_storage_lock.Unlock();
-}
-void ForkChild() {
-  ModuleMapResetAfterFork();
-  g_storage_lock.ResetAfterFork();
-}
+// the order matches the slow paths, where a site is resolved inside an allocation. The
+// module map's locks have handlers of their own (module_map.cc).
+void ForkPrepare() { g_storage_lock.Lock(); }
+void ForkParent() { g_storage_lock.Unlock(); }
+void ForkChild() { g_storage_lock.ResetAfterFork(); }
 
 inline uint64_t Hash(uintptr_t key) { return (key * 0x9E3779B97F4A7C15ull) ^ (key >> 29); }
 

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "callsite/context.h"
+#include "callsite/module_map.h"
 #include "callsite/profiler.h"
 #include "core/format.h"
 #include "core/init.h"
@@ -64,7 +65,7 @@ bool ExpandPath(char* out, size_t cap) {
   return true;
 }
 
-// The executable's build-id: the first object dl_iterate_phdr reports is the program.
+// The executable's build-id: the first object a module walk reports is the program.
 int ExeBuildIdCallback(struct dl_phdr_info* info, size_t, void* arg) {
   char* out = static_cast<char*>(arg);
   for (int i = 0; i < info->dlpi_phnum; ++i) {
@@ -167,7 +168,7 @@ bool EncodeRun(pb_ostream_t* os, const Gathered& g, bool complete) {
   static hakmem_telemetry_Run run;  // ~2 KiB: not on the stack (under g_write_mu)
   run = hakmem_telemetry_Run_init_zero;
   run.program_str = g.program_str;
-  dl_iterate_phdr(ExeBuildIdCallback, run.program_build_id_hex);
+  callsite::WalkModules(ExeBuildIdCallback, run.program_build_id_hex);
   run.pid = static_cast<uint64_t>(getpid());
   run.host_str = g.host_str;
   run.start_unix_ns = g_start_unix_ns;
