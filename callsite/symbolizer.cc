@@ -2,6 +2,7 @@
 
 #include <dlfcn.h>
 #include <elfutils/libdwfl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -21,7 +22,23 @@ struct Dw {
   char* (*demangle)(const char*, char*, size_t*, int*) = nullptr;  // libstdc++'s, if loaded
 };
 
-Dw g_dw;
+// One symbolization at a time: libdw's Dwfl is not thread-safe (it reads debug info
+// lazily into shared tables), and reports are written from several threads (the
+// telemetry writer, the learn log, the site report at exit). Unguarded, a process
+// writing its site report at exit while its telemetry thread symbolized crashed in
+// dwfl_lineinfo (reliability fork, a grandchild, core dump; 1 in ~100 runs under load).
+pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+Dw g_dw;  // guarded by g_mu
+
+// No prepare handler: libdw allocates while g_mu is held, and a handler that took g_mu
+// before fork ordered it against the allocator's own handlers (it hung reliability fork
+// in CI). So a child may inherit g_mu held, and a Dwfl mid-update by a thread it does
+// not have: it starts over with a new lock and a Dwfl of its own, the inherited one left
+// alone, unfreed.
+void ForgetAfterFork() {
+  g_mu = PTHREAD_MUTEX_INITIALIZER;
+  g_dw = Dw{};
+}
 
 template <typename T>
 bool Load(void* lib, const char* name, T* out) {
@@ -29,8 +46,13 @@ bool Load(void* lib, const char* name, T* out) {
   return *out != nullptr;
 }
 
-Dw& Lib() {
+Dw& Lib() {  // under g_mu
   if (g_dw.tried) return g_dw;
+  static bool registered = false;
+  if (!registered) {
+    registered = true;
+    pthread_atfork(nullptr, nullptr, ForgetAfterFork);
+  }
   g_dw.tried = true;
   g_dw.demangle = reinterpret_cast<char* (*)(const char*, char*, size_t*, int*)>(
       dlsym(RTLD_DEFAULT, "__cxa_demangle"));
@@ -92,6 +114,7 @@ void Symbolize(uintptr_t address, Symbol* out) {
   out->line = 0;
   if (address == 0) return;
   const uintptr_t call = address - 1;  // inside the call instruction
+  pthread_mutex_lock(&g_mu);
   Dw& dw = Lib();
   if (dw.dwfl != nullptr) {
     if (Dwfl_Module* m = dw.addrmodule(dw.dwfl, call)) {
@@ -111,6 +134,7 @@ void Symbolize(uintptr_t address, Symbol* out) {
       SetFunction(out, info.dli_sname);
     }
   }
+  pthread_mutex_unlock(&g_mu);
 }
 
 }  // namespace callsite
