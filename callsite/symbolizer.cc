@@ -30,14 +30,30 @@ struct Dw {
 pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 Dw g_dw;  // guarded by g_mu
 
-// No prepare handler: libdw allocates while g_mu is held, and a handler that took g_mu
-// before fork ordered it against the allocator's own handlers (it hung reliability fork
-// in CI). So a child may inherit g_mu held, and a Dwfl mid-update by a thread it does
-// not have: it starts over with a new lock and a Dwfl of its own, the inherited one left
-// alone, unfreed.
+// A forked child starts over with a new lock (a thread it does not have may have held
+// it) and never calls into a libdw it inherited, loaded or being loaded (Lib() sets
+// `tried` before dlopen): it names functions from the symbol tables (dladdr), as a
+// process without libdw does. Found in reliability fork, where grandchildren writing
+// their site reports at exit crashed in libdw (6 core dumps in about 320 runs under load
+// with the Dwfl reset alone):
+// - with a Dwfl inherited mid-update from another thread (SIGSEGV in dwfl_lineinfo);
+// - forked while another thread dlopened libdw, so the loader, whose lock glibc's fork()
+//   resets in the child, had left it half relocated (a call to an unrelocated address
+//   from dwfl_begin);
+// - with libdw loaded by another thread before the fork and a Dwfl of the child's own,
+//   where libdw's thread-local storage came back at address 0 (in dwarf_getaranges: the
+//   forking thread's DTV was current but had no slot for libdw).
+// A child that inherited no libdw loads its own, in its own threads. No prepare handler:
+// libdw allocates while g_mu is held, and a handler that took g_mu before fork ordered it
+// against the allocator's handlers (it hung reliability fork in CI).
 void ForgetAfterFork() {
+  Dw fresh;
+  if (g_dw.tried) {
+    fresh.tried = true;
+    fresh.demangle = g_dw.demangle;  // libstdc++'s, loaded before the fork
+  }
   g_mu = PTHREAD_MUTEX_INITIALIZER;
-  g_dw = Dw{};
+  g_dw = fresh;
 }
 
 template <typename T>

@@ -2,7 +2,9 @@
 // exists. Uses elfutils' libdw (dwfl), loaded with dlopen when the first report is written,
 // so the preloaded library itself depends on libc alone and processes that never write a
 // report never load it. Without libdw it falls back to the dynamic symbol table (dladdr).
-// Off the hot path by construction: called only while a report is written.
+// Off the hot path by construction: called only while a report is written. Thread-safe
+// (one symbolization at a time). A process forked from one that had loaded libdw names
+// from dladdr only: libdw does not survive a fork (symbolizer.cc says what crashed).
 #ifndef HAKMEM_CALLSITE_SYMBOLIZER_H_
 #define HAKMEM_CALLSITE_SYMBOLIZER_H_
 
