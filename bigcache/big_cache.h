@@ -1,17 +1,45 @@
-// BigCache: reuse of freed mapped blocks instead of returning them to the OS, so a site
-// that cycles large buffers pays no mmap, munmap or page fault in steady state.
+// BigCache: reuse of freed mapped blocks' memory, so a site that cycles large buffers
+// pays no mmap, munmap, page fault or page-table change in steady state.
 //
-// Bins, not a hash: mapping sizes are rounded up to classes (8 per doubling, 4 KiB to
-// 64 MiB), so every mapping in a bin can serve every request for that bin. Each thread
-// has a front of one slot per bin (an atomic pointer: a hit or a put is one exchange, no
-// lock); behind the fronts a shared back of per-bin lists under one lock, newest first.
+// An extent heap, as tcmalloc's page heap is. Blocks are carved from regions: address
+// space mapped once (kRegionBytes, MAP_NORESERVE; untouched pages cost nothing). A freed
+// block's pages stay mapped and resident as a free extent, so a freed 20 MiB block
+// serves a 12 MiB request and the rest stays free, resident, for the next one. A request
+// takes, in this order:
+//   1. the best-fitting resident free extent (a hit: no syscall, no fault);
+//   2. the best-fitting released one (its pages fault again, but nothing is mapped);
+//   3. a new region.
+// The remainder of what it takes stays free, in the same state. Released extents
+// coalesce with released neighbours; resident ones stay one freed block each, so the
+// learner can charge that block's site for the time its memory sits idle (big_cache.cc,
+// Coalesce, says what merging them cost in fidelity and gained in speed).
 //
-// Bounded: at most `capacity` bytes held (fronts included); past that the oldest
-// mappings are evicted down to 3/4 of it, so a burst of frees costs one eviction pass
-// (several unmaps together) per capacity/4 bytes freed, not an unmap per free. Mappings idle for the decay period go back
-// to the OS in Release(), which the decay pass calls; fronts are visible to it.
+// Why regions and not a mapping per block: on these VMs a page whose mapping changed
+// costs about a fault on its next touch, so a cache of whole mappings that splits or
+// grows them (munmap, mremap) was measured slower than no reuse at all (malloc-large,
+// 5-25 MiB blocks: 14 s of user time in memset against 5.5 s; tcmalloc 2.7 s). Carving
+// and coalescing here change no page table: only releasing does.
 //
-// Testable on its own: the clock and the unmapping come in through Env.
+// Sized from the live large heap: at most max(capacity, headroom) bytes are kept
+// resident in free extents (none if the capacity is 0), the headroom being how far the
+// program's live large bytes are below their peak (Env::headroom). A cache that fills
+// only that headroom never takes the footprint past the program's own peak; a fixed cap
+// either refaults what a program cycling a few hundred MiB keeps reusing, or holds memory
+// a small program never needs back. Past the bound the least recently freed extents are
+// released (madvise: the range stays mapped), and Release() releases every extent freed
+// the decay period ago or longer. A region whose every page is free and released is
+// unmapped.
+//
+// Two kinds of region: huge (advised for transparent huge pages, on a 2 MiB boundary),
+// for blocks the core gives huge pages, and plain for the rest, so a 100 KiB block never
+// makes 2 MiB resident.
+//
+// Extents are whole pages. Their metadata lives outside them (arena nodes and a page
+// map per region): the heap never writes into the memory it manages, so an instance
+// whose regions are not real memory (the replay engine's) works the same way.
+//
+// One lock guards the heap; the syscalls (mapping a region aside) run outside it.
+// Testable on its own: the clock and the OS come in through Env.
 #ifndef HAKMEM_BIGCACHE_BIG_CACHE_H_
 #define HAKMEM_BIGCACHE_BIG_CACHE_H_
 
@@ -25,26 +53,58 @@
 namespace hakmem {
 namespace bigcache {
 
-inline constexpr int kMinShift = 12;                 // 4 KiB
-inline constexpr int kMaxShift = 26;                 // 64 MiB: larger blocks are not cached
+// Free lists are binned by size: 8 classes per doubling, 4 KiB to 64 MiB (larger extents
+// share the last bin, searched for the best fit).
+inline constexpr int kMinShift = 12;
+inline constexpr int kMaxShift = 26;
 inline constexpr int kClassesPerDoubling = 8;
 inline constexpr int kBins = (kMaxShift - kMinShift) * kClassesPerDoubling + 1;
 
-// Size of bin b's mappings.
+// Size of bin b's smallest extents.
 size_t BinSize(int b);
-// The bin whose mappings serve `bytes` (smallest class >= bytes); -1 if too big.
+// The smallest bin whose class is >= bytes; -1 if past the last.
 int BinFor(size_t bytes);
-// The bin a mapping of `size` bytes goes to (largest class <= size); -1 if out of range.
+// The bin an extent of `size` bytes is listed in (largest class <= size); -1 if smaller
+// than the first.
 int BinOf(size_t size);
+
+// Address space mapped per region (untouched: no memory), and so the largest request
+// the heap serves: the core maps bigger blocks directly.
+inline constexpr size_t kRegionBytes = size_t{1} << 30;
+inline constexpr size_t kMaxRequest = kRegionBytes;
+inline constexpr size_t kPage = 4096;
 
 struct Env {
   uint64_t (*now_ns)();
-  void (*unmap)(void* p, size_t size);
+  // Maps a region of `size` bytes (huge: on a 2 MiB boundary, advised for huge pages);
+  // nullptr if the OS refuses.
+  char* (*map)(size_t size, bool huge);
+  // Unmaps a whole region.
+  void (*unmap)(char* p, size_t size);
+  // Gives a free extent's pages back to the OS; the range stays mapped (and reads zero).
+  void (*release)(char* p, size_t size);
+  // The core keeps a record of each freed block at its start (core/large.cc's cache
+  // stamp: who freed it and when, for the learner's idle time). `retire`: that block's
+  // memory stops being idle: handed out again (whole or its head), or released. Called
+  // with the memory resident and in nobody's hands. Optional.
+  void (*retire)(char* p, size_t size) = nullptr;
+  // Bytes it may keep resident beyond its capacity, now: the program's peak of live
+  // large bytes minus its live large bytes. Optional: without it the capacity is fixed.
+  uint64_t (*headroom)() = nullptr;
 };
 
 struct Counters {
-  uint64_t hits, front_hits, misses, puts, rejects, evictions, evicted_bytes, bytes_held;
+  uint64_t hits;          // takes served from resident free memory
+  uint64_t misses;        // takes served from released memory or a new region
+  uint64_t puts;          // blocks freed into the heap
+  uint64_t rejects;       // puts released at once (over the bound)
+  uint64_t evictions;     // extents released (over the bound, or idle past the decay)
+  uint64_t evicted_bytes;
+  uint64_t bytes_held;    // resident in free extents now
   uint64_t faults_saved;  // estimate: a hit of n bytes saves n / 4096 first-touch faults
+  uint64_t merges;        // released extents coalesced
+  uint64_t regions;       // regions mapped now
+  uint64_t region_bytes;  // their address space
 };
 
 class BigCache {
@@ -53,15 +113,28 @@ class BigCache {
   BigCache(const BigCache&) = delete;
   BigCache& operator=(const BigCache&) = delete;
 
-  // A cached mapping that can hold `bytes` (*size: its size), or nullptr.
-  char* Take(size_t bytes, size_t* size);
-  // Offers a mapping of `size` bytes; false if the cache will not hold it (the caller
-  // unmaps it). May evict older mappings to stay within capacity.
-  bool Put(char* mapping, size_t size);
-  // Evicts every mapping freed `decay_ns` or longer before `now_ns`. Returns bytes.
+  // An extent of `bytes` rounded up to whole pages (huge pages if `huge`: from a huge
+  // region) (*size);
+  // *fresh: its pages were released or never touched (they fault on touch). nullptr if
+  // the request is past kMaxRequest or the OS refuses a region.
+  char* Take(size_t bytes, bool huge, size_t* size, bool* fresh);
+  // Frees an extent Take returned (p and its *size, or Resize's size). Returns whether its memory stays
+  // resident for reuse (false: released at once, the bound being exceeded). False also
+  // for a p the heap did not hand out, which it ignores.
+  bool Put(char* p, size_t size);
+  // Grows or shrinks the taken extent at p from `size` to new_size bytes, rounded as
+  // Take rounds (*resized), in place (growing into a free extent just after it). False,
+  // nothing changed, if it cannot. *fresh: some pages it gained were released or never
+  // touched.
+  bool Resize(char* p, size_t size, size_t new_size, size_t* resized, bool* fresh);
+  // Releases every resident free extent freed `decay_ns` or longer before `now_ns`.
+  // Returns bytes released.
   uint64_t Release(uint64_t now_ns, uint64_t decay_ns);
-  // Moves the calling thread's front to the back (its thread is exiting).
-  void ThreadExit();
+  // Nothing per thread is kept; kept for the core's thread-exit hook.
+  void ThreadExit() {}
+  // Unmaps every region and page map, in use or not: for an instance that goes away with
+  // its blocks (the replay engine's), never the process's. Its nodes stay in the arena.
+  void Drop();
 
   void set_capacity(uint64_t bytes) { capacity_.store(bytes, std::memory_order_relaxed); }
   Counters GetCounters() const;
@@ -71,40 +144,73 @@ class BigCache {
   void ResetAfterFork() { lock_.ResetAfterFork(); }
 
  private:
-  // Lives in the first bytes of a cached mapping.
-  struct Node {
-    Node* next;
-    Node* prev;
+  enum State : uint8_t { kUsed, kResident, kReleased, kInFlight };
+  struct Region;
+  struct Extent {
+    uintptr_t start;
     size_t size;
+    Region* region;
+    Extent* prev_addr;  // neighbours in the region, free or not
+    Extent* next_addr;
+    Extent* prev;  // the free list of its bin (or the spare node list)
+    Extent* next;
+    Extent* lru_prev;  // resident free extents, newest freed first
+    Extent* lru_next;
     uint64_t freed_ns;
+    bool recorded;  // resident: the core's record of the block freed into it is open
+    State state;
   };
-  struct Front {
-    std::atomic<Node*> slot[kBins];
-    Front* next;                 // every front ever made, for Release()
-    std::atomic<bool> owned;     // by a live thread; a dead thread's front is reused
+  struct Region {
+    uintptr_t base;
+    size_t size;
+    bool huge;
+    Extent** map;  // page index -> the extent starting there (starts only)
+    size_t map_bytes;
+    Region* next;
+  };
+  struct Lists {
+    Extent* bin[kBins];
   };
 
-  Front* MyFront();
-  void PushBack(int bin, Node* n) ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_);
-  void Unlink(int bin, Node* n) ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_);
-  // Evicts oldest-first until bytes held <= target. Victims are unmapped by the caller.
-  Node* EvictTo(uint64_t target) ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_);
-  uint64_t UnmapAll(Node* victims);
-
-  uint64_t Id();
+  Extent* NewExtent() ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_);
+  void FreeExtent(Extent* e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_);
+  Lists& ListsOf(bool huge, State s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_);
+  // Into / out of its free list (and the LRU list if resident).
+  void Link(Extent* e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_);
+  void Unlink(Extent* e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_);
+  Extent* BestFit(bool huge, State s, size_t need) ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_);
+  // Cuts e after `head` bytes; the tail is a new extent in e's state (unlinked: the
+  // caller links it).
+  Extent* Split(Extent* e, size_t head) ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_);
+  // Merges e (released, unlinked) with released neighbours; returns the result. Resident
+  // extents never merge (big_cache.cc says why).
+  Extent* Coalesce(Extent* e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_);
+  Extent* Find(uintptr_t p) ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_);
+  // Closes the record of the block freed into e, if open (Env::retire).
+  void Retire(Extent* e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_);
+  uint64_t Bound();
+  // Takes resident extents off the LRU tail while more than `target` bytes are resident,
+  // or those freed before `older_than` (0: age no matter); they are in flight after.
+  Extent* PickVictims(uint64_t target, uint64_t now_ns, uint64_t decay_ns)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_);
+  // Retires and releases victims (outside the lock), then files them as released.
+  // Returns bytes.
+  uint64_t ReleaseVictims(Extent* victims) ABSL_LOCKS_EXCLUDED(lock_);
+  Region* AddRegion(size_t need, bool huge) ABSL_LOCKS_EXCLUDED(lock_);
 
   const Env env_;
   std::atomic<uint64_t> capacity_;
-  // Names this instance in threads' front tables; assigned on first use and never
-  // reused (an address could be: a test's cache can be built where a dead one was).
-  std::atomic<uint64_t> id_{0};
-  std::atomic<uint64_t> bytes_{0};
   SpinLock lock_;
-  Node* head_[kBins] ABSL_GUARDED_BY(lock_) = {};  // newest first
-  Node* tail_[kBins] ABSL_GUARDED_BY(lock_) = {};
-  std::atomic<Front*> fronts_{nullptr};
-  std::atomic<uint64_t> hits_{0}, front_hits_{0}, misses_{0}, puts_{0}, rejects_{0};
-  std::atomic<uint64_t> evictions_{0}, evicted_bytes_{0}, faults_saved_{0};
+  Lists lists_[2][2] ABSL_GUARDED_BY(lock_) = {};  // [huge][resident, released]
+  Extent* lru_head_ ABSL_GUARDED_BY(lock_) = nullptr;
+  Extent* lru_tail_ ABSL_GUARDED_BY(lock_) = nullptr;
+  Extent* spare_ ABSL_GUARDED_BY(lock_) = nullptr;  // recycled nodes
+  Region* regions_ ABSL_GUARDED_BY(lock_) = nullptr;
+  Region* spare_regions_ ABSL_GUARDED_BY(lock_) = nullptr;
+  std::atomic<uint64_t> bytes_{0};  // resident in free extents
+  std::atomic<uint64_t> hits_{0}, misses_{0}, puts_{0}, rejects_{0}, evictions_{0};
+  std::atomic<uint64_t> evicted_bytes_{0}, faults_saved_{0}, merges_{0};
+  std::atomic<uint64_t> regions_count_{0}, region_bytes_{0};
 };
 
 }  // namespace bigcache

@@ -1,11 +1,8 @@
 #include "bigcache/big_cache.h"
 
-#include <stdlib.h>
-#include <string.h>
-
 #include <map>
 #include <mutex>
-#include <set>
+#include <random>
 #include <thread>
 #include <vector>
 
@@ -15,28 +12,66 @@ namespace hakmem {
 namespace bigcache {
 namespace {
 
-// The injected OS: a clock the test moves, and an unmap that records instead of unmapping
-// (the "mappings" are malloc'd buffers, freed by the fixture).
-uint64_t g_now = 1000;
-std::vector<std::pair<void*, size_t>> g_unmapped;
-uint64_t FakeNow() { return g_now; }
-void FakeUnmap(void* p, size_t size) { g_unmapped.emplace_back(p, size); }
+constexpr size_t kMiB = size_t{1} << 20;
+
+// The injected OS. The heap never touches the memory it manages, so regions are bare
+// address ranges (from far above any real mapping): the test sees every call the heap
+// makes and the clock is the test's.
+struct FakeOs {
+  std::mutex mu;
+  uint64_t now = 1000;
+  uintptr_t next = uintptr_t{1} << 44;
+  int maps = 0, huge_maps = 0, unmaps = 0, refuse_maps_over = -1;  // -1: refuse none
+  uint64_t headroom = 0;
+  std::vector<std::pair<uintptr_t, size_t>> released;
+  std::vector<uintptr_t> retired;
+};
+FakeOs* g_os = nullptr;
+
+uint64_t Now() { return g_os->now; }
+char* Map(size_t size, bool huge) {
+  std::lock_guard<std::mutex> l(g_os->mu);
+  if (g_os->refuse_maps_over >= 0 && size > static_cast<size_t>(g_os->refuse_maps_over)) {
+    return nullptr;
+  }
+  ++g_os->maps;
+  if (huge) ++g_os->huge_maps;
+  const uintptr_t p = (g_os->next + (2 * kMiB - 1)) & ~(2 * kMiB - 1);
+  g_os->next = p + size + 64 * kMiB;  // a gap: regions never touch
+  return reinterpret_cast<char*>(p);
+}
+void Unmap(char*, size_t) {
+  std::lock_guard<std::mutex> l(g_os->mu);
+  ++g_os->unmaps;
+}
+void Release(char* p, size_t size) {
+  std::lock_guard<std::mutex> l(g_os->mu);
+  g_os->released.emplace_back(reinterpret_cast<uintptr_t>(p), size);
+}
+void Retire(char* p, size_t) { g_os->retired.push_back(reinterpret_cast<uintptr_t>(p)); }
+uint64_t Headroom() { return g_os->headroom; }
+
+constexpr Env kEnv{&Now, &Map, &Unmap, &Release, &Retire, &Headroom};
 
 class BigCacheTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    g_now = 1000;
-    g_unmapped.clear();
+  void SetUp() override { g_os = &os_; }
+  void TearDown() override { g_os = nullptr; }
+
+  // Takes and checks the result; returns the extent's start.
+  uintptr_t Take(BigCache& c, size_t bytes, bool huge, bool want_fresh, size_t* size = nullptr) {
+    size_t got = 0;
+    bool fresh = !want_fresh;
+    char* p = c.Take(bytes, huge, &got, &fresh);
+    EXPECT_NE(p, nullptr) << bytes;
+    EXPECT_GE(got, bytes);
+    EXPECT_EQ(fresh, want_fresh) << bytes;
+    if (size != nullptr) *size = got;
+    return reinterpret_cast<uintptr_t>(p);
   }
-  void TearDown() override {
-    for (char* m : made_) free(m);
-  }
-  char* NewMapping(size_t size) {
-    char* m = static_cast<char*>(aligned_alloc(4096, size));
-    made_.push_back(m);
-    return m;
-  }
-  std::vector<char*> made_;
+  static char* P(uintptr_t p) { return reinterpret_cast<char*>(p); }
+
+  FakeOs os_;
 };
 
 TEST(BigCacheBins, EveryRequestFitsItsBinAndBinsAreTight) {
@@ -47,227 +82,301 @@ TEST(BigCacheBins, EveryRequestFitsItsBinAndBinsAreTight) {
     if (b > 0) {
       ASSERT_LT(BinSize(b - 1), bytes) << bytes;  // the smallest bin that fits
     }
-    ASSERT_EQ(BinOf(BinSize(b)), b);                         // a bin-sized mapping goes home
-    ASSERT_LE(BinSize(b) - bytes, BinSize(b) / 8 + 4096);    // <= 1/8 waste past 4 KiB
+    ASSERT_EQ(BinOf(BinSize(b)), b);
+    ASSERT_LE(BinSize(b) - bytes, BinSize(b) / 8 + 4096);
   }
-  EXPECT_EQ(BinFor((size_t{64} << 20) + 1), -1);  // too big to cache
+  EXPECT_EQ(BinFor((size_t{64} << 20) + 1), -1);
+  EXPECT_EQ(BinOf(size_t{1} << 30), kBins - 1);  // past 64 MiB: the last bin
 }
 
-TEST_F(BigCacheTest, ReusesAFreedMappingOfTheSameBin) {
-  BigCache c(Env{&FakeNow, &FakeUnmap}, 64 << 20);
-  const size_t size = BinSize(BinFor(2 << 20));
-  char* m = NewMapping(size);
-  ASSERT_TRUE(c.Put(m, size));
-  size_t got = 0;
-  EXPECT_EQ(c.Take(2 << 20, &got), m);
-  EXPECT_EQ(got, size);
-  EXPECT_EQ(c.Take(2 << 20, &got), nullptr);  // only one was there
+TEST_F(BigCacheTest, AFreedBlockServesTheNextRequestWithoutTheOs) {
+  BigCache c(kEnv, 64 * kMiB);
+  size_t size = 0;
+  const uintptr_t a = Take(c, 300 * 1024, false, true, &size);
+  EXPECT_EQ(size, 300u * 1024);  // whole pages, no size classes
+  EXPECT_EQ(os_.maps, 1);
+  EXPECT_TRUE(c.Put(P(a), size));
+  EXPECT_EQ(c.GetCounters().bytes_held, size);
+  EXPECT_EQ(Take(c, 300 * 1024, false, false), a);
   const Counters k = c.GetCounters();
   EXPECT_EQ(k.hits, 1u);
-  EXPECT_EQ(k.front_hits, 1u);  // same thread: served from its front, no lock
   EXPECT_EQ(k.misses, 1u);
-  EXPECT_EQ(k.faults_saved, (2u << 20) / 4096);
+  EXPECT_EQ(k.faults_saved, 75u);
   EXPECT_EQ(k.bytes_held, 0u);
+  EXPECT_EQ(os_.maps, 1);
+  EXPECT_TRUE(os_.released.empty());
 }
 
-TEST_F(BigCacheTest, ABlockFreedByOneThreadServesAnother) {
-  BigCache c(Env{&FakeNow, &FakeUnmap}, 64 << 20);
-  const size_t size = BinSize(BinFor(1 << 20));
-  char* m = NewMapping(size);
-  std::thread t([&] {
-    ASSERT_TRUE(c.Put(m, size));
-    c.ThreadExit();  // its front goes to the shared back
-  });
-  t.join();
-  size_t got;
-  EXPECT_EQ(c.Take(1 << 20, &got), m);
+TEST_F(BigCacheTest, ALargerFreeExtentServesSmallerRequestsAndKeepsTheRest) {
+  BigCache c(kEnv, 64 * kMiB);
+  size_t size = 0;
+  const uintptr_t a = Take(c, 20 * kMiB, false, true, &size);
+  ASSERT_TRUE(c.Put(P(a), size));
+  // 12 MiB from the head of the freed 20; the 8 MiB tail stays resident and serves next.
+  EXPECT_EQ(Take(c, 12 * kMiB, false, false), a);
+  EXPECT_EQ(c.GetCounters().bytes_held, 8 * kMiB);
+  EXPECT_EQ(Take(c, 8 * kMiB, false, false), a + 12 * kMiB);
+  EXPECT_EQ(os_.maps, 1);
+  EXPECT_TRUE(os_.released.empty());
 }
 
-TEST_F(BigCacheTest, EvictsByAgeOnlyAfterTheDecayPeriod) {
-  BigCache c(Env{&FakeNow, &FakeUnmap}, 64 << 20);
-  const size_t size = BinSize(BinFor(1 << 20));
-  char* a = NewMapping(size);
-  char* b = NewMapping(size);
-  ASSERT_TRUE(c.Put(a, size));  // front
-  g_now += 500;
-  ASSERT_TRUE(c.Put(b, size));  // front slot taken: back
-  EXPECT_EQ(c.Release(g_now, 1000), 0u);
-  g_now += 600;  // a is 1100 old, b 600
-  EXPECT_EQ(c.Release(g_now, 1000), size);
-  ASSERT_EQ(g_unmapped.size(), 1u);
-  EXPECT_EQ(g_unmapped[0].first, a);
-  g_now += 1000;
-  EXPECT_EQ(c.Release(g_now, 1000), size);
+TEST_F(BigCacheTest, ReleasedNeighboursCoalesceResidentOnesStayOneBlockEach) {
+  BigCache c(kEnv, 64 * kMiB);
+  size_t s = 0;
+  const uintptr_t a = Take(c, 4 * kMiB, false, true, &s);
+  const uintptr_t b = Take(c, 4 * kMiB, false, true);
+  const uintptr_t d = Take(c, 4 * kMiB, false, true);
+  const uintptr_t e = Take(c, 4 * kMiB, false, true);
+  ASSERT_EQ(b, a + 4 * kMiB);  // carved one after another from the region
+  ASSERT_EQ(d, b + 4 * kMiB);
+  ASSERT_TRUE(c.Put(P(a), s));
+  ASSERT_TRUE(c.Put(P(d), s));
+  ASSERT_TRUE(c.Put(P(b), s));
+  EXPECT_EQ(c.GetCounters().merges, 0u);  // resident: each its own block
+  EXPECT_EQ(Take(c, 4 * kMiB, false, false), b);  // the newest freed of the best fit
+  ASSERT_TRUE(c.Put(P(b), s));
+  // Released, they join: one run of 12 MiB serves a request none alone could.
+  EXPECT_EQ(c.Release(os_.now + 1, 1), 12 * kMiB);
+  EXPECT_EQ(c.GetCounters().merges, 2u);
+  EXPECT_EQ(Take(c, 12 * kMiB, false, true), a);
+  EXPECT_EQ(os_.maps, 1);
+  EXPECT_TRUE(c.Put(P(e), s));
+}
+
+TEST_F(BigCacheTest, TheBestFittingFreeExtentIsTaken) {
+  BigCache c(kEnv, 256 * kMiB);
+  std::vector<uintptr_t> blocks;
+  for (size_t mib : {9, 1, 5, 1, 6, 1}) blocks.push_back(Take(c, mib * kMiB, false, true));
+  // Free 9, 5 and 6 (the 1 MiB blocks between them stay, so nothing merges).
+  ASSERT_TRUE(c.Put(P(blocks[0]), 9 * kMiB));
+  ASSERT_TRUE(c.Put(P(blocks[2]), 5 * kMiB));
+  ASSERT_TRUE(c.Put(P(blocks[4]), 6 * kMiB));
+  EXPECT_EQ(Take(c, 5 * kMiB + 4096, false, false), blocks[4]);  // 6 fits best, not 9
+  EXPECT_EQ(Take(c, 5 * kMiB, false, false), blocks[2]);
+}
+
+TEST_F(BigCacheTest, HugeRegionsAreApartAlignedAndInWholeHugePages) {
+  BigCache c(kEnv, 64 * kMiB);
+  size_t size = 0;
+  const uintptr_t h = Take(c, 3 * kMiB, true, true, &size);
+  EXPECT_EQ(size, 4 * kMiB);  // whole huge pages: a release never cuts one
+  EXPECT_EQ(h % (2 * kMiB), 0u);
+  const uintptr_t p = Take(c, 3 * kMiB, false, true, &size);
+  EXPECT_EQ(size, 3 * kMiB);
+  EXPECT_EQ(os_.maps, 2);
+  EXPECT_EQ(os_.huge_maps, 1);
+  ASSERT_TRUE(c.Put(P(p), size));
+  // A freed plain extent does not serve a huge request, nor the other way round.
+  const uintptr_t h2 = Take(c, 3 * kMiB, true, true);
+  EXPECT_EQ(h2, h + 4 * kMiB);
+  EXPECT_EQ(h2 % (2 * kMiB), 0u);
+}
+
+TEST_F(BigCacheTest, KeepsAtMostTheCapacityPlusTheLiveHeapsHeadroomResident) {
+  BigCache c(kEnv, 4 * kMiB);
+  std::vector<uintptr_t> blocks;
+  // Used blocks between them: freed blocks stay apart.
+  for (int i = 0; i < 6; ++i) blocks.push_back(Take(c, 4 * kMiB, false, true));
+  os_.headroom = 4 * kMiB;  // the program's live large bytes are 4 MiB below their peak
+  for (int i = 0; i < 6; i += 2) {
+    os_.now += 1000;
+    c.Put(P(blocks[i]), 4 * kMiB);
+  }
+  // Bound 4 + 4 MiB: the least recently freed (blocks[0]) was released for the third.
+  EXPECT_EQ(c.GetCounters().bytes_held, 8 * kMiB);
+  ASSERT_EQ(os_.released.size(), 1u);
+  EXPECT_EQ(os_.released[0], std::make_pair(blocks[0], 4 * kMiB));
+  EXPECT_EQ(c.GetCounters().evictions, 1u);
+  // Released memory is still the heap's: it serves again, its pages fresh, with no map.
+  EXPECT_EQ(Take(c, 4 * kMiB, false, false), blocks[4]);
+  EXPECT_EQ(Take(c, 4 * kMiB, false, false), blocks[2]);
+  EXPECT_EQ(Take(c, 4 * kMiB, false, true), blocks[0]);
+  EXPECT_EQ(os_.maps, 1);
+  // With no headroom, only the capacity: the older of two freed blocks is released...
+  os_.headroom = 0;
+  EXPECT_TRUE(c.Put(P(blocks[4]), 4 * kMiB));
+  os_.now += 1000;
+  EXPECT_TRUE(c.Put(P(blocks[2]), 4 * kMiB));
+  EXPECT_EQ(os_.released.back(), std::make_pair(blocks[4], 4 * kMiB));
+  // ... and a block larger than the bound as it is freed.
+  size_t big = 0;
+  const uintptr_t b = Take(c, 6 * kMiB, false, true, &big);
+  EXPECT_FALSE(c.Put(P(b), big));
+  EXPECT_EQ(c.GetCounters().rejects, 1u);
+  EXPECT_EQ(c.GetCounters().bytes_held, 4 * kMiB);
+}
+
+TEST_F(BigCacheTest, CapacityZeroTurnsReuseOffHeadroomOrNot) {
+  BigCache c(kEnv, 0);
+  os_.headroom = 64 * kMiB;
+  size_t size = 0;
+  const uintptr_t a = Take(c, 2 * kMiB, false, true, &size);
+  EXPECT_FALSE(c.Put(P(a), size));
+  ASSERT_EQ(os_.released.size(), 1u);
   EXPECT_EQ(c.GetCounters().bytes_held, 0u);
-  EXPECT_EQ(c.GetCounters().evictions, 2u);
+  // Every page of its region free and released: the region went back too.
+  EXPECT_EQ(os_.unmaps, 1);
+  EXPECT_EQ(c.GetCounters().regions, 0u);
 }
 
-TEST_F(BigCacheTest, StaysWithinCapacityEvictingOldestInBatches) {
-  const size_t size = BinSize(BinFor(1 << 20));
-  const uint64_t cap = 16 * size;
-  BigCache c(Env{&FakeNow, &FakeUnmap}, cap);
-  std::vector<char*> order;  // put order: oldest first
-  size_t unmap_passes = 0, last = 0;
-  for (int i = 0; i < 64; ++i) {
-    g_now += 1;
-    // Mappings of several bins, so most go to the back.
-    const size_t s = BinSize(BinFor((1 << 20) + static_cast<size_t>(i % 8) * (256 << 10)));
-    char* m = NewMapping(s);
-    order.push_back(m);
-    ASSERT_TRUE(c.Put(m, s));
-    ASSERT_LE(c.GetCounters().bytes_held, cap);
-    if (g_unmapped.size() != last) {
-      ++unmap_passes;
-      last = g_unmapped.size();
-    }
-  }
-  // Eviction goes down to 3/4 of the capacity: a pass evicts several mappings at once.
-  ASSERT_GT(g_unmapped.size(), 20u);
-  EXPECT_LT(unmap_passes * 2, g_unmapped.size());
-  // Back mappings are evicted oldest first: the unmapped ones are all older than every
-  // mapping still held in the back (the fronts hold the newest of their bins).
-  std::set<char*> evicted;
-  for (auto& u : g_unmapped) evicted.insert(static_cast<char*>(u.first));
-  size_t newest_evicted = 0;
-  for (size_t i = 0; i < order.size(); ++i) {
-    if (evicted.count(order[i])) newest_evicted = i;
-  }
-  size_t kept_older = 0;
-  for (size_t i = 0; i < newest_evicted; ++i) kept_older += evicted.count(order[i]) == 0;
-  EXPECT_LE(kept_older, 8u);  // at most the front slots (one per bin used)
-  EXPECT_FALSE(c.Put(NewMapping(4096), cap + 4096));  // bigger than the whole cache
+TEST_F(BigCacheTest, DecayReleasesWhatWasFreedADecayPeriodAgoAndUnmapsEmptyRegions) {
+  BigCache c(kEnv, 64 * kMiB);
+  size_t size = 0;
+  const uintptr_t a = Take(c, 6 * kMiB, false, true, &size);
+  const uintptr_t b = Take(c, 6 * kMiB, false, true);
+  os_.now = 10'000;
+  ASSERT_TRUE(c.Put(P(a), size));
+  os_.now = 20'000;
+  EXPECT_EQ(c.Release(10'000 + 4'999, 5'000), 0u);  // not idle long enough
+  EXPECT_EQ(c.Release(10'000 + 5'000, 5'000), 6 * kMiB);
+  EXPECT_EQ(c.GetCounters().bytes_held, 0u);
+  EXPECT_EQ(os_.unmaps, 0);  // b is still in use there
+  ASSERT_TRUE(c.Put(P(b), size));
+  EXPECT_EQ(c.Release(20'000 + 5'000, 5'000), 6 * kMiB);
+  // Every page of the region free and released: the region goes back.
+  EXPECT_EQ(os_.unmaps, 1);
+  EXPECT_EQ(c.GetCounters().regions, 0u);
+  EXPECT_EQ(c.GetCounters().region_bytes, 0u);
+  Take(c, 6 * kMiB, false, true);
+  EXPECT_EQ(os_.maps, 2);
 }
 
-TEST_F(BigCacheTest, ConcurrentPutsAndTakesNeverHandOutAMappingTwice) {
-  BigCache c(Env{&FakeNow, &FakeUnmap}, uint64_t{1} << 40);
-  const size_t size = BinSize(BinFor(256 << 10));
-  constexpr int kThreads = 4, kRounds = 20000;
-  std::vector<char*> pool;
-  for (int i = 0; i < kThreads * 2; ++i) pool.push_back(NewMapping(size));
-  std::vector<std::thread> threads;
-  std::atomic<int> errors{0};
-  for (int t = 0; t < kThreads; ++t) {
-    threads.emplace_back([&, t] {
-      char* mine[2] = {pool[2 * t], pool[2 * t + 1]};
-      for (int r = 0; r < kRounds; ++r) {
-        for (char*& m : mine) {
-          if (m != nullptr) {
-            m[64] = static_cast<char>(t);  // we own it: write
-            if (!c.Put(m, size)) errors++;
-            m = nullptr;
-          }
+TEST_F(BigCacheTest, AFreedBlocksRecordRetiresWhenItsMemoryStopsBeingIdle) {
+  BigCache c(kEnv, 64 * kMiB);
+  size_t s = 0;
+  const uintptr_t a = Take(c, 4 * kMiB, false, true, &s);
+  const uintptr_t b = Take(c, 4 * kMiB, false, true);
+  const uintptr_t d = Take(c, 4 * kMiB, false, true);
+  ASSERT_TRUE(c.Put(P(a), s));
+  ASSERT_TRUE(c.Put(P(b), s));
+  EXPECT_TRUE(os_.retired.empty());
+  // Its head handed out: a's record retires; the 1 MiB tail has none.
+  EXPECT_EQ(Take(c, 3 * kMiB, false, false), b);
+  EXPECT_EQ(os_.retired, std::vector<uintptr_t>{b});
+  // A release retires what is still open before its pages go; the tail retires nothing.
+  EXPECT_EQ(c.Release(os_.now + 1, 1), 5 * kMiB);
+  EXPECT_EQ(os_.retired, (std::vector<uintptr_t>{b, a}));
+  // Growing into a resident free block's memory retires its record too.
+  size_t resized = 0;
+  bool fresh = false;
+  ASSERT_TRUE(c.Resize(P(b), 3 * kMiB, 4 * kMiB, &resized, &fresh));  // the released tail
+  EXPECT_TRUE(fresh);
+  ASSERT_TRUE(c.Put(P(d), s));
+  ASSERT_TRUE(c.Resize(P(b), 4 * kMiB, 8 * kMiB, &resized, &fresh));  // d's freed memory
+  EXPECT_FALSE(fresh);
+  EXPECT_EQ(os_.retired, (std::vector<uintptr_t>{b, a, d}));
+}
+
+TEST_F(BigCacheTest, ResizeGrowsIntoTheFreeExtentAfterAndShrinksInPlace) {
+  BigCache c(kEnv, 64 * kMiB);
+  size_t s = 0;
+  const uintptr_t a = Take(c, 2 * kMiB, false, true, &s);
+  size_t resized = 0;
+  bool fresh = false;
+  // The rest of the region (never touched) follows a: growth takes from it, fresh.
+  ASSERT_TRUE(c.Resize(P(a), s, 5 * kMiB, &resized, &fresh));
+  EXPECT_EQ(resized, 5 * kMiB);
+  EXPECT_TRUE(fresh);
+  const uintptr_t b = Take(c, 1 * kMiB, false, true);
+  EXPECT_EQ(b, a + 5 * kMiB);
+  // b now follows a: no room to grow.
+  EXPECT_FALSE(c.Resize(P(a), 5 * kMiB, 6 * kMiB, &resized, &fresh));
+  // Shrinking frees the tail, resident; it serves the next request.
+  ASSERT_TRUE(c.Resize(P(a), 5 * kMiB, 1 * kMiB, &resized, &fresh));
+  EXPECT_EQ(resized, 1 * kMiB);
+  EXPECT_EQ(c.GetCounters().bytes_held, 4 * kMiB);
+  EXPECT_EQ(Take(c, 3 * kMiB, false, false), a + 1 * kMiB);
+  // Growing into a resident free extent gains no fresh pages.
+  ASSERT_TRUE(c.Resize(P(a + 1 * kMiB), 3 * kMiB, 4 * kMiB, &resized, &fresh));
+  EXPECT_FALSE(fresh);
+}
+
+TEST_F(BigCacheTest, BadPutsAndResizesAreIgnored) {
+  BigCache c(kEnv, 64 * kMiB);
+  size_t s = 0;
+  const uintptr_t a = Take(c, 2 * kMiB, false, true, &s);
+  size_t resized = 0;
+  bool fresh = false;
+  EXPECT_FALSE(c.Put(P(a + 4096), s));      // not a start
+  EXPECT_FALSE(c.Put(P(a), s + 4096));      // not its size
+  EXPECT_FALSE(c.Put(P(uintptr_t{1} << 20), s));  // not the heap's
+  EXPECT_FALSE(c.Resize(P(a + 4096), s, 4096, &resized, &fresh));
+  EXPECT_EQ(c.GetCounters().puts, 0u);
+  EXPECT_TRUE(c.Put(P(a), s));
+  EXPECT_FALSE(c.Put(P(a), s));  // a second free of the same block
+  EXPECT_EQ(c.GetCounters().puts, 1u);
+}
+
+TEST_F(BigCacheTest, WhenTheOsRefusesARegionTheRequestAloneIsMappedOrItFails) {
+  BigCache c(kEnv, 64 * kMiB);
+  os_.refuse_maps_over = 16 * kMiB;  // as under RLIMIT_AS: no 1 GiB region
+  size_t size = 0;
+  const uintptr_t a = Take(c, 10 * kMiB, false, true, &size);
+  EXPECT_EQ(size, 10 * kMiB);
+  EXPECT_EQ(c.GetCounters().region_bytes, 10 * kMiB);
+  os_.refuse_maps_over = 0;
+  bool fresh = false;
+  EXPECT_EQ(c.Take(kMiB, false, &size, &fresh), nullptr);
+  EXPECT_EQ(c.Take(kMaxRequest + 1, false, &size, &fresh), nullptr);
+  EXPECT_TRUE(c.Put(P(a), 10 * kMiB));
+}
+
+TEST_F(BigCacheTest, ConcurrentTakesAndPutsNeverHandOutOverlappingMemory) {
+  BigCache c(kEnv, 32 * kMiB);
+  std::mutex mu;
+  std::map<uintptr_t, size_t> live;  // start -> size, every extent in use
+  std::atomic<bool> overlap{false};
+  auto worker = [&](int seed) {
+    std::mt19937 rng(seed);
+    std::vector<std::pair<uintptr_t, size_t>> mine;
+    for (int i = 0; i < 4000; ++i) {
+      if (mine.size() < 8 && (mine.empty() || rng() % 2 == 0)) {
+        const size_t bytes = (1 + rng() % 1024) * 4096 + rng() % 4096;
+        const bool huge = rng() % 4 == 0;
+        size_t size = 0;
+        bool fresh = false;
+        char* p = c.Take(bytes, huge, &size, &fresh);
+        if (p == nullptr) continue;
+        const uintptr_t s = reinterpret_cast<uintptr_t>(p);
+        std::lock_guard<std::mutex> l(mu);
+        auto next = live.lower_bound(s);
+        if (next != live.end() && next->first < s + size) overlap = true;
+        if (next != live.begin() && std::prev(next)->first + std::prev(next)->second > s) {
+          overlap = true;
         }
-        for (char*& m : mine) {
-          size_t got;
-          m = c.Take(256 << 10, &got);
-          if (m != nullptr) {
-            m[64] = static_cast<char>(t);
-            if (m[64] != static_cast<char>(t)) errors++;
-          }
+        live[s] = size;
+        mine.emplace_back(s, size);
+      } else {
+        const size_t k = rng() % mine.size();
+        const auto [s, size] = mine[k];
+        mine.erase(mine.begin() + k);
+        {
+          std::lock_guard<std::mutex> l(mu);
+          live.erase(s);
         }
+        c.Put(reinterpret_cast<char*>(s), size);
       }
-      for (char* m : mine) {
-        if (m != nullptr && !c.Put(m, size)) errors++;
-      }
-      c.ThreadExit();
-    });
-  }
-  for (auto& th : threads) th.join();
-  EXPECT_EQ(errors.load(), 0);
-  // Every mapping is either back in the cache or was taken and not returned: none lost,
-  // none duplicated. Drain and count distinct.
-  std::set<char*> seen;
-  size_t got;
-  while (char* m = c.Take(256 << 10, &got)) EXPECT_TRUE(seen.insert(m).second);
-  EXPECT_EQ(seen.size(), pool.size());
-}
-
-// The process's use, from many threads at once: threads put and take mappings of three
-// bins and write over a taken mapping's first bytes (as the core writes its header over
-// the cache's node), while another thread runs the decay pass (Release) on a moving
-// clock and shrinks and grows the capacity (evictions). Under --config=tsan this is the
-// cache's race detector; everywhere, no mapping may be handed out twice, handed out after
-// it was unmapped, unmapped twice, or lost.
-std::atomic<uint64_t> g_shared_now{1000};
-std::mutex g_unmapped_mu;
-std::map<void*, int>* g_unmap_counts = nullptr;
-uint64_t SharedNow() { return g_shared_now.load(std::memory_order_relaxed); }
-void CountingUnmap(void* p, size_t) {
-  std::lock_guard<std::mutex> l(g_unmapped_mu);
-  ++(*g_unmap_counts)[p];
-}
-
-TEST_F(BigCacheTest, ManyThreadsWithDecayAndEvictionsLoseAndDuplicateNothing) {
-  std::map<void*, int> unmap_counts;
-  g_unmap_counts = &unmap_counts;
-  BigCache c(Env{&SharedNow, &CountingUnmap}, 2 << 20);
-  const size_t kRequests[] = {20 << 10, 70 << 10, 150 << 10};
-  constexpr int kThreads = 6, kPerThread = 6, kRounds = 3000;
-  std::vector<std::vector<std::pair<char*, size_t>>> owned(kThreads);
-  for (int t = 0; t < kThreads; ++t) {
-    for (int i = 0; i < kPerThread; ++i) {
-      const size_t size = BinSize(BinFor(kRequests[i % 3]));
-      owned[t].emplace_back(NewMapping(size), size);
+      if (i % 500 == 0) c.Release(os_.now, 1);
     }
-  }
-  auto unmapped = [](void* p) {
-    std::lock_guard<std::mutex> l(g_unmapped_mu);
-    auto it = g_unmap_counts->find(p);
-    return it == g_unmap_counts->end() ? 0 : it->second;
+    for (const auto& [s, size] : mine) {
+      {
+        std::lock_guard<std::mutex> l(mu);
+        live.erase(s);
+      }
+      c.Put(reinterpret_cast<char*>(s), size);
+    }
   };
-  std::atomic<int> errors{0};
-  std::atomic<bool> stop{false};
-  std::thread decay([&] {
-    for (uint64_t round = 0; !stop.load(); ++round) {
-      g_shared_now.fetch_add(1000);
-      c.Release(SharedNow(), 20000);
-      c.set_capacity(round % 4 == 0 ? 256 << 10 : 2 << 20);
-      if (c.GetCounters().bytes_held > (uint64_t{1} << 40)) errors++;  // wrapped below 0
-      std::this_thread::yield();
-    }
-  });
   std::vector<std::thread> threads;
-  for (int t = 0; t < kThreads; ++t) {
-    threads.emplace_back([&, t] {
-      std::vector<std::pair<char*, size_t>>& mine = owned[t];
-      for (int r = 0; r < kRounds; ++r) {
-        if (!mine.empty() && (r % 3 != 2 || mine.size() == kPerThread)) {
-          auto [m, size] = mine.back();
-          mine.pop_back();
-          if (!c.Put(m, size)) {  // refused: the caller unmaps it
-            CountingUnmap(m, size);
-          }
-        } else {
-          const size_t want = kRequests[(r + t) % 3];
-          size_t got = 0;
-          if (char* m = c.Take(want, &got)) {
-            if (got < want || unmapped(m) != 0) errors++;
-            memset(m, t, 64);  // the core's header goes where the cache's node was
-            m[got - 1] = static_cast<char>(t);
-            mine.emplace_back(m, got);
-          }
-        }
-      }
-      for (auto [m, size] : mine) {
-        if (!c.Put(m, size)) CountingUnmap(m, size);
-      }
-      mine.clear();
-      c.ThreadExit();
-    });
-  }
-  for (std::thread& th : threads) th.join();
-  stop.store(true);
-  decay.join();
-  EXPECT_EQ(errors.load(), 0);
-  // Everything still held goes now; then every mapping was unmapped exactly once.
-  c.Release(UINT64_MAX, 0);
-  EXPECT_EQ(c.GetCounters().bytes_held, 0u);
-  EXPECT_EQ(unmap_counts.size(), made_.size());
-  for (const auto& [p, n] : unmap_counts) EXPECT_EQ(n, 1) << p;
+  for (int t = 0; t < 4; ++t) threads.emplace_back(worker, t + 1);
+  for (std::thread& t : threads) t.join();
+  EXPECT_FALSE(overlap);
   const Counters k = c.GetCounters();
-  EXPECT_GT(k.hits, 0u);
-  EXPECT_GT(k.evictions, 0u);
-  g_unmap_counts = nullptr;
+  EXPECT_LE(k.bytes_held, 32 * kMiB);
+  EXPECT_EQ(k.puts, k.hits + k.misses);  // every block taken came back
+  // All free: releasing everything returns every region.
+  c.Release(os_.now + 1, 1);
+  EXPECT_EQ(c.GetCounters().regions, 0u);
+  EXPECT_EQ(os_.unmaps, os_.maps);
 }
 
 }  // namespace

@@ -14,13 +14,27 @@ namespace {
 
 // Constant-initialized: usable from the first allocation, before any constructor runs.
 // Ages use the decay pass's clock (coarse: a few ms resolution, a sixth of the cost).
-// Evicted mappings tell the core first, so the learner can close their idle time.
-void UnmapEvicted(void* mapping, size_t size) {
-  LargeCachedMappingEvicted(static_cast<char*>(mapping), size);
-  os::Unmap(mapping, size);
+char* MapRegion(size_t size, bool huge) {
+  // A huge region starts on a 2 MiB boundary, so its pages can be huge pages.
+  return static_cast<char*>(huge ? os::MapHuge(size, 0) : os::Map(size));
 }
 
-bigcache::BigCache g_cache(bigcache::Env{&os::NowCoarseNs, &UnmapEvicted}, 64 << 20);
+void UnmapRegion(char* p, size_t size) { os::Unmap(p, size); }
+
+void ReleasePages(char* p, size_t size) { os::Decommit(p, size); }
+
+// The learner's record of a cached block (large.cc's cache stamp) closes.
+void Retire(char* p, size_t size) { LargeCachedMappingEvicted(p, size); }
+
+uint64_t Headroom() {
+  return GetOption(Option::kBigCacheHeadroom) != 0 ? LargeHeadroomBytes() : 0;
+}
+
+static_assert(bigcache::kMaxRequest == kBigCacheLargestBlock, "one limit for core and cache");
+
+bigcache::BigCache g_cache(bigcache::Env{&os::NowCoarseNs, &MapRegion, &UnmapRegion,
+                                         &ReleasePages, &Retire, &Headroom},
+                           64 << 20);
 std::atomic<bool> g_set_up{false};
 
 void ForkPrepare() { g_cache.LockForFork(); }
@@ -38,36 +52,15 @@ bigcache::BigCache& Cache() {
 
 }  // namespace
 
-size_t BigCacheMappingSize(size_t bytes) {
-  const int b = bigcache::BinFor(bytes);
-  if (b < 0) return 0;
-  const size_t size = bigcache::BinSize(b);
-  return size <= static_cast<uint64_t>(GetOption(Option::kBigCacheBytes)) ? size : 0;
+char* BigCacheTake(size_t bytes, bool huge, size_t* mapping_size, bool* fresh) {
+  return Cache().Take(bytes, huge, mapping_size, fresh);
 }
-
-size_t BigCacheLargestMapping() {
-  // Bins grow with their index, so the last one within the capacity bounds every
-  // cacheable need. Computed on first use (options are loaded before the route first
-  // calls in) into a plain atomic: racing threads compute the same value, and no
-  // function-local static (whose guard would need libstdc++ in the preload).
-  static std::atomic<size_t> largest{0};
-  size_t l = largest.load(std::memory_order_relaxed);
-  if (l != 0) return l;
-  const uint64_t cap = static_cast<uint64_t>(GetOption(Option::kBigCacheBytes));
-  l = 1;  // nothing is cacheable (a capacity below the first bin)
-  for (int b = bigcache::kBins - 1; b >= 0; --b) {
-    if (bigcache::BinSize(b) <= cap) {
-      l = bigcache::BinSize(b);
-      break;
-    }
-  }
-  largest.store(l, std::memory_order_relaxed);
-  return l;
-}
-
-char* BigCacheTake(size_t bytes, size_t* mapping_size) { return Cache().Take(bytes, mapping_size); }
 
 bool BigCachePut(char* mapping, size_t mapping_size) { return Cache().Put(mapping, mapping_size); }
+
+bool BigCacheResize(char* mapping, size_t size, size_t new_size, size_t* resized, bool* fresh) {
+  return Cache().Resize(mapping, size, new_size, resized, fresh);
+}
 
 uint64_t BigCacheRelease(uint64_t now_ns, uint64_t decay_ns) { return Cache().Release(now_ns, decay_ns); }
 

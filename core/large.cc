@@ -78,7 +78,9 @@ void CloseCacheStamp(char* mapping, size_t mapping_size) {
   s->magic = 0;
   if (!g_learner_measuring || !LearnerLinked()) return;
   const uint64_t now = cycleclock::Now();
-  LearnerOnCacheIdle(s->handle, mapping_size, size_t{s->requested_kib} << 10,
+  const size_t requested = size_t{s->requested_kib} << 10;
+  // BigCache retires records without the block's mapping size (0): its request then.
+  LearnerOnCacheIdle(s->handle, mapping_size != 0 ? mapping_size : requested, requested,
                      now > s->put_ticks ? now - s->put_ticks : 0);
 }
 
@@ -118,6 +120,7 @@ void LargeCachedMappingEvicted(char* mapping, size_t mapping_size) {
   CloseCacheStamp(mapping, mapping_size);
 }
 
+
 bool IsLargeBlock(const void* p) {
   if ((reinterpret_cast<uintptr_t>(p) & 15) != 0) return false;
   const LargeHeader* h = LargeHeaderOf(p);
@@ -138,7 +141,7 @@ bool LargeCacheable(size_t size, size_t align) {
   if (!BigCacheLinked()) return false;
   // One compare per routed request: the bin arithmetic is LargeAlloc's, once.
   const size_t need = MappingNeed(size, align);
-  return need != 0 && need <= BigCacheLargestMapping();
+  return need != 0 && need <= kBigCacheLargestBlock;
 }
 
 void* LargeAlloc(size_t size, size_t align, Strategy strategy, const BlockTag& tag, bool* fresh) {
@@ -146,20 +149,19 @@ void* LargeAlloc(size_t size, size_t align, Strategy strategy, const BlockTag& t
   if (need == 0) return nullptr;
   size_t mapping_size = need;
   char* mapping = nullptr;
+  *fresh = true;
   if (strategy == Strategy::kBigCache) {
-    const size_t binned = BigCacheLinked() ? BigCacheMappingSize(need) : 0;
-    if (binned == 0) {
-      strategy = Strategy::kMmap;  // the cache would never take it back: map directly
-    } else {
-      mapping = BigCacheTake(need, &mapping_size);
-      if (mapping == nullptr) mapping_size = binned;
+    if (BigCacheLinked()) mapping = BigCacheTake(need, HugeMapping(need), &mapping_size, fresh);
+    if (mapping == nullptr) {  // BigCache not linked in, or the OS refused it a region
+      strategy = Strategy::kMmap;
+      mapping_size = need;
+      *fresh = true;
     }
   }
-  *fresh = mapping == nullptr;
   if (mapping == nullptr) {
     mapping = MapFresh(mapping_size);
     if (mapping == nullptr) return nullptr;
-  } else {
+  } else if (!*fresh) {
     g_reuses.fetch_add(1, std::memory_order_relaxed);
     CloseCacheStamp(mapping, mapping_size);  // before the new header may overwrite it
   }
@@ -206,12 +208,13 @@ void LargeFree(void* p) {
   g_frees.fetch_add(1, std::memory_order_relaxed);
   NoteLive(-static_cast<int64_t>(size));
   bool cached = false;
-  if (strategy == Strategy::kBigCache && BigCacheLinked()) {
+  if (strategy == Strategy::kBigCache) {
+    // The memory is BigCache's: it stays resident for reuse, or BigCache releases it.
     if (handle != 0) StampForCache(mapping, handle, requested, t0);
     cached = BigCachePut(mapping, size);
-    if (!cached) StampOf(mapping)->magic = 0;
+  } else {
+    os::Unmap(mapping, size);
   }
-  if (!cached) os::Unmap(mapping, size);
   if (handle != 0 && LearnerLinked()) {
     LearnerOnFree(handle, strategy, requested, cycleclock::Now() - t0, touched, fresh, cached);
   }
@@ -224,7 +227,8 @@ size_t LargeUsableSize(const void* p) {
   return static_cast<size_t>(h->mapping + h->mapping_size - static_cast<const char*>(p));
 }
 
-void* LargeRealloc(void* p, size_t size) {
+void* LargeRealloc(void* p, size_t size, bool* must_move) {
+  *must_move = false;
   LargeHeader* h = LargeHeaderOf(p);
   const size_t offset = static_cast<size_t>(static_cast<char*>(p) - h->mapping);
   if (size > (size_t{1} << 46)) return nullptr;
@@ -233,6 +237,24 @@ void* LargeRealloc(void* p, size_t size) {
   const size_t old_size = h->mapping_size;
   if (need <= old_size && need >= old_size / 2) {  // fits, without gross waste
     h->requested_size = size;
+    CheckWriteGuard(p, size);
+    return p;
+  }
+  if (h->strategy == Strategy::kBigCache) {
+    // BigCache's extents sit among others in a region: no mremap. In place, into the
+    // free extent after it, or the contents move (also across the huge-page line: huge
+    // regions are carved in whole huge pages).
+    bool gained_fresh = false;
+    size_t resized = 0;
+    if (HugeMapping(need) != HugeMapping(old_size) ||
+        !BigCacheResize(h->mapping, old_size, need, &resized, &gained_fresh)) {
+      *must_move = true;
+      return nullptr;
+    }
+    h->mapping_size = resized;
+    h->requested_size = size;
+    h->fresh = h->fresh || gained_fresh;
+    NoteLive(static_cast<int64_t>(resized) - static_cast<int64_t>(old_size));
     CheckWriteGuard(p, size);
     return p;
   }
@@ -249,6 +271,12 @@ void* LargeRealloc(void* p, size_t size) {
   NoteLive(static_cast<int64_t>(need) - static_cast<int64_t>(old_size));
   CheckWriteGuard(nh + 1, size);
   return nh + 1;
+}
+
+uint64_t LargeHeadroomBytes() {
+  const int64_t live = g_live.load(std::memory_order_relaxed);
+  const int64_t peak = g_peak.load(std::memory_order_relaxed);
+  return peak > live ? static_cast<uint64_t>(peak - live) : 0;
 }
 
 LargeStats GetLargeStats() {

@@ -66,15 +66,18 @@ void* LargeAlloc(size_t size, size_t align, Strategy strategy, const BlockTag& t
 void LargeFree(void* p);
 size_t LargeUsableSize(const void* p);
 // Resizes in place when the mapping has room, else with mremap (which may move it); the
-// block keeps its strategy. Returns nullptr (block intact) if the OS refuses.
-void* LargeRealloc(void* p, size_t size);
+// block keeps its strategy. Returns nullptr (block intact) if it cannot: *must_move says
+// whether the caller should move the contents to a new block (a BigCache block with no
+// room after it) or fail (the OS refused).
+void* LargeRealloc(void* p, size_t size, bool* must_move);
 
 // Where a freed block's cache stamp (large.cc) sits in its mapping: after BigCache's list
 // node, which takes the mapping's first bytes while it is cached (bigcache/ checks this).
 inline constexpr size_t kCacheStampOffset = 40;
 
-// BigCache is about to unmap `mapping` (evicted): closes the idle time of the block that
-// was freed into it, for the learner.
+// The memory of the block freed into BigCache at `mapping` stops being idle (reused or
+// released): closes the block's idle time, for the learner. mapping_size 0: unknown, the
+// block's request is used.
 void LargeCachedMappingEvicted(char* mapping, size_t mapping_size);
 
 struct LargeStats {
@@ -82,6 +85,10 @@ struct LargeStats {
   uint64_t by_strategy[kNumStrategies];  // allocations per serving strategy
 };
 LargeStats GetLargeStats();
+// The program's peak of live mapped bytes so far minus its live mapped bytes now: what a
+// cache of freed blocks can hold without raising the footprint past that peak. Two
+// relaxed loads.
+uint64_t LargeHeadroomBytes();
 
 }  // namespace hakmem
 

@@ -27,7 +27,8 @@ constexpr OptionInfo kOptions[kNumOptions] = {
     {"HAKMEM_DECAY_MS", 250, 0, 3600 * 1000, "ms",
      "how long free memory stays committed for reuse before it is returned to the OS"},
     {"HAKMEM_BIGCACHE_BYTES", 64 << 20, 0, int64_t{1} << 40, "bytes",
-     "freed blocks BigCache keeps mapped for reuse, at most, until they decay"},
+     "freed memory BigCache keeps resident for reuse, at most (or the headroom, if larger), "
+     "until it decays; 0 disables reuse"},
     {"HAKMEM_STRATEGY", 0, 0, 3, "strategy",
      "pool, bigcache or mmap: one strategy for every request of 64 KiB and up, instead of "
      "per-site decisions (where it cannot serve a size, another does and it is counted)"},
@@ -96,6 +97,12 @@ constexpr OptionInfo kOptions[kNumOptions] = {
      "1: mappings of 2 MiB and up (large blocks, BigCache's) start on a 2 MiB boundary and "
      "ask the kernel for transparent huge pages (MADV_HUGEPAGE), where its THP mode allows; "
      "0: 4 KiB pages only"},
+    // bigcache/big_cache.h says why: a fixed cap refaults what a program cycling a few
+    // hundred MiB reuses, while a cache that fills only the headroom under the program's
+    // own peak never raises its footprint past it.
+    {"HAKMEM_BIGCACHE_HEADROOM", 1, 0, 1, "flag",
+     "1: BigCache may also keep as much resident as the program's live large blocks are "
+     "below their peak; 0: HAKMEM_BIGCACHE_BYTES alone bounds it"},
 };
 
 // Constant-initialized from the table, so options read before LoadOptions are defaults.

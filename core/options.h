@@ -34,6 +34,7 @@ enum class Option : int {
   kTrace,            // HAKMEM_TRACE (a path)
   kTraceRecords,     // HAKMEM_TRACE_RECORDS
   kHugePages,        // HAKMEM_HUGE_PAGES
+  kBigCacheHeadroom,  // HAKMEM_BIGCACHE_HEADROOM
   kCount,
 };
 

@@ -170,7 +170,9 @@ bool RouteReallocateInPlace(void* p, size_t size, uintptr_t site, void** out) {
   const uint32_t handle = g_learner_measuring && LearnerLinked() ? h->learn_handle : 0;
   const Strategy s = h->strategy;
   const uint64_t t0 = handle != 0 ? cycleclock::Now() : 0;
-  *out = LargeRealloc(p, size);  // h may be gone after this (mremap moves the mapping)
+  bool must_move = false;
+  *out = LargeRealloc(p, size, &must_move);  // h may be gone after this (mremap moves it)
+  if (must_move) return false;  // no room in place: the contents move to a new block
   if (*out == nullptr) {
     errno = ENOMEM;
   } else if (handle != 0) {

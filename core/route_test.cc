@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include "core/hakmem.h"
+#include "core/bigcache_hooks.h"
 #include "core/large.h"
 #include "core/page_map.h"
 #include "core/strategy.h"
@@ -111,17 +112,19 @@ TEST(Route, PerSiteDecisionsApplyPerBand) {
   }
 }
 
-// BigCache bins mappings up to 64 MiB. A bigger block it was asked for (decided, forced, or
-// pool's fallback) is mapped directly, and that is a fallback: it used to be mapped
-// uncounted, its learner record opened as BigCache and closed as mmap.
-TEST(Route, BlocksPastBigCachesLargestBinAreMappedAndCountAsFallbacks) {
+// BigCache serves blocks up to kBigCacheLargestBlock (1 GiB, its region). A bigger block
+// it was asked for (decided, forced, or pool's fallback) is mapped directly, and that is a
+// fallback: it used to be mapped uncounted, its learner record opened as BigCache and
+// closed as mmap. (Untouched: address space only.)
+TEST(Route, BlocksPastBigCachesLargestAreMappedAndCountAsFallbacks) {
   const hak_site_t site = hak_site_register("route.huge");
-  ASSERT_EQ(hak_route_set(site, 100 << 20, HAK_STRATEGY_BIGCACHE), 0);
+  const size_t past = hakmem::kBigCacheLargestBlock + (size_t{1} << 20);
+  ASSERT_EQ(hak_route_set(site, past, HAK_STRATEGY_BIGCACHE), 0);
   const struct hak_stats before = Stats();
-  void* p = hak_malloc_at(100 << 20, site);
+  void* p = hak_malloc_at(past, site);
   ASSERT_NE(p, nullptr);
   EXPECT_EQ(ServedBy(p), Strategy::kMmap);
-  EXPECT_EQ(Expected(100 << 20, Strategy::kBigCache), Strategy::kMmap);
+  EXPECT_EQ(Expected(past, Strategy::kBigCache), Strategy::kMmap);
   free(p);
   const struct hak_stats after = Stats();
   EXPECT_EQ(after.mapped_by_mmap - before.mapped_by_mmap, 1u);
@@ -129,9 +132,9 @@ TEST(Route, BlocksPastBigCachesLargestBinAreMappedAndCountAsFallbacks) {
   // Forced mmap asked for what served it; everything else asked for BigCache.
   EXPECT_EQ(after.strategy_fallbacks - before.strategy_fallbacks,
             ForcedByEnv() == Strategy::kMmap ? 0u : 1u);
-  // 64 MiB less a little still fits BigCache's last bin.
+  // A little less still fits BigCache.
   if (ForcedByEnv() != Strategy::kMmap) {
-    void* q = hak_malloc_at((64 << 20) - (64 << 10), site);
+    void* q = hak_malloc_at(hakmem::kBigCacheLargestBlock - (size_t{4} << 20), site);
     EXPECT_EQ(ServedBy(q), Strategy::kBigCache);
     free(q);
   }

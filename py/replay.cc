@@ -59,21 +59,22 @@ struct Stamp {
   uint64_t put_ns;
 };
 
-// A stand-in for a mapping. BigCache keeps its list node in a mapping's first bytes
-// (it checks that the node fits below kCacheStampOffset), so the stand-in has that much
-// room, and after it what the engine knows of the mapping.
+// A stand-in for a direct mapping: what the engine knows of it.
 struct FakeMapping {
-  alignas(16) char node[kCacheStampOffset];
   uint64_t resident_pages;  // the most any user of it touched: what an munmap would find
-  Stamp stamp;
 };
+
+// BigCache's regions here are address ranges and nothing else (the heap never touches
+// the memory it manages, big_cache.h): handed out from far above any real mapping.
+constexpr uintptr_t kFakeRegionBase = uintptr_t{1} << 46;
 
 struct Block {
   uintptr_t site;
   int band;
   Strategy strategy;  // what serves it (the route's choice, or mmap where BigCache cannot)
   size_t requested;
-  FakeMapping* mapping;  // nullptr for the pool
+  FakeMapping* mapping;  // a direct mapping's; nullptr for the pool and BigCache
+  uintptr_t extent;      // BigCache's memory for it
   size_t mapping_size;
   bool fresh;
   uint32_t handle;
@@ -159,7 +160,10 @@ class ReplayImpl;
 // thread (Step sets it).
 thread_local ReplayImpl* t_replay = nullptr;
 uint64_t EnvNow();
-void EnvUnmap(void* mapping, size_t size);
+char* EnvMap(size_t size, bool huge);
+void EnvUnmap(char* p, size_t size);
+void EnvRelease(char* p, size_t size);
+void EnvRetire(char* p, size_t size);
 
 class ReplayImpl final : public Replay, public learner::TournamentEvents {
  public:
@@ -172,7 +176,8 @@ class ReplayImpl final : public Replay, public learner::TournamentEvents {
         recorded_run_(recorded_run),
         config_(config),
         tc_(tc),
-        cache_(bigcache::Env{&EnvNow, &EnvUnmap}, bigcache_bytes),
+        cache_(bigcache::Env{&EnvNow, &EnvMap, &EnvUnmap, &EnvRelease, &EnvRetire, nullptr},
+               bigcache_bytes),
         bigcache_bytes_(bigcache_bytes),
         decay_ns_(decay_ms * 1000000),
         memory_(calloc(1, learner::Tournament::MemoryBytes())) {
@@ -185,11 +190,10 @@ class ReplayImpl final : public Replay, public learner::TournamentEvents {
   }
 
   ~ReplayImpl() override {
-    // Mappings still cached or live: the stand-ins are the engine's to free. The cache's
-    // own list nodes live in them, so the cache is emptied first.
+    // Direct mappings still live: the stand-ins are the engine's to free. BigCache's
+    // page maps are real memory.
     Bind bind(this);
-    cache_.Release(UINT64_MAX, 0);
-    cache_.ThreadExit();
+    cache_.Drop();
     for (auto& [address, b] : live_) delete b.mapping;
     free(memory_);
   }
@@ -263,12 +267,27 @@ class ReplayImpl final : public Replay, public learner::TournamentEvents {
   // ---- BigCache's Env ----
   uint64_t now() const { return now_; }
 
-  // BigCache evicts a mapping (over capacity, or idle past the decay period).
-  void Evicted(FakeMapping* m, size_t size) {
-    CloseStamp(m, size);
-    evicted_ns_ += tc_.os.unmap_call_ns + static_cast<double>(m->resident_pages) * tc_.os.unmap_page_ns;
-    delete m;
+  char* FakeRegion(size_t size) {
+    const uintptr_t p = next_region_;
+    next_region_ += (size + (size_t{2} << 20) - 1) & ~((size_t{2} << 20) - 1);
+    return reinterpret_cast<char*>(p);
   }
+
+  // BigCache releases free pages (over its bound, or idle past the decay period): priced
+  // as an unmap of all of them, an upper bound (some may never have been touched).
+  void Released(size_t size) {
+    evicted_ns_ += tc_.os.unmap_call_ns + static_cast<double>(Pages(size)) * tc_.os.unmap_page_ns;
+  }
+
+  // The memory of the block freed at p stops being idle (big_cache.h, Env::retire).
+  void Retire(uintptr_t p, size_t size) {
+    auto it = stamps_.find(p);
+    if (it == stamps_.end()) return;
+    const Stamp s = it->second;
+    stamps_.erase(it);
+    CloseStamp(s, size != 0 ? size : s.requested);
+  }
+
 
  private:
   struct Bind {
@@ -341,7 +360,6 @@ class ReplayImpl final : public Replay, public learner::TournamentEvents {
     next_decay_ns_ = now_ + decay_ns_ / 4 + 1000000;
     evicted_ns_ = 0;
     cache_.Release(now_, decay_ns_);
-    cache_.ThreadExit();
   }
 
   // Pages a block whose free was not seen touched: the (site, band)'s mean fraction of
@@ -374,24 +392,18 @@ class ReplayImpl final : public Replay, public learner::TournamentEvents {
     } else {
       const size_t need = MappingBytes(size);
       if (s == Strategy::kBigCache) {
-        const int bin = bigcache::BinFor(need);
-        const size_t binned =
-            bin >= 0 && bigcache::BinSize(bin) <= bigcache_bytes_ ? bigcache::BinSize(bin) : 0;
-        if (binned == 0) {
-          b.strategy = Strategy::kMmap;  // the cache would never take it back: map directly
+        size_t got = 0;
+        bool fresh = true;
+        // As LargeAlloc: huge-page regions for blocks that get huge pages in the run.
+        const bool huge = tc_.os.huge_fault_ns > 0 && need >= kHugeBlockBytes;
+        char* m = cache_.Take(need, huge, &got, &fresh);
+        if (m == nullptr) {
+          b.strategy = Strategy::kMmap;  // past the largest block: mapped directly
         } else {
-          size_t got = 0;
-          char* m = cache_.Take(need, &got);
-          cache_.ThreadExit();  // one shared list, whichever thread steps (replay.h)
-          if (m != nullptr) {
-            b.mapping = reinterpret_cast<FakeMapping*>(m);
-            b.mapping_size = got;
-            CloseStamp(b.mapping, got);
-          } else {
-            b.mapping = new FakeMapping{};
-            b.mapping_size = binned;
-            b.fresh = true;
-          }
+          b.extent = reinterpret_cast<uintptr_t>(m);
+          b.mapping_size = got;
+          b.fresh = fresh;
+          if (!fresh) Retire(b.extent, got);
         }
       }
       if (b.strategy == Strategy::kMmap) {
@@ -438,18 +450,14 @@ class ReplayImpl final : public Replay, public learner::TournamentEvents {
     if (b.strategy == Strategy::kPool) return;  // not followed, as in the preload
     double ns;
     bool cached = false;
-    b.mapping->resident_pages = std::max(b.mapping->resident_pages, touched);
     if (b.strategy == Strategy::kBigCache) {
-      b.mapping->stamp = Stamp{true, b.handle, b.band, b.site, b.requested, now_};
+      stamps_[b.extent] = Stamp{true, b.handle, b.band, b.site, b.requested, now_};
       evicted_ns_ = 0;
-      cached = cache_.Put(reinterpret_cast<char*>(b.mapping), b.mapping_size);
-      cache_.ThreadExit();
+      // Released at once past the bound: its release is priced in evicted_ns_.
+      cached = cache_.Put(reinterpret_cast<char*>(b.extent), b.mapping_size);
       ns = prices_pool() + evicted_ns_;
-      if (!cached) {
-        ns += tc_.os.unmap_call_ns + static_cast<double>(b.mapping->resident_pages) * tc_.os.unmap_page_ns;
-        delete b.mapping;
-      }
     } else {
+      b.mapping->resident_pages = std::max(b.mapping->resident_pages, touched);
       ns = tc_.os.unmap_call_ns + static_cast<double>(b.mapping->resident_pages) * tc_.os.unmap_page_ns;
       delete b.mapping;
     }
@@ -479,7 +487,39 @@ class ReplayImpl final : public Replay, public learner::TournamentEvents {
       // (priced as a map call); grown pages are fresh.
       const size_t need = MappingBytes(r.size);
       double ns = 0;
-      if (need > b.mapping_size || need < b.mapping_size / 2) {
+      if (b.strategy == Strategy::kBigCache &&
+          (need > b.mapping_size || need < b.mapping_size / 2)) {
+        // As LargeRealloc: BigCache resizes in place, into the free extent after the
+        // block, or the contents move (a put and a take).
+        size_t resized = 0;
+        bool gained_fresh = false;
+        char* m = reinterpret_cast<char*>(b.extent);
+        if (cache_.Resize(m, b.mapping_size, need, &resized, &gained_fresh)) {
+          b.mapping_size = resized;
+          b.fresh = b.fresh || gained_fresh;
+          ns = prices_pool();
+        } else {
+          evicted_ns_ = 0;
+          cache_.Put(m, b.mapping_size);
+          const bool huge = tc_.os.huge_fault_ns > 0 && need >= kHugeBlockBytes;
+          bool fresh = true;
+          size_t got = 0;
+          m = cache_.Take(need, huge, &got, &fresh);
+          ns = evicted_ns_ + prices_pool() + (fresh ? tc_.os.map_call_ns : tc_.hit_ns);
+          if (m == nullptr) {  // past the largest block: mapped directly
+            b.strategy = Strategy::kMmap;
+            b.mapping = new FakeMapping{};
+            b.extent = 0;
+            b.mapping_size = need;
+            b.fresh = true;
+          } else {
+            if (!fresh) Retire(reinterpret_cast<uintptr_t>(m), got);
+            b.extent = reinterpret_cast<uintptr_t>(m);
+            b.mapping_size = got;
+            b.fresh = b.fresh || fresh;
+          }
+        }
+      } else if (need > b.mapping_size || need < b.mapping_size / 2) {
         ns = tc_.os.map_call_ns;
         b.fresh = b.fresh || need > b.mapping_size;
         b.mapping_size = need;
@@ -495,10 +535,8 @@ class ReplayImpl final : public Replay, public learner::TournamentEvents {
     live_[r.address] = b;
   }
 
-  void CloseStamp(FakeMapping* m, size_t size) {
-    Stamp& s = m->stamp;
+  void CloseStamp(const Stamp& s, size_t size) {
     if (!s.in_cache) return;
-    s.in_cache = false;
     const double idle_ns = static_cast<double>(now_ > s.put_ns ? now_ - s.put_ns : 0);
     const double mib_s = static_cast<double>(size) / (1024.0 * 1024.0) * idle_ns * 1e-9;
     BandCost& c = costs_[BandKey(s.site, s.band)];
@@ -527,6 +565,8 @@ class ReplayImpl final : public Replay, public learner::TournamentEvents {
   uint64_t serial_ = 0;
   uint64_t unknown_frees_ = 0;
   double evicted_ns_ = 0;
+  uintptr_t next_region_ = kFakeRegionBase;
+  absl::flat_hash_map<uintptr_t, Stamp> stamps_;  // BigCache's free extents' records
   MatchRecord scratch_{};
   absl::flat_hash_map<BandKey, Strategy> published_;
   absl::flat_hash_map<uint64_t, Block> live_;
@@ -542,8 +582,16 @@ class ReplayImpl final : public Replay, public learner::TournamentEvents {
 
 uint64_t EnvNow() { return t_replay != nullptr ? t_replay->now() : 0; }
 
-void EnvUnmap(void* mapping, size_t size) {
-  if (t_replay != nullptr) t_replay->Evicted(static_cast<FakeMapping*>(mapping), size);
+char* EnvMap(size_t size, bool) { return t_replay != nullptr ? t_replay->FakeRegion(size) : nullptr; }
+
+void EnvUnmap(char*, size_t) {}
+
+void EnvRelease(char*, size_t size) {
+  if (t_replay != nullptr) t_replay->Released(size);
+}
+
+void EnvRetire(char* p, size_t size) {
+  if (t_replay != nullptr) t_replay->Retire(reinterpret_cast<uintptr_t>(p), size);
 }
 
 telemetry::Telemetry ReplayImpl::Result() const {
