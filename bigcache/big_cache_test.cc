@@ -48,7 +48,10 @@ void Release(char* p, size_t size) {
   std::lock_guard<std::mutex> l(g_os->mu);
   g_os->released.emplace_back(reinterpret_cast<uintptr_t>(p), size);
 }
-void Retire(char* p, size_t) { g_os->retired.push_back(reinterpret_cast<uintptr_t>(p)); }
+void Retire(char* p, size_t) {
+  std::lock_guard<std::mutex> l(g_os->mu);  // called outside the heap's lock too
+  g_os->retired.push_back(reinterpret_cast<uintptr_t>(p));
+}
 uint64_t Headroom() { return g_os->headroom; }
 
 constexpr Env kEnv{&Now, &Map, &Unmap, &Release, &Retire, &Headroom};
