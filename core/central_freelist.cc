@@ -3,6 +3,7 @@
 #include "core/page_heap.h"
 #include "core/page_map.h"
 #include "core/size_class.h"
+#include "core/thread_cache.h"
 
 namespace hakmem {
 
@@ -49,12 +50,22 @@ void SetClass(const Span* s, int granules, int c) {
 
 CentralFreeList& Central(int size_class) { return g_central[size_class]; }
 
-int CentralFreeList::MaxBatches(int size_class) const {
+int CentralFreeList::BaseBatches(int size_class) const {
   // About 128 KiB of whole batches per class: enough to absorb a thread's burst (larson
   // measured no faster with 512 KiB), small enough that ninety-odd classes do not pin
-  // much before decay flushes them (512 KiB cost sqlite3 3 MiB of peak RSS).
+  // much before decay flushes them (512 KiB for every class cost sqlite3 3 MiB of peak
+  // RSS).
   const size_t batch_bytes = ClassSize(size_class) * static_cast<size_t>(BatchSize(size_class));
   size_t n = (128 * 1024) / batch_bytes;
+  if (n < 2) n = 2;
+  if (n > kMaxBatches) n = kMaxBatches;
+  return static_cast<int>(n);
+}
+
+int CentralFreeList::MaxBatches(int size_class) const {
+  // 4 MiB worth: xmalloc-test's producer/consumer bursts of 64-byte objects fit.
+  const size_t batch_bytes = ClassSize(size_class) * static_cast<size_t>(BatchSize(size_class));
+  size_t n = (4096 * 1024) / batch_bytes;
   if (n < 2) n = 2;
   if (n > kMaxBatches) n = kMaxBatches;
   return static_cast<int>(n);
@@ -133,12 +144,22 @@ int CentralFreeList::FillFromSpans(int c, void** head, int n) {
 }
 
 int CentralFreeList::RemoveRange(int c, void** head, int n) {
+  const uint32_t me = CurrentThreadTag();
   SpinLockHolder h(&lock_);
   last_remove_ns_ = 0;  // marks the class as in use; Release() stamps the time lazily
-  if (n == BatchSize(c) && num_batches_ > 0) {
-    *head = batches_[--num_batches_];
-    objects_out_ += static_cast<uint64_t>(n);
-    return n;
+  if (n == BatchSize(c)) {
+    if (num_batches_ > 0) {
+      *head = batches_[--num_batches_];
+      objects_out_ += static_cast<uint64_t>(n);
+      return n;
+    }
+    if (overflowed_by_ != 0 && overflowed_by_ != me) {
+      // Batches flow from one thread's frees to another's allocations, more than the
+      // transfer cache held: hold twice as many before they go back to the spans.
+      const int cap = capacity_ != 0 ? capacity_ : BaseBatches(c);
+      capacity_ = cap * 2 < MaxBatches(c) ? cap * 2 : MaxBatches(c);
+      overflowed_by_ = 0;
+    }
   }
   const int got = FillFromSpans(c, head, n);
   objects_out_ += static_cast<uint64_t>(got);
@@ -146,15 +167,15 @@ int CentralFreeList::RemoveRange(int c, void** head, int n) {
 }
 
 void CentralFreeList::InsertRange(int c, void* head, int n) {
+  const uint32_t me = CurrentThreadTag();
   SpinLockHolder h(&lock_);
   objects_out_ -= static_cast<uint64_t>(n);
-  if (n == BatchSize(c) && num_batches_ < MaxBatches(c)) {
-    // Terminate the batch so it can be handed out as is.
-    void* last = head;
-    for (int i = 1; i < n; ++i) last = NextOf(last);
-    SetNext(last, nullptr);
-    batches_[num_batches_++] = head;
-    return;
+  if (n == BatchSize(c)) {
+    if (num_batches_ < (capacity_ != 0 ? capacity_ : BaseBatches(c))) {
+      batches_[num_batches_++] = head;  // nullptr-terminated: handed out as is
+      return;
+    }
+    overflowed_by_ = me;
   }
   void* obj = head;
   for (int i = 0; i < n; ++i) {
@@ -166,7 +187,8 @@ void CentralFreeList::InsertRange(int c, void* head, int n) {
 
 CentralFreeList::ClassStats CentralFreeList::GetClassStats(int c) {
   SpinLockHolder h(&lock_);
-  return {spans_, spans_ * (static_cast<uint64_t>(SpanGranules(c)) << kGranuleShift), objects_out_};
+  return {spans_, spans_ * (static_cast<uint64_t>(SpanGranules(c)) << kGranuleShift), objects_out_,
+          num_batches_, capacity_ != 0 ? capacity_ : BaseBatches(c)};
 }
 
 void CentralFreeList::Release(int c, uint64_t now_ns, uint64_t decay_ns) {
@@ -178,6 +200,8 @@ void CentralFreeList::Release(int c, uint64_t now_ns, uint64_t decay_ns) {
     return;
   }
   if (now_ns < last_remove_ns_ || now_ns - last_remove_ns_ < decay_ns) return;
+  capacity_ = 0;  // idle: back to the base capacity until batches flow again
+  overflowed_by_ = 0;
   while (num_batches_ > 0) {
     void* obj = batches_[--num_batches_];
     while (obj != nullptr) {

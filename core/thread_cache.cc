@@ -59,6 +59,7 @@ void FlushObjects(int c, uint32_t n) {
     void* last = head;
     for (int i = 1; i < k; ++i) last = *static_cast<void**>(last);
     l.head = *static_cast<void**>(last);
+    *static_cast<void**>(last) = nullptr;  // InsertRange takes the batch terminated
     l.length -= static_cast<uint32_t>(k);
     n -= static_cast<uint32_t>(k);
     Central(c).InsertRange(c, head, k);
