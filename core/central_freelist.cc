@@ -50,25 +50,25 @@ void SetClass(const Span* s, int granules, int c) {
 
 CentralFreeList& Central(int size_class) { return g_central[size_class]; }
 
-int CentralFreeList::BaseBatches(int size_class) const {
-  // About 128 KiB of whole batches per class: enough to absorb a thread's burst (larson
-  // measured no faster with 512 KiB), small enough that ninety-odd classes do not pin
-  // much before decay flushes them (512 KiB for every class cost sqlite3 3 MiB of peak
-  // RSS).
+int CentralFreeList::BatchesWorth(int size_class, size_t bytes) {
   const size_t batch_bytes = ClassSize(size_class) * static_cast<size_t>(BatchSize(size_class));
-  size_t n = (128 * 1024) / batch_bytes;
+  size_t n = bytes / batch_bytes;
   if (n < 2) n = 2;
   if (n > kMaxBatches) n = kMaxBatches;
   return static_cast<int>(n);
 }
 
+int CentralFreeList::BaseBatches(int size_class) const {
+  // About 128 KiB of whole batches per class: enough to absorb a thread's burst (larson
+  // measured no faster with 512 KiB), small enough that ninety-odd classes do not pin
+  // much before decay flushes them (512 KiB for every class cost sqlite3 3 MiB of peak
+  // RSS).
+  return BatchesWorth(size_class, 128 * 1024);
+}
+
 int CentralFreeList::MaxBatches(int size_class) const {
   // 4 MiB worth: xmalloc-test's producer/consumer bursts of 64-byte objects fit.
-  const size_t batch_bytes = ClassSize(size_class) * static_cast<size_t>(BatchSize(size_class));
-  size_t n = (4096 * 1024) / batch_bytes;
-  if (n < 2) n = 2;
-  if (n > kMaxBatches) n = kMaxBatches;
-  return static_cast<int>(n);
+  return BatchesWorth(size_class, 4096 * 1024);
 }
 
 Span* CentralFreeList::NewSpan(int c) {

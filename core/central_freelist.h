@@ -19,6 +19,7 @@
 #ifndef HAKMEM_CORE_CENTRAL_FREELIST_H_
 #define HAKMEM_CORE_CENTRAL_FREELIST_H_
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/lock.h"
@@ -69,6 +70,8 @@ class CentralFreeList {
   // 64-object batches of the smallest classes: 1024 batches are 4 MiB of 64-byte ones.
   static constexpr int kMaxBatches = 1024;
 
+  // Whole batches of the class in `bytes`, at least 2 and at most kMaxBatches.
+  static int BatchesWorth(int size_class, size_t bytes);
   // The capacity a class starts from and decays back to, in batches.
   int BaseBatches(int size_class) const;
   // The most a class flowing between threads grows to.
