@@ -199,7 +199,5 @@ const Module* GetModule(int index) {
   return &g_modules[index];
 }
 
-
-
 }  // namespace callsite
 }  // namespace hakmem

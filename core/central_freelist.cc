@@ -144,7 +144,6 @@ int CentralFreeList::FillFromSpans(int c, void** head, int n) {
 }
 
 int CentralFreeList::RemoveRange(int c, void** head, int n) {
-  const uint32_t me = CurrentThreadTag();
   SpinLockHolder h(&lock_);
   last_remove_ns_ = 0;  // marks the class as in use; Release() stamps the time lazily
   if (n == BatchSize(c)) {
@@ -153,10 +152,10 @@ int CentralFreeList::RemoveRange(int c, void** head, int n) {
       objects_out_ += static_cast<uint64_t>(n);
       return n;
     }
-    if (overflowed_by_ != 0 && overflowed_by_ != me) {
+    if (overflowed_by_ != 0 && overflowed_by_ != CurrentThreadTag()) {
       // Batches flow from one thread's frees to another's allocations, more than the
       // transfer cache held: hold twice as many before they go back to the spans.
-      const int cap = capacity_ != 0 ? capacity_ : BaseBatches(c);
+      const int cap = Capacity(c);
       capacity_ = cap * 2 < MaxBatches(c) ? cap * 2 : MaxBatches(c);
       overflowed_by_ = 0;
     }
@@ -167,15 +166,14 @@ int CentralFreeList::RemoveRange(int c, void** head, int n) {
 }
 
 void CentralFreeList::InsertRange(int c, void* head, int n) {
-  const uint32_t me = CurrentThreadTag();
   SpinLockHolder h(&lock_);
   objects_out_ -= static_cast<uint64_t>(n);
   if (n == BatchSize(c)) {
-    if (num_batches_ < (capacity_ != 0 ? capacity_ : BaseBatches(c))) {
+    if (num_batches_ < Capacity(c)) {
       batches_[num_batches_++] = head;  // nullptr-terminated: handed out as is
       return;
     }
-    overflowed_by_ = me;
+    overflowed_by_ = CurrentThreadTag();
   }
   void* obj = head;
   for (int i = 0; i < n; ++i) {
@@ -188,7 +186,7 @@ void CentralFreeList::InsertRange(int c, void* head, int n) {
 CentralFreeList::ClassStats CentralFreeList::GetClassStats(int c) {
   SpinLockHolder h(&lock_);
   return {spans_, spans_ * (static_cast<uint64_t>(SpanGranules(c)) << kGranuleShift), objects_out_,
-          num_batches_, capacity_ != 0 ? capacity_ : BaseBatches(c)};
+          num_batches_, Capacity(c)};
 }
 
 void CentralFreeList::Release(int c, uint64_t now_ns, uint64_t decay_ns) {

@@ -76,6 +76,10 @@ class CentralFreeList {
   int BaseBatches(int size_class) const;
   // The most a class flowing between threads grows to.
   int MaxBatches(int size_class) const;
+  // What the transfer cache holds now, in batches.
+  int Capacity(int size_class) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_) {
+    return capacity_ != 0 ? capacity_ : BaseBatches(size_class);
+  }
   void ReturnToSpan(int size_class, void* obj) ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_);
   int FillFromSpans(int size_class, void** head, int n) ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_);
   Span* NewSpan(int size_class) ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_);
