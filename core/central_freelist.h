@@ -16,6 +16,21 @@
 // between threads (one thread's flush found the transfer cache full, then another
 // thread's refill found it empty) doubles its capacity, up to kMaxBatches; a class used
 // by one thread keeps the small one, and decay shrinks it back.
+//
+// Shards. There are up to kMaxShards copies of the central lists, and each thread takes
+// its objects from one shard (the one with fewest live threads when it starts). With one
+// set of lists, two threads that each allocate and free their own blocks still share
+// spans: the transfer cache hands a batch one thread flushed to another, and refills
+// carve neighbouring objects for both. Then neighbouring objects of one cache line belong
+// to two threads, and every write to one evicts the other's core's copy.
+// glibc-thread (two threads, no block crosses) ran at 1.7 to 2x jemalloc's time with one
+// set and at its time with a shard per thread. A span stays in the shard that carved it;
+// a flush sorts objects by shard (ShardOf: one load from a byte map per object, skipped
+// while one shard is in use), so a block freed by another thread still goes back
+// whole batches at a time, to its own shard's transfer cache. A flush that mixes shards
+// is split, and a part of half a batch or more still goes into the transfer cache as it
+// is (rptest frees its own and other threads' blocks side by side, so most of its
+// batches mix). Single-threaded programs use one shard and see no change.
 #ifndef HAKMEM_CORE_CENTRAL_FREELIST_H_
 #define HAKMEM_CORE_CENTRAL_FREELIST_H_
 
@@ -40,11 +55,13 @@ class CentralFreeList {
   constexpr CentralFreeList() = default;
 
   // Fetches up to `n` objects as a nullptr-terminated list in *head. Returns how many
-  // (0 only when the heap is exhausted).
+  // (0 only when the heap is exhausted; fewer than a batch when the transfer cache's top
+  // entry is a partial one).
   int RemoveRange(int size_class, void** head, int n);
 
-  // Takes back `n` objects linked from `head`, nullptr-terminated (the caller has found
-  // the last one already: the central lock is not held across a second walk).
+  // Takes back `n` objects (at most a batch) linked from `head`, nullptr-terminated (the
+  // caller has found the last one already: the central lock is not held across a second
+  // walk).
   void InsertRange(int size_class, void* head, int n);
 
   // Batches untouched for `decay_ns` go back to their spans (and emptied spans to the
@@ -83,10 +100,13 @@ class CentralFreeList {
   void ReturnToSpan(int size_class, void* obj) ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_);
   int FillFromSpans(int size_class, void** head, int n) ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_);
   Span* NewSpan(int size_class) ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_);
+  int Shard() const;  // which shard this list belongs to
 
   SpinLock lock_;
-  // Whole batches of BatchSize(class) objects, each nullptr-terminated.
+  // Batches, each nullptr-terminated, of counts_[i] objects: BatchSize(class) but for what
+  // a flush split by shard leaves (at least half a batch; less goes to the spans).
   void* batches_[kMaxBatches] ABSL_GUARDED_BY(lock_) = {};
+  uint16_t counts_[kMaxBatches] ABSL_GUARDED_BY(lock_) = {};
   int num_batches_ ABSL_GUARDED_BY(lock_) = 0;
   int capacity_ ABSL_GUARDED_BY(lock_) = 0;  // in batches; 0: BaseBatches, not set yet
   // The thread whose flush last found the transfer cache full (0: none since the last
@@ -100,8 +120,22 @@ class CentralFreeList {
   uint64_t objects_out_ ABSL_GUARDED_BY(lock_) = 0;
 };
 
-// One per size class; index 0 unused.
-CentralFreeList& Central(int size_class);
+// One per shard and size class; class 0 unused.
+CentralFreeList& Central(int shard, int size_class);
+
+// The shard for a thread being set up: the one with the fewest live threads, the lowest
+// among equals, of the first NumShards(). Never allocates.
+int AcquireShard();
+// A thread that had `shard` exits.
+void ReleaseShard(int shard);
+// HAKMEM_SHARDS, or when that is 0, one per CPU this process may run on (at most
+// kMaxShards).
+int NumShards();
+// 1 + the highest shard ever handed out: shards beyond it hold nothing.
+int ShardsInUse();
+
+// Telemetry's view of a class, summed over the shards.
+CentralFreeList::ClassStats CentralClassStats(int size_class);
 
 void CentralLockAllForFork();
 void CentralUnlockAllForFork();

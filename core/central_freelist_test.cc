@@ -1,11 +1,20 @@
 // The transfer cache's capacity: it grows for a class whose batches flow from one
-// thread's frees to another's allocations, and only then.
+// thread's frees to another's allocations, and only then. Shards: a block goes back to the
+// shard that carved it, whichever thread frees it, also under many threads. The target
+// sets HAKMEM_SHARDS=4, so these tests do not depend on the machine's CPU count.
 #include "core/central_freelist.h"
 
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include <algorithm>
+#include <atomic>
+#include <mutex>
 #include <thread>
 #include <vector>
 
+#include "core/page_map.h"
 #include "core/size_class.h"
 #include "core/thread_cache.h"
 #include "gtest/gtest.h"
@@ -25,19 +34,19 @@ std::vector<void*> TakeBatches(int c, int k) {
   std::vector<void*> out;
   for (int i = 0; i < k; ++i) {
     void* head = nullptr;
-    EXPECT_EQ(Central(c).RemoveRange(c, &head, BatchSize(c)), BatchSize(c));
+    EXPECT_EQ(Central(0, c).RemoveRange(c, &head, BatchSize(c)), BatchSize(c));
     out.push_back(head);
   }
   return out;
 }
 
 void GiveBatches(int c, const std::vector<void*>& batches) {
-  for (void* b : batches) Central(c).InsertRange(c, b, BatchSize(c));
+  for (void* b : batches) Central(0, c).InsertRange(c, b, BatchSize(c));
 }
 
 void Drain(int c) {  // empties the transfer cache, then decays the class's capacity
-  Central(c).Release(c, 1, 1);
-  Central(c).Release(c, 1'000'000'000, 1);
+  Central(0, c).Release(c, 1, 1);
+  Central(0, c).Release(c, 1'000'000'000, 1);
 }
 
 class TransferCache : public ::testing::Test {
@@ -45,7 +54,7 @@ class TransferCache : public ::testing::Test {
   void SetUp() override {
     c_ = TestClass();
     Drain(c_);
-    base_ = Central(c_).GetClassStats(c_).transfer_capacity;
+    base_ = Central(0, c_).GetClassStats(c_).transfer_capacity;
     ASSERT_GE(base_, 2);
     CurrentThreadTag();
   }
@@ -57,10 +66,43 @@ class TransferCache : public ::testing::Test {
 TEST_F(TransferCache, OneThreadsOverflowAndRefillDoNotGrowIt) {
   // Full, one more batch back to the spans, then emptied and refilled: all one thread.
   GiveBatches(c_, TakeBatches(c_, base_ + 1));
-  EXPECT_EQ(Central(c_).GetClassStats(c_).transfer_batches, base_);
+  EXPECT_EQ(Central(0, c_).GetClassStats(c_).transfer_batches, base_);
   const std::vector<void*> again = TakeBatches(c_, base_ + 1);
-  EXPECT_EQ(Central(c_).GetClassStats(c_).transfer_capacity, base_);
+  EXPECT_EQ(Central(0, c_).GetClassStats(c_).transfer_capacity, base_);
   GiveBatches(c_, again);
+}
+
+// What a flush split by shard leaves: half a batch or more is kept whole in the transfer
+// cache and handed out as it is; less goes back to the spans.
+TEST_F(TransferCache, KeepsAPartOfABatchOfHalfOrMore) {
+  const int batch = BatchSize(c_);
+  ASSERT_GE(batch, 4);
+  std::vector<void*> taken = TakeBatches(c_, 2);
+  // Cut each batch to its first k objects, giving the rest back one by one.
+  auto cut = [&](void* head, int k) {
+    void* last = head;
+    for (int i = 1; i < k; ++i) last = *static_cast<void**>(last);
+    void* rest = *static_cast<void**>(last);
+    *static_cast<void**>(last) = nullptr;
+    while (rest != nullptr) {
+      void* next = *static_cast<void**>(rest);
+      *static_cast<void**>(rest) = nullptr;
+      Central(0, c_).InsertRange(c_, rest, 1);
+      rest = next;
+    }
+    return head;
+  };
+  const int half = (batch + 1) / 2;
+  Central(0, c_).InsertRange(c_, cut(taken[0], half), half);
+  EXPECT_EQ(Central(0, c_).GetClassStats(c_).transfer_batches, 1);
+  Central(0, c_).InsertRange(c_, cut(taken[1], half - 1), half - 1);
+  EXPECT_EQ(Central(0, c_).GetClassStats(c_).transfer_batches, 1) << "less than half a batch";
+  void* head = nullptr;
+  EXPECT_EQ(Central(0, c_).RemoveRange(c_, &head, batch), half);
+  int n = 0;
+  for (void* p = head; p != nullptr; p = *static_cast<void**>(p)) ++n;
+  EXPECT_EQ(n, half);
+  Central(0, c_).InsertRange(c_, head, n);
 }
 
 TEST_F(TransferCache, BatchesFlowingBetweenThreadsDoubleItUpToItsLimit) {
@@ -77,7 +119,7 @@ TEST_F(TransferCache, BatchesFlowingBetweenThreadsDoubleItUpToItsLimit) {
     const int n = static_cast<int>(held.size());
     std::thread consumer([&] { held = TakeBatches(c_, n + 1); });
     consumer.join();
-    const int cap = Central(c_).GetClassStats(c_).transfer_capacity;
+    const int cap = Central(0, c_).GetClassStats(c_).transfer_capacity;
     ASSERT_EQ(cap, std::min(2 * expected, limit)) << "round " << round;
     expected = cap;
     held.resize(static_cast<size_t>(cap));
@@ -90,9 +132,156 @@ TEST_F(TransferCache, BatchesFlowingBetweenThreadsDoubleItUpToItsLimit) {
   GiveBatches(c_, held);
   // Idle for the decay period: its batches go back to the spans and it shrinks back.
   Drain(c_);
-  const CentralFreeList::ClassStats s = Central(c_).GetClassStats(c_);
+  const CentralFreeList::ClassStats s = Central(0, c_).GetClassStats(c_);
   EXPECT_EQ(s.transfer_batches, 0);
   EXPECT_EQ(s.transfer_capacity, base_);
+}
+
+int ClassOf(size_t size) {
+  int c = 1;
+  while (ClassSize(c) < size) ++c;
+  return c;
+}
+
+// Sets the calling thread up (it has its shard from then on). The volatile store keeps
+// the compiler from dropping the malloc/free pair.
+int SetUpAndGetShard() {
+  void* volatile p = malloc(16);
+  free(p);
+  return tl_cache.shard;
+}
+
+// The sampler serves a few small requests as large blocks (with a header for the site):
+// only blocks in the small-object heap have a shard.
+bool InHeap(const void* p, int c) { return PageClassOf(p) == c; }
+
+uint64_t ObjectsOut(int shard, int c) { return Central(shard, c).GetClassStats(c).objects_out; }
+
+// Two threads alive at once, so on different shards: one allocates, the other frees what
+// the first allocated mixed with blocks of its own, then both exit (flushing their caches).
+TEST(Shards, ABlockGoesBackToTheShardThatCarvedIt) {
+  ASSERT_EQ(NumShards(), 4);
+  const int c = ClassOf(5000);  // nothing else in the binary allocates 5000-byte blocks
+  constexpr int kBlocks = 300;
+  std::vector<void*> from_a;
+  std::atomic<int> step{0};
+  int shard_a = -1, shard_b = -1;
+  uint64_t before[kMaxShards];
+  for (int s = 0; s < kMaxShards; ++s) before[s] = ObjectsOut(s, c);
+
+  std::thread a([&] {
+    shard_a = SetUpAndGetShard();
+    step.store(1);
+    while (step.load() < 2) std::this_thread::yield();
+    for (int i = 0; i < kBlocks; ++i) from_a.push_back(malloc(5000));
+    for (void* p : from_a) {
+      if (InHeap(p, c)) {
+        EXPECT_EQ(ShardOf(p), shard_a);
+      }
+    }
+  });
+  std::thread b([&] {
+    while (step.load() < 1) std::this_thread::yield();
+    shard_b = SetUpAndGetShard();
+    step.store(2);
+    a.join();
+    ASSERT_NE(shard_a, shard_b) << "two threads alive at once share a shard";
+    std::vector<void*> own;
+    for (int i = 0; i < kBlocks; ++i) own.push_back(malloc(5000));
+    for (void* p : own) {
+      if (InHeap(p, c)) {
+        EXPECT_EQ(ShardOf(p), shard_b);
+      }
+    }
+    // Half of a's blocks alone (b's cache flushes batches of a's shard only), then the
+    // rest interleaved with b's own (batches holding blocks of both shards).
+    for (int i = 0; i < kBlocks / 2; ++i) free(from_a[static_cast<size_t>(i)]);
+    for (int i = kBlocks / 2; i < kBlocks; ++i) {
+      free(from_a[static_cast<size_t>(i)]);
+      free(own[static_cast<size_t>(i)]);
+    }
+    for (int i = 0; i < kBlocks / 2; ++i) free(own[static_cast<size_t>(i)]);
+  });
+  b.join();
+  // Both caches were flushed at thread exit: every block is back in its own shard.
+  for (int s = 0; s < kMaxShards; ++s) EXPECT_EQ(ObjectsOut(s, c), before[s]) << "shard " << s;
+}
+
+// 32 threads in a ring on 4 shards: each allocates blocks of several classes, writes them,
+// and hands them to the next thread, which checks and frees them. Blocks of every shard
+// end up in every thread's cache, so flushes sort mixed batches all the time.
+TEST(Shards, ManyThreadsFreeEachOthersBlocks) {
+  constexpr int kThreads = 32, kRounds = 40, kPerRound = 96;
+  const size_t kSizes[] = {48, 64, 1100, 6000, 20000};
+  // Nothing else allocates blocks of these classes while the test runs: their books must
+  // balance when every thread has exited.
+  const int kCounted[] = {ClassOf(1100), ClassOf(6000), ClassOf(20000)};
+  uint64_t before[3] = {};
+  for (int k = 0; k < 3; ++k) before[k] = CentralClassStats(kCounted[k]).objects_out;
+
+  struct Mailbox {
+    std::mutex mu;
+    std::vector<std::vector<void*>> letters;
+  };
+  std::vector<Mailbox> boxes(kThreads);
+  std::atomic<int> finished{0};
+  std::atomic<int> bad{0};
+  auto stamp = [](void* p, size_t size, uintptr_t tag) {
+    memcpy(p, &tag, sizeof(tag));
+    memcpy(static_cast<char*>(p) + size - sizeof(tag), &tag, sizeof(tag));
+  };
+  auto check = [&](void* p, size_t size) {
+    uintptr_t head, tail;
+    memcpy(&head, p, sizeof(head));
+    memcpy(&tail, static_cast<char*>(p) + size - sizeof(tail), sizeof(tail));
+    if (head != tail || (head & 0xff) != size % 251) bad.fetch_add(1);
+  };
+  auto drain = [&](int t) {
+    std::vector<std::vector<void*>> mail;
+    {
+      std::lock_guard<std::mutex> l(boxes[static_cast<size_t>(t)].mu);
+      mail.swap(boxes[static_cast<size_t>(t)].letters);
+    }
+    for (const auto& letter : mail) {
+      for (size_t i = 0; i < letter.size(); ++i) {
+        const size_t size = kSizes[i % (sizeof(kSizes) / sizeof(kSizes[0]))];
+        check(letter[i], size);
+        free(letter[i]);
+      }
+    }
+  };
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int r = 0; r < kRounds; ++r) {
+        std::vector<void*> letter;
+        for (int i = 0; i < kPerRound; ++i) {
+          const size_t size = kSizes[static_cast<size_t>(i) % (sizeof(kSizes) / sizeof(kSizes[0]))];
+          void* p = malloc(size);
+          stamp(p, size, (static_cast<uintptr_t>(t) << 32) | (static_cast<uintptr_t>(r) << 16) |
+                             (size % 251));
+          letter.push_back(p);
+        }
+        const int next = (t + 1) % kThreads;
+        {
+          std::lock_guard<std::mutex> l(boxes[static_cast<size_t>(next)].mu);
+          boxes[static_cast<size_t>(next)].letters.push_back(std::move(letter));
+        }
+        drain(t);
+      }
+      // Stay until every thread has posted its last letter, then take the rest: each
+      // thread frees its own mail, so the blocks cross threads to the end.
+      finished.fetch_add(1);
+      while (finished.load() < kThreads) std::this_thread::yield();
+      drain(t);
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(bad.load(), 0) << "blocks changed while they crossed threads";
+  for (int k = 0; k < 3; ++k) {
+    EXPECT_EQ(CentralClassStats(kCounted[k]).objects_out, before[k])
+        << "class of " << ClassSize(kCounted[k]) << " bytes";
+  }
 }
 
 }  // namespace

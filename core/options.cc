@@ -9,6 +9,7 @@
 #include "core/os.h"
 #include "core/sampler.h"
 #include "core/strategy.h"
+#include "core/types.h"
 
 namespace hakmem {
 namespace {
@@ -103,6 +104,10 @@ constexpr OptionInfo kOptions[kNumOptions] = {
     {"HAKMEM_BIGCACHE_HEADROOM", 1, 0, 1, "flag",
      "1: BigCache may also keep as much resident as the program's live large blocks are "
      "below their peak; 0: HAKMEM_BIGCACHE_BYTES alone bounds it"},
+    // core/central_freelist.h says why shards; central_freelist.cc why one per CPU.
+    {"HAKMEM_SHARDS", 0, 0, kMaxShards, "count",
+     "copies of the central free lists; each thread takes small objects from the one with "
+     "the fewest threads; 0: one per CPU the process may run on (at most 16)"},
 };
 
 // Constant-initialized from the table, so options read before LoadOptions are defaults.

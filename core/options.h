@@ -35,6 +35,7 @@ enum class Option : int {
   kTraceRecords,     // HAKMEM_TRACE_RECORDS
   kHugePages,        // HAKMEM_HUGE_PAGES
   kBigCacheHeadroom,  // HAKMEM_BIGCACHE_HEADROOM
+  kShards,          // HAKMEM_SHARDS
   kCount,
 };
 

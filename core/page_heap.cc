@@ -14,6 +14,7 @@ namespace hakmem {
 
 uintptr_t g_heap_base = 0;
 uint8_t g_page_class[kMaxHeapGranules];
+uint8_t g_page_shard[kMaxHeapGranules];
 Span* g_spans = nullptr;
 
 namespace {

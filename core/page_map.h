@@ -15,6 +15,10 @@ namespace hakmem {
 
 extern uintptr_t g_heap_base HAK_HIDDEN;  // set once, before the first small block exists
 extern uint8_t g_page_class[kMaxHeapGranules] HAK_HIDDEN;
+// The central shard whose span holds each granule (meaningful only while a span does).
+// Its own byte map, not a field of the span: a flush looks up every object it sends,
+// and one byte per granule keeps that one dense load.
+extern uint8_t g_page_shard[kMaxHeapGranules] HAK_HIDDEN;
 extern Span* g_spans HAK_HIDDEN;         // span metadata by granule (a NORESERVE mapping)
 
 HAK_INLINE uintptr_t GranuleOf(const void* p) {
@@ -26,6 +30,9 @@ HAK_INLINE int PageClassOf(const void* p) {
   if (HAK_UNLIKELY(g >= kMaxHeapGranules)) return 0;
   return g_page_class[g];
 }
+
+// The shard of `p`, a small object a span holds.
+HAK_INLINE int ShardOf(const void* p) { return g_page_shard[GranuleOf(p)]; }
 
 // True if p lies in the heap reservation (whether or not a span holds it).
 bool InHeap(const void* p);

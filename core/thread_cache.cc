@@ -2,11 +2,11 @@
 
 #include <atomic>
 
-
 #include "core/bigcache_hooks.h"
 #include "core/central_freelist.h"
 #include "core/decay.h"
 #include "core/init.h"
+#include "core/page_map.h"
 #include "core/route.h"
 #include "core/size_class.h"
 
@@ -30,6 +30,7 @@ void SetUpThread() {
   EnsureInitialized();
   ThreadCache& tc = tl_cache;
   for (int c = 1; c < kNumClasses; ++c) tc.lists[c].max_length = 1;
+  tc.shard = static_cast<uint8_t>(AcquireShard());
   tc.state = ThreadState::kActive;
   if (!tc.exit_hook_registered) {
     // Registering may allocate (glibc grows its key table with calloc); the cache is
@@ -49,20 +50,49 @@ HAK_NOINLINE void* HeapExhausted(int c) {
   return RouteAllocate(size, align, nullptr, 0);  // sets ENOMEM if that fails too
 }
 
-// Sends the first `n` objects of list `c` to the central list.
+// A batch whose objects belong to more than one shard: each shard gets its own, as a
+// nullptr-terminated list.
+HAK_NOINLINE void InsertByShard(int c, void* head) {
+  void* heads[kMaxShards] = {};
+  int counts[kMaxShards] = {};
+  while (head != nullptr) {
+    void* next = *static_cast<void**>(head);
+    const int s = ShardOf(head);
+    *static_cast<void**>(head) = heads[s];
+    heads[s] = head;
+    ++counts[s];
+    head = next;
+  }
+  for (int s = 0; s < kMaxShards; ++s) {
+    if (counts[s] != 0) Central(s, c).InsertRange(c, heads[s], counts[s]);
+  }
+}
+
+// Sends the first `n` objects of list `c` to the central lists of their shards.
 void FlushObjects(int c, uint32_t n) {
   FreeList& l = tl_cache.lists[c];
   const int batch = BatchSize(c);
+  // While one shard is in use every object is shard 0's: no lookups.
+  const bool sharded = ShardsInUse() > 1;
   while (n > 0) {
     const int k = n < static_cast<uint32_t>(batch) ? static_cast<int>(n) : batch;
     void* head = l.head;
     void* last = head;
-    for (int i = 1; i < k; ++i) last = *static_cast<void**>(last);
+    const int shard = sharded ? ShardOf(head) : 0;
+    bool mixed = false;
+    for (int i = 1; i < k; ++i) {
+      last = *static_cast<void**>(last);
+      if (sharded) mixed |= ShardOf(last) != shard;
+    }
     l.head = *static_cast<void**>(last);
     *static_cast<void**>(last) = nullptr;  // InsertRange takes the batch terminated
     l.length -= static_cast<uint32_t>(k);
     n -= static_cast<uint32_t>(k);
-    Central(c).InsertRange(c, head, k);
+    if (HAK_LIKELY(!mixed)) {
+      Central(shard, c).InsertRange(c, head, k);
+    } else {
+      InsertByShard(c, head);
+    }
   }
 }
 
@@ -75,7 +105,7 @@ void* AllocateSmallSlow(int c) {
       SetUpThread();
     } else {  // exiting thread: no cache, one object at a time
       void* p = nullptr;
-      if (Central(c).RemoveRange(c, &p, 1) == 1) return p;
+      if (Central(tc.shard, c).RemoveRange(c, &p, 1) == 1) return p;
       return HeapExhausted(c);
     }
   }
@@ -91,7 +121,7 @@ void* AllocateSmallSlow(int c) {
   const int want = static_cast<int>(l.max_length) < BatchSize(c) ? static_cast<int>(l.max_length)
                                                                  : BatchSize(c);
   Grow(l, c);
-  const int n = Central(c).RemoveRange(c, &head, want);
+  const int n = Central(tc.shard, c).RemoveRange(c, &head, want);
   if (n == 0) return HeapExhausted(c);
   l.head = *static_cast<void**>(head);
   l.length = static_cast<uint32_t>(n - 1);
@@ -138,6 +168,7 @@ void ThreadCacheExit() {
     tc.lists[c].max_length = 0;
     FlushObjects(c, tc.lists[c].length);
   }
+  ReleaseShard(tc.shard);
 }
 
 }  // namespace hakmem

@@ -36,6 +36,7 @@ struct ThreadCache {
   uint32_t thread_tag;   // nonzero, unique among threads alive at once; 0 until assigned
   ThreadState state;
   bool exit_hook_registered;
+  uint8_t shard;         // the central shard it takes objects from (set up with the thread)
 };
 
 // The asm name lets the fast path below name the variable in its TLS relocation.

@@ -18,6 +18,11 @@
 //   span.capacity == span.used + |span.free_list| + (span.end - span.bump) / object_size
 // and every "used" object is either live in the program, in a thread cache list, or in a
 // central transfer-cache batch.
+//
+// Shards: the central lists come in up to kMaxShards copies, and each thread allocates
+// from one shard's spans (central_freelist.h says why). A span belongs to the shard that
+// carved it for its whole life (page_map.h's shard map records it), and its objects go
+// back to that shard whichever thread frees them.
 #ifndef HAKMEM_CORE_TYPES_H_
 #define HAKMEM_CORE_TYPES_H_
 
@@ -49,6 +54,9 @@ inline constexpr int kNumClasses = 1 + 8 + kClassesPerDoubling * 11;  // 97 incl
 // Alignments up to this are served by size classes whose objects are naturally aligned
 // (spans start granule-aligned); larger ones go to the large route.
 inline constexpr size_t kMaxClassAlign = kGranuleSize;
+
+// Central shards at most (HAKMEM_SHARDS).
+inline constexpr int kMaxShards = 16;
 
 // One per-class list in a thread cache. 16 bytes so that the fast path touches one line
 // for head, length and limit together.

@@ -63,7 +63,7 @@ bool SampleAllocator(uint64_t time_ns) {
   constexpr int kMaxClasses =
       static_cast<int>(sizeof(s.size_classes) / sizeof(s.size_classes[0]));
   for (int c = 1; c < kNumClasses && s.size_classes_count < kMaxClasses; ++c) {
-    const CentralFreeList::ClassStats cs = Central(c).GetClassStats(c);
+    const CentralFreeList::ClassStats cs = CentralClassStats(c);
     if (cs.spans == 0 && cs.objects_out == 0) continue;
     hakmem_telemetry_SizeClassSample& out = s.size_classes[s.size_classes_count++];
     out.object_bytes = ClassSize(c);
