@@ -6,6 +6,7 @@ frozen run must reproduce its choices.
 
 Arguments (from BUILD): LIBHAKMEM WRAPPER_MAIN
 """
+import ctypes
 import json
 import os
 import subprocess
@@ -17,16 +18,31 @@ LIB, PROG = (os.path.abspath(p) for p in sys.argv[1:3])
 del sys.argv[1:3]
 
 
+def no_transparent_huge_pages():
+    """In the child before exec: THP off for the process, whatever the machine's mode."""
+    PR_SET_THP_DISABLE = 41
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0)
+
+
 def run(tmp, name, *args, learning=False, **env_extra):
     report = os.path.join(tmp, name + ".json")
     env = dict(os.environ, LD_PRELOAD=LIB, HAKMEM_SITE_REPORT=report, HAKMEM_VERBOSE="1")
+    preexec = None
     if learning:
         # A strategy forced for the whole suite (bazel test --test_env) would leave the
         # learner nothing to choose between: runs that test learning pin it to per-site.
         env.pop("HAKMEM_STRATEGY", None)
+        # 4 KiB pages, as in learner/shadow_test.py: SpillLog's one written byte is then
+        # one fault, and mapping afresh measures 0.06-0.09 ms a block against 1.1 ms held
+        # idle. With huge pages the block's header alone faults in 2 MiB: 0.2 ms against
+        # 0.4 ms, close enough that one slow huge-page fault (compaction on a busy
+        # machine) decided a CI run for BigCache. The prctl covers kernels in THP
+        # "always" mode, which give huge pages without being asked.
+        env["HAKMEM_HUGE_PAGES"] = "0"
+        preexec = no_transparent_huge_pages
     env.update(env_extra)
     proc = subprocess.run([PROG] + list(args), env=env, capture_output=True, text=True,
-                          timeout=120)
+                          timeout=120, preexec_fn=preexec)
     if proc.returncode != 0:
         raise AssertionError("%s failed (%d): %s" % (name, proc.returncode, proc.stderr))
     if "hakmem: exit" not in proc.stderr:
