@@ -139,8 +139,9 @@ Span* CentralFreeList::NewSpan(int c) {
   s->list = kSpanPartial;
   SetClass(s, granules, c);
   const size_t first = GranuleOf(start);
+  const uint8_t shard = static_cast<uint8_t>(Shard());
   for (int i = 0; i < granules; ++i) {
-    __atomic_store_n(&g_page_shard[first + i], static_cast<uint8_t>(Shard()), __ATOMIC_RELAXED);
+    __atomic_store_n(&g_page_shard[first + i], shard, __ATOMIC_RELAXED);
   }
   partial_.PushFront(s);
   ++spans_;

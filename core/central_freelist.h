@@ -23,8 +23,8 @@
 // spans: the transfer cache hands a batch one thread flushed to another, and refills
 // carve neighbouring objects for both. Then neighbouring objects of one cache line belong
 // to two threads, and every write to one evicts the other's core's copy.
-// glibc-thread (two threads, no block crosses) ran at 1.7 to 2x jemalloc's time with one
-// set and at its time with a shard per thread. A span stays in the shard that carved it;
+// glibc-thread (two threads, no block crosses) ran at about twice mimalloc's time with
+// one set and at its time with shards. A span stays in the shard that carved it;
 // a flush sorts objects by shard (ShardOf: one load from a byte map per object, skipped
 // while one shard is in use), so a block freed by another thread still goes back
 // whole batches at a time, to its own shard's transfer cache. A flush that mixes shards
