@@ -290,23 +290,14 @@ CentralFreeList::ClassStats CentralClassStats(int c) {
 // use are touched, so a fork does not fault in the lists of shards no thread has had.
 void CentralLockAllForFork() ABSL_NO_THREAD_SAFETY_ANALYSIS {
   g_shard_lock.Lock();
-  const int shards = ShardsInUse();
-  for (int s = 0; s < shards; ++s) {
-    for (int c = 1; c < kNumClasses; ++c) g_central[s][c].LockForFork();
-  }
+  ForEachCentralInUse([](int, CentralFreeList& l) { l.LockForFork(); });
 }
 void CentralUnlockAllForFork() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-  const int shards = ShardsInUse();
-  for (int s = 0; s < shards; ++s) {
-    for (int c = 1; c < kNumClasses; ++c) g_central[s][c].UnlockForFork();
-  }
+  ForEachCentralInUse([](int, CentralFreeList& l) { l.UnlockForFork(); });
   g_shard_lock.Unlock();
 }
 void CentralResetAllAfterFork() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-  const int shards = ShardsInUse();
-  for (int s = 0; s < shards; ++s) {
-    for (int c = 1; c < kNumClasses; ++c) g_central[s][c].ResetAfterFork();
-  }
+  ForEachCentralInUse([](int, CentralFreeList& l) { l.ResetAfterFork(); });
   g_shard_lock.ResetAfterFork();
   // The child's one thread is the only one left: the others' shards are free again.
   for (int s = 0; s < kMaxShards; ++s) g_shard_threads[s] = 0;

@@ -134,6 +134,15 @@ int NumShards();
 // 1 + the highest shard ever handed out: shards beyond it hold nothing.
 int ShardsInUse();
 
+// fn(size_class, list) for every class of every shard in use: what fork and decay walk.
+template <typename Fn>
+void ForEachCentralInUse(Fn fn) {
+  const int shards = ShardsInUse();
+  for (int s = 0; s < shards; ++s) {
+    for (int c = 1; c < kNumClasses; ++c) fn(c, Central(s, c));
+  }
+}
+
 // Telemetry's view of a class, summed over the shards.
 CentralFreeList::ClassStats CentralClassStats(int size_class);
 

@@ -17,10 +17,7 @@ std::atomic<bool> g_running{false};
 std::atomic<uint64_t> g_released_bytes{0};
 
 uint64_t Pass(uint64_t now, uint64_t decay_ns) {
-  const int shards = ShardsInUse();
-  for (int s = 0; s < shards; ++s) {
-    for (int c = 1; c < kNumClasses; ++c) Central(s, c).Release(c, now, decay_ns);
-  }
+  ForEachCentralInUse([&](int c, CentralFreeList& l) { l.Release(c, now, decay_ns); });
   // A fresh clock: spans the central lists just freed count as freed before it.
   uint64_t total = PageHeapRelease(os::NowCoarseNs(), decay_ns);
   if (BigCacheLinked()) total += BigCacheRelease(now, decay_ns);
