@@ -141,12 +141,15 @@ def check_hakmem_exit(alloc, stderr_text):
 
 
 def hakmem_version(path):
-    # In a child process: loading hakmem into this driver could change its heap.
-    code = ("import ctypes,sys; f=ctypes.CDLL(sys.argv[1]).hak_version; "
+    # In a child process: loading hakmem into this driver could change its heap. Preloaded,
+    # not dlopen()ed: its thread cache is initial-exec TLS, which a library loaded after
+    # start-up cannot get ("cannot allocate memory in static TLS block").
+    code = ("import ctypes; f=ctypes.CDLL(None).hak_version; "
             "f.restype=ctypes.c_char_p; print(f().decode())")
     try:
-        out = subprocess.run(["/usr/bin/python3", "-c", code, path], capture_output=True,
-                             text=True, timeout=30, env={"PATH": "/usr/bin:/bin"})
+        out = subprocess.run(["/usr/bin/python3", "-c", code], capture_output=True,
+                             text=True, timeout=30,
+                             env={"PATH": "/usr/bin:/bin", "LD_PRELOAD": os.path.abspath(path)})
         if out.returncode == 0:
             return out.stdout.strip()
         warn("could not call hak_version() in %s: %s" % (path, out.stderr.strip()[-200:]))

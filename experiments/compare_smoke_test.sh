@@ -13,6 +13,11 @@ if [[ $status -ne 0 ]]; then
   echo "FAIL: compare.py exited $status"
   exit 1
 fi
+# The report names the build it measured (hak_version() read from a preloaded child).
+if ! grep -Eq "hak_version: [0-9]+\.[0-9]+\.[0-9]+" <<<"$out"; then
+  echo "FAIL: compare.py could not read hakmem's version"
+  exit 1
+fi
 for bench in random_mixed_w256 random_mixed_w8192 large larson; do
   if ! grep -Eq "^\| $bench \| hakmem \| [0-9.]+ .*\| yes \|$" <<<"$out"; then
     echo "FAIL: no proven hakmem result for $bench"
