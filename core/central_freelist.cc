@@ -98,6 +98,14 @@ void ReleaseShard(int shard) {
   if (g_shard_threads[shard] > 0) --g_shard_threads[shard];
 }
 
+// A small program touches the list of every class it uses: they must share pages.
+static_assert(sizeof(CentralFreeList) <= 128, "a central list outgrew its share of a page");
+
+CentralFreeList::Slots& CentralFreeList::slots() const {
+  static Slots g_slots[kMaxShards * kNumClasses];
+  return g_slots[this - &g_central[0][0]];
+}
+
 int CentralFreeList::Shard() const {
   return static_cast<int>((this - &g_central[0][0]) / kNumClasses);
 }
@@ -206,8 +214,9 @@ int CentralFreeList::RemoveRange(int c, void** head, int n) {
   if (n == BatchSize(c)) {
     if (num_batches_ > 0) {
       --num_batches_;
-      *head = batches_[num_batches_];
-      const int got = counts_[num_batches_];
+      Slots& s = slots();
+      *head = s.batches[num_batches_];
+      const int got = s.counts[num_batches_];
       objects_out_ += static_cast<uint64_t>(got);
       return got;
     }
@@ -230,8 +239,9 @@ void CentralFreeList::InsertRange(int c, void* head, int n) {
   // At least half a batch: what a flush split by shard leaves is worth keeping whole.
   if (2 * n >= BatchSize(c)) {
     if (num_batches_ < Capacity(c)) {
-      batches_[num_batches_] = head;  // nullptr-terminated: handed out as is
-      counts_[num_batches_] = static_cast<uint16_t>(n);
+      Slots& s = slots();
+      s.batches[num_batches_] = head;  // nullptr-terminated: handed out as is
+      s.counts[num_batches_] = static_cast<uint16_t>(n);
       ++num_batches_;
       return;
     }
@@ -263,7 +273,7 @@ void CentralFreeList::Release(int c, uint64_t now_ns, uint64_t decay_ns) {
   capacity_ = 0;  // idle: back to the base capacity until batches flow again
   overflowed_by_ = 0;
   while (num_batches_ > 0) {
-    void* obj = batches_[--num_batches_];
+    void* obj = slots().batches[--num_batches_];
     while (obj != nullptr) {
       void* next = NextOf(obj);
       ReturnToSpan(c, obj);
