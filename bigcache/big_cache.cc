@@ -224,42 +224,99 @@ BigCache::Region* BigCache::AddRegion(size_t need, bool huge) {
   return nullptr;
 }
 
+// Inlined in both of Take's calls: a call of its own cost the hit path more
+// instructions in bench_large (callgrind: 0.6%, 23 a take).
+__attribute__((always_inline)) inline char* BigCache::TakeLocked(size_t need, bool huge,
+                                                                 size_t* size, bool* fresh) {
+  Extent* e = BestFit(huge, kResident, need);
+  const bool hit = e != nullptr;
+  if (e == nullptr) e = BestFit(huge, kReleased, need);
+  if (e == nullptr) return nullptr;
+  Unlink(e);
+  if (e->size > need) {
+    if (Extent* t = Split(e, need)) Link(t);
+  }
+  Retire(e);  // its block's idle time ends: the memory is in use again
+  e->state = kUsed;
+  *size = e->size;
+  *fresh = !hit;
+  if (hit) {
+    hits_.fetch_add(1, std::memory_order_relaxed);
+    faults_saved_.fetch_add(need / kPage, std::memory_order_relaxed);
+  } else {
+    misses_.fetch_add(1, std::memory_order_relaxed);
+  }
+  return reinterpret_cast<char*>(e->start);
+}
+
 char* BigCache::Take(size_t bytes, bool huge, size_t* size, bool* fresh) {
   if (bytes == 0 || bytes > kMaxRequest) {
     misses_.fetch_add(1, std::memory_order_relaxed);
     return nullptr;
   }
   const size_t need = RoundTo(bytes, Granule(huge));
-  // Twice at most: a region mapped for this request can be taken by another thread
-  // before this one relocks; then the request is a miss, and the core maps directly.
-  for (int attempt = 0; attempt < 2; ++attempt) {
-    {
-      SpinLockHolder h(&lock_);
-      Extent* e = BestFit(huge, kResident, need);
-      const bool hit = e != nullptr;
-      if (e == nullptr) e = BestFit(huge, kReleased, need);
-      if (e != nullptr) {
-        Unlink(e);
-        if (e->size > need) {
-          if (Extent* t = Split(e, need)) Link(t);
-        }
-        Retire(e);  // its block's idle time ends: the memory is in use again
-        e->state = kUsed;
-        *size = e->size;
-        *fresh = !hit;
-        if (hit) {
-          hits_.fetch_add(1, std::memory_order_relaxed);
-          faults_saved_.fetch_add(need / kPage, std::memory_order_relaxed);
-        } else {
-          misses_.fetch_add(1, std::memory_order_relaxed);
-        }
-        return reinterpret_cast<char*>(e->start);
-      }
-    }
-    if (attempt == 1 || AddRegion(need, huge) == nullptr) break;
+  {
+    SpinLockHolder h(&lock_);
+    if (char* p = TakeLocked(need, huge, size, fresh)) return p;
   }
-  misses_.fetch_add(1, std::memory_order_relaxed);
-  return nullptr;
+  // Nothing fits: a new region, mapped outside the lock. Another thread can take it
+  // before this one relocks; then the request is a miss, and the core maps directly.
+  Region* added = AddRegion(need, huge);
+  if (added == nullptr) {
+    misses_.fetch_add(1, std::memory_order_relaxed);
+    return nullptr;
+  }
+  char* p;
+  Region* dead;
+  {
+    SpinLockHolder h(&lock_);
+    p = TakeLocked(need, huge, size, fresh);
+    // Another thread that missed at the same time can have mapped a region too, and
+    // this request best-fit into what it left of that one: this region is then whole
+    // and untouched, and nothing would ever free into it to release it.
+    dead = UnlistIfWhole(added);
+  }
+  UnmapRegions(dead);
+  if (p == nullptr) misses_.fetch_add(1, std::memory_order_relaxed);
+  return p;
+}
+
+BigCache::Region* BigCache::UnlistIfWhole(Region* r) {
+  // r may have gone back since it was added (taken, freed and released by other
+  // threads), its map unmapped: only a region still on the list is looked into.
+  Region* q = regions_;
+  while (q != nullptr && q != r) q = q->next;
+  if (q == nullptr) return nullptr;
+  Extent* e = r->map[0];
+  if (e == nullptr || e->state != kReleased || e->size != r->size) return nullptr;
+  Unlink(e);
+  FreeExtent(e);
+  Unlist(r);
+  r->next = nullptr;
+  return r;
+}
+
+void BigCache::Unlist(Region* r) {
+  for (Region** p = &regions_; *p != nullptr; p = &(*p)->next) {
+    if (*p == r) {
+      *p = r->next;
+      return;
+    }
+  }
+}
+
+void BigCache::UnmapRegions(Region* dead) {
+  while (dead != nullptr) {
+    Region* r = dead;
+    dead = r->next;
+    env_.unmap(reinterpret_cast<char*>(r->base), r->size);
+    os::Unmap(r->map, r->map_bytes);
+    regions_count_.fetch_sub(1, std::memory_order_relaxed);
+    region_bytes_.fetch_sub(r->size, std::memory_order_relaxed);
+    SpinLockHolder h(&lock_);
+    r->next = spare_regions_;
+    spare_regions_ = r;
+  }
 }
 
 BigCache::Extent* BigCache::PickVictims(uint64_t target, uint64_t now_ns, uint64_t decay_ns) {
@@ -303,28 +360,13 @@ uint64_t BigCache::ReleaseVictims(Extent* victims) {
         continue;
       }
       // Every page of the region is free and released: the region goes back.
-      for (Region** p = &regions_; *p != nullptr; p = &(*p)->next) {
-        if (*p == r) {
-          *p = r->next;
-          break;
-        }
-      }
+      Unlist(r);
       FreeExtent(e);
       r->next = dead;
       dead = r;
     }
   }
-  while (dead != nullptr) {
-    Region* r = dead;
-    dead = r->next;
-    env_.unmap(reinterpret_cast<char*>(r->base), r->size);
-    os::Unmap(r->map, r->map_bytes);
-    regions_count_.fetch_sub(1, std::memory_order_relaxed);
-    region_bytes_.fetch_sub(r->size, std::memory_order_relaxed);
-    SpinLockHolder h(&lock_);
-    r->next = spare_regions_;
-    spare_regions_ = r;
-  }
+  UnmapRegions(dead);
   return bytes;
 }
 

@@ -197,6 +197,15 @@ class BigCache {
   // Returns bytes.
   uint64_t ReleaseVictims(Extent* victims) ABSL_LOCKS_EXCLUDED(lock_);
   Region* AddRegion(size_t need, bool huge) ABSL_LOCKS_EXCLUDED(lock_);
+  // Take from the free extents alone (need: rounded); nullptr if none fits.
+  char* TakeLocked(size_t need, bool huge, size_t* size, bool* fresh)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_);
+  // Takes r off the region list if it is one free released extent (its node freed);
+  // returns r then (its map still to unmap), else nullptr.
+  Region* UnlistIfWhole(Region* r) ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_);
+  void Unlist(Region* r) ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_);
+  // Unmaps regions taken off the list (linked by next) and files their nodes as spare.
+  void UnmapRegions(Region* dead) ABSL_LOCKS_EXCLUDED(lock_);
 
   const Env env_;
   std::atomic<uint64_t> capacity_;

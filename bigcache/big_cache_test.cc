@@ -1,5 +1,6 @@
 #include "bigcache/big_cache.h"
 
+#include <functional>
 #include <map>
 #include <mutex>
 #include <random>
@@ -25,11 +26,19 @@ struct FakeOs {
   uint64_t headroom = 0;
   std::vector<std::pair<uintptr_t, size_t>> released;
   std::vector<uintptr_t> retired;
+  // Runs once, in the next Map, before it maps: what another thread does while this one
+  // maps a region outside the heap's lock.
+  std::function<void()> during_next_map;
 };
 FakeOs* g_os = nullptr;
 
 uint64_t Now() { return g_os->now; }
 char* Map(size_t size, bool huge) {
+  if (g_os->during_next_map) {
+    std::function<void()> f = std::move(g_os->during_next_map);
+    g_os->during_next_map = nullptr;
+    f();
+  }
   std::lock_guard<std::mutex> l(g_os->mu);
   if (g_os->refuse_maps_over >= 0 && size > static_cast<size_t>(g_os->refuse_maps_over)) {
     return nullptr;
@@ -322,6 +331,28 @@ TEST_F(BigCacheTest, WhenTheOsRefusesARegionTheRequestAloneIsMappedOrItFails) {
   EXPECT_EQ(c.Take(kMiB, false, &size, &fresh), nullptr);
   EXPECT_EQ(c.Take(kMaxRequest + 1, false, &size, &fresh), nullptr);
   EXPECT_TRUE(c.Put(P(a), 10 * kMiB));
+}
+
+TEST_F(BigCacheTest, ARegionMappedForARequestThatAnotherServedGoesBack) {
+  // Two threads miss at once and each maps a region outside the lock. The first back
+  // takes from its own region; the second then best-fits into what is left of the first
+  // one's, and its own region is never touched. Kept, that region would sit mapped and
+  // whole for good (nothing is ever freed into it, so nothing releases it): it goes back
+  // at once.
+  BigCache c(kEnv, 64 * kMiB);
+  uintptr_t other = 0;
+  os_.during_next_map = [&] { other = Take(c, 4 * kMiB, false, true); };
+  const uintptr_t mine = Take(c, 4 * kMiB, false, true);
+  EXPECT_EQ(mine, other + 4 * kMiB);  // the rest of the other thread's region
+  EXPECT_EQ(os_.maps, 2);
+  EXPECT_EQ(os_.unmaps, 1);
+  EXPECT_EQ(c.GetCounters().regions, 1u);
+  EXPECT_EQ(c.GetCounters().region_bytes, kRegionBytes);
+  c.Put(P(mine), 4 * kMiB);
+  c.Put(P(other), 4 * kMiB);
+  c.Release(os_.now + 1, 1);
+  EXPECT_EQ(c.GetCounters().regions, 0u);
+  EXPECT_EQ(os_.unmaps, 2);
 }
 
 TEST_F(BigCacheTest, ConcurrentTakesAndPutsNeverHandOutOverlappingMemory) {
