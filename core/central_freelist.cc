@@ -101,14 +101,16 @@ void ReleaseShard(int shard) {
 // A small program touches the list of every class it uses: they must share pages.
 static_assert(sizeof(CentralFreeList) <= 128, "a central list outgrew its share of a page");
 
-CentralFreeList::Slots& CentralFreeList::slots() const {
-  static Slots g_slots[kMaxShards * kNumClasses];
-  return g_slots[this - &g_central[0][0]];
+size_t CentralFreeList::Index() const {
+  return static_cast<size_t>(this - &g_central[0][0]);
 }
 
-int CentralFreeList::Shard() const {
-  return static_cast<int>((this - &g_central[0][0]) / kNumClasses);
+CentralFreeList::Slots& CentralFreeList::slots() const {
+  static Slots g_slots[kMaxShards * kNumClasses];
+  return g_slots[Index()];
 }
+
+int CentralFreeList::Shard() const { return static_cast<int>(Index() / kNumClasses); }
 
 int CentralFreeList::BatchesWorth(int size_class, size_t bytes) {
   const size_t batch_bytes = ClassSize(size_class) * static_cast<size_t>(BatchSize(size_class));

@@ -100,6 +100,9 @@ class CentralFreeList {
   void ReturnToSpan(int size_class, void* obj) ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_);
   int FillFromSpans(int size_class, void** head, int n) ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_);
   Span* NewSpan(int size_class) ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_);
+  // Where this list sits in g_central (shard-major): its shard and its transfer cache's
+  // entries both follow from it.
+  size_t Index() const;
   int Shard() const;  // which shard this list belongs to
 
   // The transfer cache's entries, guarded by lock_: batches, each nullptr-terminated, of
