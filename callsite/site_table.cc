@@ -64,11 +64,11 @@ bool SiteTable::EnsureStorage() {
   SpinLockHolder h(&g_storage_lock);
   if (sites_.load(std::memory_order_relaxed) != nullptr) return true;
   auto* bits = static_cast<std::atomic<uint64_t>*>(ArenaAllocate(kDroppedBits / 8));
+  auto* index =
+      static_cast<std::atomic<uint32_t>*>(ArenaAllocate(sizeof(std::atomic<uint32_t>) * kMaxSites));
   auto* sites = static_cast<Site*>(ArenaAllocate(sizeof(Site) * (kMaxSites + 1)));
-  auto* used = static_cast<std::atomic<uint32_t>*>(
-      ArenaAllocate(sizeof(std::atomic<uint32_t>) * kMaxSites));
-  if (bits == nullptr || sites == nullptr || used == nullptr) return false;
-  used_ = used;
+  if (bits == nullptr || index == nullptr || sites == nullptr) return false;
+  index_ = index;
   // Arena memory is zeroed, which is every field's initial state (atomics included).
   dropped_seen_ = bits;
   sites[kMaxSites].module = -1;
@@ -101,22 +101,32 @@ uint32_t SiteTable::FindOrInsert(uintptr_t key) {
   if (key == kOverflowContextKey) return kOverflowSite;
   Site* sites = sites_.load(std::memory_order_acquire);
   const uint64_t h = Hash(key);
+  uint32_t mine = 0;  // a record this thread has filled in with the key, not yet indexed
   for (int probe = 0; probe < kMaxProbes; ++probe) {
-    const uint32_t i = static_cast<uint32_t>((h + static_cast<uint64_t>(probe)) & (kMaxSites - 1));
-    Site* s = &sites[i];
-    uintptr_t cur = s->key.load(std::memory_order_acquire);
-    if (cur == key) return i + 1;
-    if (cur == 0) {
-      if (s->key.compare_exchange_strong(cur, key, std::memory_order_acq_rel)) {
-        // This thread owns the new slot: resolve it (off the fast path by construction).
-        Resolve(s, key);
-        used_[num_used_.fetch_add(1, std::memory_order_relaxed)].store(
-            i + 1, std::memory_order_release);
-        return i + 1;
+    std::atomic<uint32_t>& slot = index_[(h + static_cast<uint64_t>(probe)) & (kMaxSites - 1)];
+    uint32_t id = slot.load(std::memory_order_acquire);
+    if (id == 0) {
+      if (mine == 0) {
+        // The next record, taken before the slot: a record is used in id order and is
+        // complete (its key set) before any slot points at it, so no reader ever waits.
+        mine = num_used_.fetch_add(1, std::memory_order_relaxed) + 1;
+        if (mine > kMaxSites) break;  // every record is taken (some lost to races)
+        sites[mine - 1].key.store(key, std::memory_order_relaxed);
       }
-      if (cur == key) return i + 1;  // another thread inserted the same key
+      if (slot.compare_exchange_strong(id, mine, std::memory_order_acq_rel)) {
+        Resolve(&sites[mine - 1], key);  // off the fast path by construction
+        return mine;
+      }
+    }
+    // Another thread's site, or this key inserted by another thread just now.
+    if (sites[id - 1].key.load(std::memory_order_relaxed) == key) {
+      // A record this thread took for the same key stays unused (key 0, never
+      // resolved).
+      if (mine != 0) sites[mine - 1].key.store(0, std::memory_order_relaxed);
+      return id;
     }
   }
+  if (mine != 0 && mine <= kMaxSites) sites[mine - 1].key.store(0, std::memory_order_relaxed);
   // Full (or a long collision chain): count the key once as dropped.
   const uint64_t bit = (h >> 20) & (kDroppedBits - 1);
   const uint64_t mask = uint64_t{1} << (bit & 63);

@@ -75,18 +75,20 @@ class SiteTable {
   void RecordFree(uint32_t id, size_t size, double weight, uint64_t lifetime_ns,
                   bool cross_thread);
 
-  // Calls fn(id, site) for every site in use, in the order they were inserted, the
-  // overflow site last. Visits only the slots in use: a scan of all of them would fault
-  // in 6 MiB of untouched table at every report.
+  // Calls fn(id, site) for every site in use, in the order they were inserted (id
+  // order), the overflow site last. Visits only the records in use: a scan of all of them
+  // would fault in 6 MiB of untouched table at every report.
   template <typename Fn>
   void ForEach(Fn fn) {
     Site* sites = sites_.load(std::memory_order_acquire);
     if (sites == nullptr) return;
     uint32_t n = num_used_.load(std::memory_order_acquire);
     if (n > kMaxSites) n = kMaxSites;
-    for (uint32_t k = 0; k < n; ++k) {
-      const uint32_t id = used_[k].load(std::memory_order_acquire);
-      if (id != 0) fn(id, &sites[id - 1]);  // 0: being inserted right now
+    for (uint32_t id = 1; id <= n; ++id) {
+      Site* s = &sites[id - 1];
+      // Visited once resolved: a record still being inserted, or one a race left
+      // unused, is not.
+      if (s->resolved.load(std::memory_order_acquire) != 0) fn(id, s);
     }
     Site* overflow = &sites[kMaxSites];
     if (overflow->exact_allocs.load(std::memory_order_relaxed) != 0 ||
@@ -99,11 +101,15 @@ class SiteTable {
   bool EnsureStorage();
   void Resolve(Site* s, uintptr_t key);
 
-  std::atomic<Site*> sites_{nullptr};  // kMaxSites slots, then the overflow site
+  // The open-addressed index: a key's slot holds its site's id (0: free), the key being
+  // the record's. Records sit in id order, handed out as sites come: at about 1.5 KiB a
+  // record, records placed by hash put each new site on a page of its own (espresso:
+  // about 1 MiB of resident table, a quarter of its peak RSS beyond glibc's).
+  std::atomic<uint32_t>* index_ = nullptr;  // kMaxSites slots
+  std::atomic<Site*> sites_{nullptr};  // kMaxSites records by id, then the overflow site
   std::atomic<uint64_t> dropped_{0};
   std::atomic<uint64_t>* dropped_seen_ = nullptr;  // a bitmap over key hashes
-  // Ids of the slots in use, in insertion order (0: being inserted), for ForEach.
-  std::atomic<uint32_t>* used_ = nullptr;
+  // Records handed out: ids 1..num_used_ (a record a race left unused has key 0).
   std::atomic<uint32_t> num_used_{0};
 };
 
