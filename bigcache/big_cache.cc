@@ -284,14 +284,14 @@ char* BigCache::Take(size_t bytes, bool huge, size_t* size, bool* fresh) {
 BigCache::Region* BigCache::UnlistIfWhole(Region* r) {
   // r may have gone back since it was added (taken, freed and released by other
   // threads), its map unmapped: only a region still on the list is looked into.
-  Region* q = regions_;
-  while (q != nullptr && q != r) q = q->next;
-  if (q == nullptr) return nullptr;
+  Region** link = &regions_;
+  while (*link != nullptr && *link != r) link = &(*link)->next;
+  if (*link == nullptr) return nullptr;
   Extent* e = r->map[0];
   if (e == nullptr || e->state != kReleased || e->size != r->size) return nullptr;
   Unlink(e);
   FreeExtent(e);
-  Unlist(r);
+  *link = r->next;
   r->next = nullptr;
   return r;
 }

@@ -119,14 +119,10 @@ uint32_t SiteTable::FindOrInsert(uintptr_t key) {
       }
     }
     // Another thread's site, or this key inserted by another thread just now.
-    if (sites[id - 1].key.load(std::memory_order_relaxed) == key) {
-      // A record this thread took for the same key stays unused (key 0, never
-      // resolved).
-      if (mine != 0) sites[mine - 1].key.store(0, std::memory_order_relaxed);
-      return id;
-    }
+    if (sites[id - 1].key.load(std::memory_order_relaxed) == key) return id;
   }
-  if (mine != 0 && mine <= kMaxSites) sites[mine - 1].key.store(0, std::memory_order_relaxed);
+  // A record this thread took and did not index stays unused: no slot points at it and
+  // it is never resolved, so ForEach skips it.
   // Full (or a long collision chain): count the key once as dropped.
   const uint64_t bit = (h >> 20) & (kDroppedBits - 1);
   const uint64_t mask = uint64_t{1} << (bit & 63);

@@ -109,7 +109,7 @@ class SiteTable {
   std::atomic<Site*> sites_{nullptr};  // kMaxSites records by id, then the overflow site
   std::atomic<uint64_t> dropped_{0};
   std::atomic<uint64_t>* dropped_seen_ = nullptr;  // a bitmap over key hashes
-  // Records handed out: ids 1..num_used_ (a record a race left unused has key 0).
+  // Records handed out: ids 1..num_used_ (a record a race left unused is never resolved).
   std::atomic<uint32_t> num_used_{0};
 };
 
