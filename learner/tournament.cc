@@ -72,6 +72,12 @@ struct Tournament::BandState {
   std::atomic<double> rating_delta[kNumLearnedStrategies];
   std::atomic<int> chosen_plus1{0};
   std::atomic<int> published{0};  // the Strategy last published
+  // Pages the program touched in this band's fresh blocks, and the bytes they requested:
+  // what a reused block's pages would have cost mapped directly. Its own resident pages
+  // say nothing of that, as they include what earlier owners touched (a block BigCache
+  // gathered from other sites' pieces is all resident, whatever the program writes).
+  std::atomic<uint64_t> fresh_touched{0};
+  std::atomic<uint64_t> fresh_requested{0};
 };
 
 struct Tournament::Site {
@@ -516,7 +522,19 @@ void Tournament::OnFree(uint32_t handle, Strategy s, size_t requested, double ns
     Complete(ss, requested);
     AfterSample(key, b, band);
   }
-  if (config_.counterfactuals) ChargeCounterfactuals(key, b, band, idx, requested, touched_pages);
+  if (fresh) {
+    b.fresh_touched.fetch_add(touched_pages, std::memory_order_relaxed);
+    b.fresh_requested.fetch_add(requested, std::memory_order_relaxed);
+  }
+  if (!config_.counterfactuals) return;
+  uint64_t touched = touched_pages;
+  const uint64_t seen = b.fresh_requested.load(std::memory_order_relaxed);
+  if (!fresh && seen != 0) {  // resident pages are an upper bound here, the band's rate a guess
+    const double rate = static_cast<double>(b.fresh_touched.load(std::memory_order_relaxed)) /
+                        static_cast<double>(seen);
+    touched = std::min(touched, SaturatingU64(rate * static_cast<double>(requested)));
+  }
+  ChargeCounterfactuals(key, b, band, idx, requested, touched);
 }
 
 void Tournament::OnResize(uint32_t handle, Strategy s, double ns) {

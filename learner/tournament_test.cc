@@ -270,6 +270,26 @@ TEST(Tournament, ShadowModeChargesWhatTheOthersWouldHaveCostAndNeverPublishes) {
   EXPECT_EQ(v[kBandLarge].totals[kIdxMmap].faults / v[kBandLarge].samples[kIdxMmap], 256u);
 }
 
+TEST(Tournament, ShadowModePricesAReusedBlocksMappingAtTheBandsFreshTouchRate) {
+  // A reused block's resident pages include what earlier owners touched (BigCache can
+  // gather it from other sites' pieces): what it would have faulted mapped directly is
+  // the band's rate in its fresh blocks, here 1 page of 1 MiB, not its 256 resident ones.
+  Instance a(0, 1.0 / 64, /*learn=*/false);
+  const uintptr_t site = 0x5100;
+  const uint32_t first = a.t.OnAlloc(site, kBandLarge, Strategy::kBigCache, 1 << 20, 300, true);
+  a.t.OnFree(first, Strategy::kBigCache, 1 << 20, 100, 1, true, false);
+  for (int i = 0; i < 200; ++i) {
+    const uint32_t h = a.t.OnAlloc(site, kBandLarge, Strategy::kBigCache, 1 << 20, 300, false);
+    a.t.OnFree(h, Strategy::kBigCache, 1 << 20, 100, 256, false, false);
+  }
+  BandView v[kNumBands];
+  ASSERT_TRUE(a.t.ViewSite(site, v));
+  ASSERT_GT(v[kBandLarge].samples[kIdxMmap], 10u);  // (once well measured, 1 in 8 followed)
+  // One page each.
+  EXPECT_EQ(v[kBandLarge].totals[kIdxMmap].faults, v[kBandLarge].samples[kIdxMmap]);
+  EXPECT_NEAR(v[kBandLarge].mean_cost_ns[kIdxMmap], 2000 + 2000 + 1 * (100 + 1000), 2);
+}
+
 TEST(Tournament, APreemptedMeasurementDoesNotLoseThePoolItsMatches) {
   // The pool costs 40 ns, BigCache 400; one pool allocation in 12 is measured across a
   // 5 ms preemption. Before, one such sample in a window made the pool lose the match.
