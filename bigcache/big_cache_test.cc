@@ -29,6 +29,15 @@ struct FakeOs {
   // Runs once, in the next Map, before it maps: what another thread does while this one
   // maps a region outside the heap's lock.
   std::function<void()> during_next_map;
+  struct Move {
+    uintptr_t from, to;
+    size_t size;
+    bool operator==(const Move& o) const { return from == o.from && to == o.to && size == o.size; }
+  };
+  std::vector<Move> moves;  // every move asked for, refused or not
+  std::vector<std::pair<uintptr_t, size_t>> renewed;
+  bool refuse_moves = false;
+  std::function<void(const Move&)> on_move;  // checks, before it moves
 };
 FakeOs* g_os = nullptr;
 
@@ -62,8 +71,22 @@ void Retire(char* p, size_t) {
   g_os->retired.push_back(reinterpret_cast<uintptr_t>(p));
 }
 uint64_t Headroom() { return g_os->headroom; }
+bool Move(char* from, char* to, size_t size) {
+  const FakeOs::Move m{reinterpret_cast<uintptr_t>(from), reinterpret_cast<uintptr_t>(to), size};
+  if (g_os->on_move) g_os->on_move(m);
+  std::lock_guard<std::mutex> l(g_os->mu);
+  g_os->moves.push_back(m);
+  return !g_os->refuse_moves;
+}
+
+void Renew(char* p, size_t size, bool) {
+  std::lock_guard<std::mutex> l(g_os->mu);
+  g_os->renewed.emplace_back(reinterpret_cast<uintptr_t>(p), size);
+}
 
 constexpr Env kEnv{&Now, &Map, &Unmap, &Release, &Retire, &Headroom};
+// With page moves: requests no resident extent fits are gathered from pieces.
+constexpr Env kMoveEnv{&Now, &Map, &Unmap, &Release, &Retire, &Headroom, &Move, &Renew};
 
 class BigCacheTest : public ::testing::Test {
  protected:
@@ -279,6 +302,165 @@ TEST_F(BigCacheTest, AFreedBlocksRecordRetiresWhenItsMemoryStopsBeingIdle) {
   EXPECT_EQ(os_.retired, (std::vector<uintptr_t>{b, a, d}));
 }
 
+TEST_F(BigCacheTest, ARequestNoFreedBlockFitsIsGatheredFromResidentPiecesLargestFirst) {
+  BigCache c(kMoveEnv, 64 * kMiB);
+  size_t s4 = 0, s6 = 0;
+  const uintptr_t a = Take(c, 4 * kMiB, true, true, &s4);
+  const uintptr_t b = Take(c, 4 * kMiB, true, true);  // stays live: a and d never touch
+  const uintptr_t d = Take(c, 6 * kMiB, true, true, &s6);
+  const uintptr_t rest = d + s6;  // the region's untouched rest
+  ASSERT_TRUE(c.Put(P(a), s4));
+  ASSERT_TRUE(c.Put(P(d), s6));
+  // 8 MiB: neither freed block fits alone. d's 6 MiB and the head of a's 4 MiB move into
+  // the released rest of the region: not fresh (calloc must clear it), no fault.
+  EXPECT_EQ(Take(c, 8 * kMiB, true, false), rest);
+  EXPECT_EQ(os_.moves, (std::vector<FakeOs::Move>{{d, rest, 6 * kMiB},
+                                                  {a, rest + 6 * kMiB, 2 * kMiB}}));
+  Counters k = c.GetCounters();
+  EXPECT_EQ(k.gathers, 1u);
+  EXPECT_EQ(k.moved_bytes, 8 * kMiB);
+  EXPECT_EQ(k.hits, 1u);
+  EXPECT_EQ(k.misses, 3u);
+  EXPECT_EQ(k.bytes_held, 2 * kMiB);  // a's tail, still resident
+  EXPECT_EQ(os_.retired, (std::vector<uintptr_t>{d, a}));  // both freed blocks' records closed
+  EXPECT_TRUE(os_.released.empty());  // moved-from ranges are released by the move itself
+  // a's tail serves a 2 MiB request where it is; the moved-from ranges are released
+  // memory now (d's coalesced with nothing live between): a 6 MiB request faults there.
+  EXPECT_EQ(Take(c, 2 * kMiB, true, false), a + 2 * kMiB);
+  EXPECT_EQ(Take(c, 6 * kMiB, true, true), d);
+  EXPECT_EQ(Take(c, 2 * kMiB, true, true), a);
+  EXPECT_EQ(os_.maps, 1);
+  EXPECT_TRUE(os_.renewed.empty());  // nothing moved in has gone back yet
+  (void)b;
+}
+
+TEST_F(BigCacheTest, MovedInPagesAreRenewedNotJustReleasedWhenTheyGoBack) {
+  // Moved pages keep a kernel mapping of their own: a range holding them is mapped afresh
+  // when it goes back (released, or moved out again), so the mappings merge back.
+  BigCache c(kMoveEnv, 64 * kMiB);
+  size_t s = 0;
+  const uintptr_t a = Take(c, 4 * kMiB, true, true, &s);
+  Take(c, 1 * kMiB, true, true);
+  const uintptr_t d = Take(c, 4 * kMiB, true, true);
+  Take(c, 1 * kMiB, true, true);
+  ASSERT_TRUE(c.Put(P(a), s));
+  ASSERT_TRUE(c.Put(P(d), s));
+  size_t s8 = 0;
+  const uintptr_t t = Take(c, 8 * kMiB, true, false, &s8);  // a and d moved in
+  ASSERT_EQ(os_.moves.size(), 2u);
+  EXPECT_TRUE(os_.renewed.empty());  // a and d were the region's own: nothing to renew
+  // Freed and released: renewed, all 8 MiB, and not released (madvise) as well.
+  ASSERT_TRUE(c.Put(P(t), s8));
+  EXPECT_EQ(c.Release(os_.now + 1, 1), 8 * kMiB);
+  EXPECT_EQ(os_.renewed, (std::vector<std::pair<uintptr_t, size_t>>{{t, 8 * kMiB}}));
+  EXPECT_TRUE(os_.released.empty());
+}
+
+TEST_F(BigCacheTest, AMovedInPieceGatheredAgainIsRenewedAfterItsMove) {
+  BigCache c(kMoveEnv, 64 * kMiB);
+  size_t s = 0;
+  const uintptr_t a = Take(c, 4 * kMiB, true, true, &s);
+  Take(c, 1 * kMiB, true, true);
+  const uintptr_t d = Take(c, 4 * kMiB, true, true);
+  Take(c, 1 * kMiB, true, true);
+  const uintptr_t g = Take(c, 4 * kMiB, true, true);
+  Take(c, 1 * kMiB, true, true);
+  ASSERT_TRUE(c.Put(P(a), s));
+  ASSERT_TRUE(c.Put(P(d), s));
+  size_t s8 = 0;
+  const uintptr_t t = Take(c, 8 * kMiB, true, false, &s8);  // a and d moved in
+  ASSERT_TRUE(c.Put(P(t), s8));
+  ASSERT_TRUE(c.Put(P(g), s));
+  // 12 MiB: t (holding moved-in pages) and g (the region's own) move in; t's range is
+  // renewed after its move, g's needs nothing.
+  Take(c, 12 * kMiB, true, false);
+  EXPECT_EQ(os_.moves.size(), 4u);
+  EXPECT_EQ(os_.renewed, (std::vector<std::pair<uintptr_t, size_t>>{{t, 8 * kMiB}}));
+  EXPECT_TRUE(os_.released.empty());
+}
+
+TEST_F(BigCacheTest, PiecesHoldingLessThanHalfTheRequestAndPlainRegionsAreNotGathered) {
+  BigCache c(kMoveEnv, 64 * kMiB);
+  size_t s = 0;
+  const uintptr_t a = Take(c, 3 * kMiB, true, true, &s);  // 4 MiB: whole huge pages
+  Take(c, 1 * kMiB, true, true);
+  ASSERT_TRUE(c.Put(P(a), s));
+  EXPECT_NE(Take(c, 10 * kMiB, true, true), a);  // 4 of 10 MiB resident: faulted instead
+  EXPECT_TRUE(os_.moves.empty());
+  EXPECT_EQ(c.GetCounters().bytes_held, 4 * kMiB);
+  // Plain regions never gather: their moves would go 4 KiB entry by 4 KiB entry.
+  BigCache plain(kMoveEnv, 64 * kMiB);
+  const uintptr_t x = Take(plain, 4 * kMiB, false, true, &s);
+  Take(plain, 1 * kMiB, false, true);
+  const uintptr_t y = Take(plain, 4 * kMiB, false, true);
+  ASSERT_TRUE(plain.Put(P(x), s));
+  ASSERT_TRUE(plain.Put(P(y), s));
+  Take(plain, 8 * kMiB, false, true);
+  EXPECT_TRUE(os_.moves.empty());
+}
+
+TEST_F(BigCacheTest, ARefusedMoveLosesNothingAndEndsGathering) {
+  BigCache c(kMoveEnv, 64 * kMiB);
+  os_.refuse_moves = true;
+  size_t s = 0;
+  const uintptr_t a = Take(c, 4 * kMiB, true, true, &s);
+  Take(c, 1 * kMiB, true, true);
+  const uintptr_t d = Take(c, 4 * kMiB, true, true);
+  ASSERT_TRUE(c.Put(P(a), s));
+  ASSERT_TRUE(c.Put(P(d), s));
+  // The first move is refused: the request is served from the released target, fresh,
+  // and both pieces stay resident where they were.
+  const uintptr_t t = Take(c, 8 * kMiB, true, true);
+  EXPECT_EQ(os_.moves.size(), 1u);
+  Counters k = c.GetCounters();
+  EXPECT_EQ(k.gathers, 0u);
+  EXPECT_EQ(k.bytes_held, 8 * kMiB);
+  // No second try: the next such request faults without asking.
+  Take(c, 8 * kMiB, true, true);
+  EXPECT_EQ(os_.moves.size(), 1u);
+  // The pieces still serve requests that fit them.
+  const uintptr_t r = Take(c, 4 * kMiB, true, false);
+  EXPECT_TRUE(r == a || r == d) << r;
+  EXPECT_EQ(c.GetCounters().bytes_held, 4 * kMiB);
+  EXPECT_TRUE(t != a && t != d);
+}
+
+TEST_F(BigCacheTest, GatheringStopsWhileTheBudgetOfMovedInPiecesIsHeld) {
+  BigCache c(kMoveEnv, 64 * kMiB);
+  // Each round frees two fresh 64 KiB blocks (resident extents never merge) and gathers
+  // them into a 128 KiB block that stays in use: two moved-in pieces held per round.
+  std::vector<std::pair<char*, size_t>> held;
+  uint32_t rounds = 0;
+  for (;; ++rounds) {
+    ASSERT_LE(rounds, kMoveBudget) << "never stopped";
+    size_t s = 0;
+    const uintptr_t x = Take(c, (2 * kMiB), true, true, &s);
+    const uintptr_t y = Take(c, (2 * kMiB), true, true);
+    ASSERT_TRUE(c.Put(P(x), s));
+    ASSERT_TRUE(c.Put(P(y), s));
+    size_t got = 0;
+    bool fresh = false;
+    char* p = c.Take(2 * (2 * kMiB), true, &got, &fresh);
+    ASSERT_NE(p, nullptr);
+    held.emplace_back(p, got);
+    if (fresh) break;
+  }
+  EXPECT_EQ(rounds, kMoveBudget / 2);
+  EXPECT_EQ(os_.moves.size(), kMoveBudget);
+  // Gathered blocks going back free the budget: gathering resumes.
+  for (int i = 0; i < 8; ++i) {
+    ASSERT_TRUE(c.Put(held[i].first, held[i].second));
+    c.Release(os_.now + 1, 1);  // renewed: no longer held
+  }
+  size_t s = 0;
+  const uintptr_t x = Take(c, (2 * kMiB), true, true, &s);
+  const uintptr_t y = Take(c, (2 * kMiB), true, true);
+  ASSERT_TRUE(c.Put(P(x), s));
+  ASSERT_TRUE(c.Put(P(y), s));
+  Take(c, 2 * (2 * kMiB), true, false);
+  EXPECT_EQ(os_.moves.size(), kMoveBudget + 2);
+}
+
 TEST_F(BigCacheTest, ResizeGrowsIntoTheFreeExtentAfterAndShrinksInPlace) {
   BigCache c(kEnv, 64 * kMiB);
   size_t s = 0;
@@ -355,11 +537,23 @@ TEST_F(BigCacheTest, ARegionMappedForARequestThatAnotherServedGoesBack) {
   EXPECT_EQ(os_.unmaps, 2);
 }
 
-TEST_F(BigCacheTest, ConcurrentTakesAndPutsNeverHandOutOverlappingMemory) {
-  BigCache c(kEnv, 32 * kMiB);
+// Four threads take and free blocks of random sizes (and release now and then); no two
+// live blocks may overlap, and a gathered piece's pages are never moved out from under a
+// live block.
+void ConcurrentTakesAndPuts(FakeOs& os, const Env& env) {
+  BigCache c(env, 32 * kMiB);
   std::mutex mu;
   std::map<uintptr_t, size_t> live;  // start -> size, every extent in use
   std::atomic<bool> overlap{false};
+  std::atomic<bool> moved_live{false};
+  os.on_move = [&](const FakeOs::Move& m) {
+    std::lock_guard<std::mutex> l(mu);
+    auto next = live.lower_bound(m.from);
+    if (next != live.end() && next->first < m.from + m.size) moved_live = true;
+    if (next != live.begin() && std::prev(next)->first + std::prev(next)->second > m.from) {
+      moved_live = true;
+    }
+  };
   auto worker = [&](int seed) {
     std::mt19937 rng(seed);
     std::vector<std::pair<uintptr_t, size_t>> mine;
@@ -390,7 +584,7 @@ TEST_F(BigCacheTest, ConcurrentTakesAndPutsNeverHandOutOverlappingMemory) {
         }
         c.Put(reinterpret_cast<char*>(s), size);
       }
-      if (i % 500 == 0) c.Release(os_.now, 1);
+      if (i % 500 == 0) c.Release(os.now, 1);
     }
     for (const auto& [s, size] : mine) {
       {
@@ -404,13 +598,23 @@ TEST_F(BigCacheTest, ConcurrentTakesAndPutsNeverHandOutOverlappingMemory) {
   for (int t = 0; t < 4; ++t) threads.emplace_back(worker, t + 1);
   for (std::thread& t : threads) t.join();
   EXPECT_FALSE(overlap);
+  EXPECT_FALSE(moved_live);
   const Counters k = c.GetCounters();
   EXPECT_LE(k.bytes_held, 32 * kMiB);
   EXPECT_EQ(k.puts, k.hits + k.misses);  // every block taken came back
   // All free: releasing everything returns every region.
-  c.Release(os_.now + 1, 1);
+  c.Release(os.now + 1, 1);
   EXPECT_EQ(c.GetCounters().regions, 0u);
-  EXPECT_EQ(os_.unmaps, os_.maps);
+  EXPECT_EQ(os.unmaps, os.maps);
+}
+
+TEST_F(BigCacheTest, ConcurrentTakesAndPutsNeverHandOutOverlappingMemory) {
+  ConcurrentTakesAndPuts(os_, kEnv);
+}
+
+TEST_F(BigCacheTest, ConcurrentTakesPutsAndGathersNeverHandOutOrMoveLiveMemory) {
+  ConcurrentTakesAndPuts(os_, kMoveEnv);
+  EXPECT_GT(os_.moves.size(), 0u);
 }
 
 }  // namespace

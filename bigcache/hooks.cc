@@ -15,13 +15,21 @@ namespace {
 // Constant-initialized: usable from the first allocation, before any constructor runs.
 // Ages use the decay pass's clock (coarse: a few ms resolution, a sixth of the cost).
 char* MapRegion(size_t size, bool huge) {
-  // A huge region starts on a 2 MiB boundary, so its pages can be huge pages.
-  return static_cast<char*>(huge ? os::MapHuge(size, 0) : os::Map(size));
+  // A huge region starts on a 2 MiB boundary, so its pages can be huge pages (where the
+  // core uses them), and a piece moved within it moves whole page tables.
+  return static_cast<char*>(huge ? os::MapAligned(size, 0, LargeHugePages()) : os::Map(size));
 }
 
 void UnmapRegion(char* p, size_t size) { os::Unmap(p, size); }
 
 void ReleasePages(char* p, size_t size) { os::Decommit(p, size); }
+
+bool MovePages(char* from, char* to, size_t size) { return os::MovePages(from, to, size); }
+
+// As MapRegion advised the region: huge ones as the core's big mappings, plain ones not.
+void RenewPages(char* p, size_t size, bool huge) {
+  os::Renew(p, size, huge ? (LargeHugePages() ? 1 : 2) : 0);
+}
 
 // The learner's record of a cached block (large.cc's cache stamp) closes.
 void Retire(char* p, size_t size) { LargeCachedMappingEvicted(p, size); }
@@ -33,7 +41,8 @@ uint64_t Headroom() {
 static_assert(bigcache::kMaxRequest == kBigCacheLargestBlock, "one limit for core and cache");
 
 bigcache::BigCache g_cache(bigcache::Env{&os::NowCoarseNs, &MapRegion, &UnmapRegion,
-                                         &ReleasePages, &Retire, &Headroom},
+                                         &ReleasePages, &Retire, &Headroom, &MovePages,
+                                         &RenewPages},
                            64 << 20);
 std::atomic<bool> g_set_up{false};
 
@@ -75,6 +84,8 @@ void BigCacheGetCounters(BigCacheCounters* out) {
   out->evictions = c.evictions;
   out->bytes_held = c.bytes_held;
   out->faults_saved = c.faults_saved;
+  out->gathers = c.gathers;
+  out->moved_bytes = c.moved_bytes;
 }
 
 }  // namespace hakmem

@@ -30,6 +30,7 @@ void BigCacheThreadExit() __attribute__((weak));
 
 struct BigCacheCounters {
   uint64_t hits, misses, puts, rejects, evictions, bytes_held, faults_saved;
+  uint64_t gathers, moved_bytes;
 };
 void BigCacheGetCounters(BigCacheCounters* out) __attribute__((weak));
 

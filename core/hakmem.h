@@ -35,6 +35,8 @@ struct hak_stats {
   uint64_t bigcache_bytes;      /* held in BigCache now */
   uint64_t bigcache_faults_saved; /* estimate: pages a hit did not have to fault in */
   uint64_t strategy_fallbacks;  /* requests served by another strategy than decided */
+  uint64_t bigcache_gathers;    /* hits served by moving resident free pieces together */
+  uint64_t bigcache_moved_bytes; /* bytes those moves carried (page tables, no copy) */
 };
 int hak_stats(struct hak_stats* stats, size_t size);
 

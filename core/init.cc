@@ -104,10 +104,11 @@ __attribute__((destructor)) void ExitReport() {
   f.Str(" large_allocs=").Uint(s.large_allocs);
   f.Str(" bigcache=").Uint(s.mapped_by_bigcache).Str(" mmap_blocks=").Uint(s.mapped_by_mmap);
   f.Str(" sampled_blocks=").Uint(s.sampled_blocks);
-  f.Str(" bigcache_hits=").Uint(s.bigcache_hits);
+  f.Str(" bigcache_hits=").Uint(s.bigcache_hits).Str(" gathers=").Uint(s.bigcache_gathers);
   f.Str(" fallbacks=").Uint(s.strategy_fallbacks);
   f.Str(" large_peak_bytes=").Uint(s.large_peak_live_bytes);
   f.Str(" released_bytes=").Uint(s.released_bytes);
+  f.Str(" huge_pages=").Int(LargeHugePagesState());
   f.Str(" mmap=").Uint(s.mmap_calls).Str(" munmap=").Uint(s.munmap_calls);
   f.Str(" madvise=").Uint(s.madvise_calls).Str(" mremap=").Uint(s.mremap_calls);
   f.Str("\n");

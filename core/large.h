@@ -45,9 +45,14 @@ inline LargeHeader* LargeHeaderOf(const void* p) {
 // Reads HAKMEM_HUGE_PAGES and the kernel's THP mode. Called once at start-up, after the
 // options are loaded and before the first mapped block.
 void LargeInit();
-// Whether blocks of kHugeBlockBytes and up get huge-page mappings (os::MapHuge) in this
-// process; their first touches then fault 2 MiB at a time, at another price per page.
+// Whether blocks of kHugeBlockBytes and up get huge-page mappings (os::MapAligned) in
+// this process; their first touches then fault 2 MiB at a time, at another price per
+// page. With HAKMEM_HUGE_PAGES=2 the first call measures which is cheaper here
+// (large.cc, ProbeHugePages), and every call after gives that answer.
 bool LargeHugePages();
+// 0 or 1 once decided; -1 while HAKMEM_HUGE_PAGES=2 has not measured yet (for reports:
+// never measures).
+int LargeHugePagesState();
 // The smallest block whose mapping (header room and page rounding included) holds a
 // whole huge page, to within the header's 64 bytes.
 inline constexpr size_t kHugeBlockBytes = os::kHugePageBytes - kPageSize;

@@ -204,7 +204,8 @@ HAK_EXPORT int hak_stats(struct hak_stats* out, size_t size) {
                            s.released_bytes, s.mmap_calls, s.munmap_calls, s.madvise_calls,
                            s.mremap_calls, s.mapped_by_bigcache, s.mapped_by_mmap,
                            s.bigcache_hits, s.bigcache_misses, s.bigcache_evictions,
-                           s.bigcache_bytes, s.bigcache_faults_saved, s.strategy_fallbacks};
+                           s.bigcache_bytes, s.bigcache_faults_saved, s.strategy_fallbacks,
+                           s.bigcache_gathers, s.bigcache_moved_bytes};
   memcpy(out, &full, size < sizeof(full) ? size : sizeof(full));
   return 0;
 }

@@ -90,14 +90,15 @@ constexpr OptionInfo kOptions[kNumOptions] = {
     // 2^20 records of 48 bytes: 48 MiB of address space, touched only as used.
     {"HAKMEM_TRACE_RECORDS", 1 << 20, 16, int64_t{1} << 27, "count",
      "records HAKMEM_TRACE keeps, the first ones; the rest are counted as dropped"},
-    // A first-touch fault costs about as much per 4 KiB page as zeroing it costs per 2 MiB
-    // on bare metal, and far more on VMs (67 us against 0.3 us per page measured here,
-    // where malloc-large spent most of its time faulting). Blocks that big are mostly
-    // written whole, so the bloat transparent huge pages are known for is rare there.
-    {"HAKMEM_HUGE_PAGES", 1, 0, 1, "flag",
-     "1: mappings of 2 MiB and up (large blocks, BigCache's) start on a 2 MiB boundary and "
+    // Which page size first-touches cheaper differs by machine, by a factor of 20 either
+    // way (core/large.cc, ProbeHugePages, has the figures): measured, by default. Blocks
+    // that big are mostly written whole, so the bloat transparent huge pages are known for
+    // is rare there.
+    {"HAKMEM_HUGE_PAGES", 2, 0, 2, "choice",
+     "mappings of 2 MiB and up (large blocks, BigCache's) start on a 2 MiB boundary; 1: they "
      "ask the kernel for transparent huge pages (MADV_HUGEPAGE), where its THP mode allows; "
-     "0: 4 KiB pages only"},
+     "0: 4 KiB pages only (MADV_NOHUGEPAGE); 2: 1 if a huge page's first touch measures "
+     "cheaper than its 512 small pages' at the first such mapping, else 0"},
     // bigcache/big_cache.h says why: a fixed cap refaults what a program cycling a few
     // hundred MiB reuses, while a cache that fills only the headroom under the program's
     // own peak never raises its footprint past it.

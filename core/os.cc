@@ -46,14 +46,15 @@ void* Map(size_t size) {
   return p == MAP_FAILED ? nullptr : p;
 }
 
-void* MapHuge(size_t size, size_t offset) {
+void* MapAligned(size_t size, size_t offset, bool huge_pages) {
   const size_t total = size + kHugePageBytes - 4096;
   if (total < size) return nullptr;
   char* raw = static_cast<char*>(Map(total));
   if (raw == nullptr) return nullptr;
   char* aligned = TrimToAligned(raw, total, size, kHugePageBytes, offset);
   Count(g_madvise);
-  madvise(aligned, size, MADV_HUGEPAGE);  // advice: a kernel without THP ignores it
+  // Advice: a kernel without THP ignores it.
+  madvise(aligned, size, huge_pages ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
   return aligned;
 }
 
@@ -87,6 +88,39 @@ void* Remap(void* p, size_t old_size, size_t new_size) {
   Count(g_mremap);
   void* q = mremap(p, old_size, new_size, MREMAP_MAYMOVE);
   return q == MAP_FAILED ? nullptr : q;
+}
+
+bool MovePages(void* from, void* to, size_t size) {
+  Count(g_mremap);
+#ifndef MREMAP_DONTUNMAP
+#define MREMAP_DONTUNMAP 4  // Linux 5.7; older headers lack the name, older kernels say EINVAL
+#endif
+  if (mremap(from, size, size, MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, to) == to) {
+    return true;
+  }
+  // A failure past the kernel's first checks can leave `to` unmapped (MREMAP_FIXED clears
+  // it first): map it again, so it reads zero as promised and never faults the program.
+  Count(g_mmap);
+  mmap(to, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE,
+       -1, 0);
+  return false;
+}
+
+void Renew(void* p, size_t size, int advice) {
+  Count(g_mmap);
+  constexpr int kFlags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE;
+  if (mmap(p, size, PROT_READ | PROT_WRITE, kFlags, -1, 0) == MAP_FAILED) {
+    // Only out of kernel memory, where the range may be gone: one more try is all there is.
+    Count(g_mmap);
+    if (mmap(p, size, PROT_READ | PROT_WRITE, kFlags, -1, 0) == MAP_FAILED) {
+      Decommit(p, size);  // if it is still there: at least its pages go back
+      return;
+    }
+  }
+  if (advice != 0) {
+    Count(g_madvise);
+    madvise(p, size, advice == 1 ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
+  }
 }
 
 void Decommit(void* p, size_t size) {

@@ -15,11 +15,13 @@ namespace os {
 void* Map(size_t size);
 // The transparent huge page of x86-64 (and of arm64 with 4 KiB pages).
 inline constexpr size_t kHugePageBytes = size_t{2} << 20;
-// As Map, but advised to use transparent huge pages (MADV_HUGEPAGE), so that touching it
-// faults in 2 MiB at a time instead of 4 KiB (one fault per 512 pages), and placed so that
-// the address `offset` bytes in (a multiple of 4 KiB, under kHugePageBytes) is on a
-// huge-page boundary. Costs an over-map and up to two trims.
-void* MapHuge(size_t size, size_t offset);
+// As Map, but placed so that the address `offset` bytes in (a multiple of 4 KiB, under
+// kHugePageBytes) is on a huge-page boundary, and advised: with `huge_pages`, to use
+// transparent huge pages (MADV_HUGEPAGE), so that touching it faults in 2 MiB at a time
+// instead of 4 KiB (one fault per 512 pages); without, never to (MADV_NOHUGEPAGE, which
+// matters where the kernel's THP mode is "always"). Costs an over-map, up to two trims and
+// the advice.
+void* MapAligned(size_t size, size_t offset, bool huge_pages);
 // Whether the kernel gives advised mappings transparent huge pages (its mode, in
 // /sys/kernel/mm/transparent_hugepage/enabled, is madvise or always); false where the
 // file is missing or unreadable. Reads the file: call it once, at start-up.
@@ -30,6 +32,18 @@ void* ReserveAligned(size_t size, size_t align);
 void Unmap(void* p, size_t size);
 // Grows or shrinks a mapping, moving it if needed; nullptr on failure (old mapping intact).
 void* Remap(void* p, size_t old_size, size_t new_size);
+// Moves the pages of [from, from + size) to `to` (the range there is replaced), without
+// copying or faulting: page-table entries move. `from` stays mapped and reads as zero
+// after, as if decommitted. Both ranges in private anonymous mappings, page-aligned.
+// False if the kernel refuses (before Linux 5.7, or at the process's mapping-count limit:
+// each moved range can be a mapping of its own); nothing has moved then.
+bool MovePages(void* from, void* to, size_t size);
+// Replaces [p, p + size), inside one of our mappings, with fresh zeroed memory (no pages)
+// in place, advised as MapAligned advises (`advice`: 0 none, 1 huge pages, 2 no huge
+// pages), so that it merges back with neighbours mapped the same way: what a move left
+// as a mapping of its own becomes one with the region again. No gap opens: MAP_FIXED
+// replaces atomically.
+void Renew(void* p, size_t size, int advice);
 // Pages of [p, p + size) that are resident (mincore); 0 if that cannot be told.
 size_t ResidentPages(const void* p, size_t size);
 // Gives the physical pages back; the range stays mapped and reads as zero afterwards.

@@ -34,6 +34,8 @@ Stats GetStats() {
     s.bigcache_evictions = bc.evictions;
     s.bigcache_bytes = bc.bytes_held;
     s.bigcache_faults_saved = bc.faults_saved;
+    s.bigcache_gathers = bc.gathers;
+    s.bigcache_moved_bytes = bc.moved_bytes;
   }
   s.strategy_fallbacks = StrategyFallbacks();
   s.bytes_from_os = ph.committed_bytes + ls.live_bytes + s.bigcache_bytes;

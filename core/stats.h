@@ -18,6 +18,7 @@ struct Stats {
   uint64_t bigcache_hits, bigcache_misses, bigcache_evictions, bigcache_bytes;
   uint64_t bigcache_faults_saved;  // estimated: pages a hit did not have to fault in
   uint64_t strategy_fallbacks;
+  uint64_t bigcache_gathers, bigcache_moved_bytes;  // hits gathered from pieces (big_cache.h)
   uint64_t released_bytes;         // returned to the OS by decay or on request
   uint64_t mmap_calls, munmap_calls, madvise_calls, mremap_calls;
 };

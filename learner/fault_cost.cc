@@ -19,7 +19,7 @@ double MeasureHugeFault() {
   constexpr size_t kPages = os::kHugePageBytes / kPage;
   double per_page[3];
   for (int t = 0; t < 3; ++t) {
-    volatile char* p = static_cast<volatile char*>(os::MapHuge(os::kHugePageBytes, 0));
+    volatile char* p = static_cast<volatile char*>(os::MapAligned(os::kHugePageBytes, 0, true));
     if (p == nullptr) return 0;  // then fault_ns prices every page
     const uint64_t t0 = os::NowNs();
     for (size_t i = 0; i < kPages; ++i) p[i * kPage] = 1;
