@@ -308,10 +308,12 @@ bool BigCache::PlanGather(size_t need, bool huge, GatherPlan* g) {
   // the biggest hold before touching any list.
   Lists& l = ListsOf(huge, kResident);
   const int top = std::min(BinOf(need), kBins - 1);
+  const bool multi = multi_refused_.load(std::memory_order_relaxed);
   size_t have = 0;
   int pieces = 0;
   for (int b = top; b >= 0 && pieces < kMaxPieces && have < need; --b) {
     for (Extent* e = l.bin[b]; e != nullptr && pieces < kMaxPieces && have < need; e = e->next) {
+      if (multi && e->moved_in > 1) continue;
       have += e->size;
       ++pieces;
     }
@@ -336,6 +338,10 @@ bool BigCache::PlanGather(size_t need, bool huge, GatherPlan* g) {
     Extent* e = l.bin[b];
     while (e != nullptr && pieces > 0) {
       Extent* next = e->next;
+      if (multi && e->moved_in > 1) {
+        e = next;
+        continue;
+      }
       Unlink(e);
       // Its block's idle time ends, all of it: the record is of the whole block, and a
       // cut-off rest carries no record of its own.
@@ -363,10 +369,14 @@ char* BigCache::MovePieces(const GatherPlan& g, size_t* size, bool* fresh) {
   for (Extent* e = g.pieces; e != nullptr; e = e->next) {
     // The target may be shorter than the pieces only if a split failed: stop there.
     if (refused || moved + e->size > t->size) break;
-    if (!env_.move(reinterpret_cast<char*>(e->start), reinterpret_cast<char*>(t->start + moved),
-                   e->size)) {
+    char* to = reinterpret_cast<char*>(t->start + moved);
+    if (!env_.move(reinterpret_cast<char*>(e->start), to, e->size)) {
       refused = true;
-      move_refused_.store(true, std::memory_order_relaxed);
+      // A piece of several moved-in mappings can be refused where one mapping is not
+      // (kernels before 6.17 move one at a time): only such pieces are given up then.
+      (e->moved_in > 1 ? multi_refused_ : move_refused_).store(true, std::memory_order_relaxed);
+      // The kernel may have cleared the range it was to land in: it must read zero.
+      if (env_.renew != nullptr) env_.renew(to, t->size - moved, t->region->huge);
       break;
     }
     e->moved = true;

@@ -117,9 +117,10 @@ struct Env {
   uint64_t (*headroom)() = nullptr;
   // Moves the pages of [from, from + size) to `to` (a released range of a region of the
   // same kind) without copying; `from` then reads zero and holds no memory, as if
-  // released. False if the OS refuses: nothing moved, and `to` still reads zero. Optional:
+  // released. False if the OS refuses: nothing moved (the heap renews `to`). Optional:
   // without it no request is gathered from pieces. After one refusal (an old kernel, or
-  // the process's mapping limit) the heap gathers no more.
+  // the process's mapping limit) the heap gathers no more; after a refusal of a piece
+  // holding several moved-in mappings (before Linux 6.17), it gathers no such piece.
   bool (*move)(char* from, char* to, size_t size) = nullptr;
   // Replaces [p, p + size) of a region with fresh memory, as the region was mapped (huge:
   // as its huge regions are): it then reads zero and holds none, like a release, and the
@@ -280,6 +281,7 @@ class BigCache {
   std::atomic<uint64_t> regions_count_{0}, region_bytes_{0};
   std::atomic<uint64_t> gathers_{0}, moved_bytes_{0};
   std::atomic<bool> move_refused_{false};
+  std::atomic<bool> multi_refused_{false};  // a piece of several moved-in mappings was
   uint32_t moved_in_ ABSL_GUARDED_BY(lock_) = 0;  // sum of moved_in (kMoveBudget)
 };
 

@@ -37,6 +37,7 @@ struct FakeOs {
   std::vector<Move> moves;  // every move asked for, refused or not
   std::vector<std::pair<uintptr_t, size_t>> renewed;
   bool refuse_moves = false;
+  std::vector<uintptr_t> refuse_from;  // moves from these starts are refused
   std::function<void(const Move&)> on_move;  // checks, before it moves
 };
 FakeOs* g_os = nullptr;
@@ -76,6 +77,9 @@ bool Move(char* from, char* to, size_t size) {
   if (g_os->on_move) g_os->on_move(m);
   std::lock_guard<std::mutex> l(g_os->mu);
   g_os->moves.push_back(m);
+  for (uintptr_t r : g_os->refuse_from) {
+    if (r == m.from) return false;
+  }
   return !g_os->refuse_moves;
 }
 
@@ -408,10 +412,12 @@ TEST_F(BigCacheTest, ARefusedMoveLosesNothingAndEndsGathering) {
   const uintptr_t d = Take(c, 4 * kMiB, true, true);
   ASSERT_TRUE(c.Put(P(a), s));
   ASSERT_TRUE(c.Put(P(d), s));
-  // The first move is refused: the request is served from the released target, fresh,
-  // and both pieces stay resident where they were.
+  // The first move is refused: the request is served from the released target, fresh
+  // (renewed: the kernel may have cleared it), and both pieces stay resident where they
+  // were.
   const uintptr_t t = Take(c, 8 * kMiB, true, true);
   EXPECT_EQ(os_.moves.size(), 1u);
+  EXPECT_EQ(os_.renewed, (std::vector<std::pair<uintptr_t, size_t>>{{t, 8 * kMiB}}));
   Counters k = c.GetCounters();
   EXPECT_EQ(k.gathers, 0u);
   EXPECT_EQ(k.bytes_held, 8 * kMiB);
@@ -425,10 +431,40 @@ TEST_F(BigCacheTest, ARefusedMoveLosesNothingAndEndsGathering) {
   EXPECT_TRUE(t != a && t != d);
 }
 
+TEST_F(BigCacheTest, ARefusedPieceOfSeveralMovedInMappingsEndsOnlyGatheringSuchPieces) {
+  // Kernels before 6.17 refuse to move a range over several mappings: a gathered block,
+  // freed and offered as a piece, is one. Gathering goes on without such pieces.
+  BigCache c(kMoveEnv, 256 * kMiB);
+  size_t s = 0, s6 = 0;
+  const uintptr_t a = Take(c, 4 * kMiB, true, true, &s);
+  Take(c, 2 * kMiB, true, true);
+  const uintptr_t d = Take(c, 4 * kMiB, true, true);
+  Take(c, 2 * kMiB, true, true);
+  const uintptr_t x = Take(c, 6 * kMiB, true, true, &s6);
+  Take(c, 2 * kMiB, true, true);
+  const uintptr_t y = Take(c, 6 * kMiB, true, true);
+  Take(c, 2 * kMiB, true, true);
+  ASSERT_TRUE(c.Put(P(a), s));
+  ASSERT_TRUE(c.Put(P(d), s));
+  size_t s8 = 0;
+  const uintptr_t t = Take(c, 8 * kMiB, true, false, &s8);  // two moved-in mappings
+  ASSERT_TRUE(c.Put(P(t), s8));
+  os_.refuse_from = {t};
+  Take(c, 12 * kMiB, true, true);  // t the only piece, refused
+  EXPECT_EQ(os_.moves.size(), 3u);
+  // Pieces of the region's own mapping still gather; t is not offered again.
+  ASSERT_TRUE(c.Put(P(x), s6));
+  ASSERT_TRUE(c.Put(P(y), s6));
+  Take(c, 12 * kMiB, true, false);
+  ASSERT_EQ(os_.moves.size(), 5u);
+  EXPECT_EQ(os_.moves[3].from + os_.moves[4].from, x + y);
+  EXPECT_EQ(c.GetCounters().bytes_held, 8 * kMiB);  // t, still resident
+}
+
 TEST_F(BigCacheTest, GatheringStopsWhileTheBudgetOfMovedInPiecesIsHeld) {
   BigCache c(kMoveEnv, 64 * kMiB);
-  // Each round frees two fresh 64 KiB blocks (resident extents never merge) and gathers
-  // them into a 128 KiB block that stays in use: two moved-in pieces held per round.
+  // Each round frees two fresh 2 MiB blocks (resident extents never merge) and gathers
+  // them into a 4 MiB block that stays in use: two moved-in pieces held per round.
   std::vector<std::pair<char*, size_t>> held;
   uint32_t rounds = 0;
   for (;; ++rounds) {

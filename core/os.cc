@@ -95,15 +95,7 @@ bool MovePages(void* from, void* to, size_t size) {
 #ifndef MREMAP_DONTUNMAP
 #define MREMAP_DONTUNMAP 4  // Linux 5.7; older headers lack the name, older kernels say EINVAL
 #endif
-  if (mremap(from, size, size, MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, to) == to) {
-    return true;
-  }
-  // A failure past the kernel's first checks can leave `to` unmapped (MREMAP_FIXED clears
-  // it first): map it again, so it reads zero as promised and never faults the program.
-  Count(g_mmap);
-  mmap(to, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE,
-       -1, 0);
-  return false;
+  return mremap(from, size, size, MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, to) == to;
 }
 
 void Renew(void* p, size_t size, int advice) {

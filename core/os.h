@@ -35,8 +35,9 @@ void* Remap(void* p, size_t old_size, size_t new_size);
 // Moves the pages of [from, from + size) to `to` (the range there is replaced), without
 // copying or faulting: page-table entries move. `from` stays mapped and reads as zero
 // after, as if decommitted. Both ranges in private anonymous mappings, page-aligned.
-// False if the kernel refuses (before Linux 5.7, or at the process's mapping-count limit:
-// each moved range can be a mapping of its own); nothing has moved then.
+// False if the kernel refuses (before Linux 5.7; a `from` over several mappings before
+// 6.17; at the process's mapping-count limit): nothing has moved then, but `to` may be
+// unmapped (MREMAP_FIXED clears it first): Renew it.
 bool MovePages(void* from, void* to, size_t size);
 // Replaces [p, p + size), inside one of our mappings, with fresh zeroed memory (no pages)
 // in place, advised as MapAligned advises (`advice`: 0 none, 1 huge pages, 2 no huge
