@@ -449,7 +449,9 @@ TEST(Allocator, LargeBlocksGatheredFromFreedPiecesKeepLiveDataAndCallocStillZero
     b.p = static_cast<unsigned char*>(zeroed ? calloc(1, b.size) : malloc(b.size));
     ASSERT_NE(b.p, nullptr);
     for (size_t off = 0; off < b.size; off += 4096) {
-      if (zeroed) ASSERT_EQ(b.p[off], 0) << "calloc'd block of " << b.size << " at " << off;
+      if (zeroed) {
+        ASSERT_EQ(b.p[off], 0) << "calloc'd block of " << b.size << " at " << off;
+      }
       b.p[off] = b.tag;
     }
   }

@@ -66,8 +66,12 @@ TEST(HugePages, BigBlocksLieAlignedToHugePagesAdvisedAsTheSettingSays) {
     EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % kHuge, ForcedMmap() ? 0u : 4096u) << size;
     // The decision is made at the first big mapping, and then fixed.
     const bool huge = hakmem::LargeHugePages();
-    if (Mode() == 1) EXPECT_EQ(huge, thp);
-    if (Mode() == 0) EXPECT_FALSE(huge);
+    if (Mode() == 1) {
+      EXPECT_EQ(huge, thp);
+    }
+    if (Mode() == 0) {
+      EXPECT_FALSE(huge);
+    }
     EXPECT_EQ(hakmem::LargeHugePagesState(), huge ? 1 : 0);
     EXPECT_EQ(Advised(p), huge) << size << ": " << VmFlagsOf(p);
     EXPECT_EQ(AdvisedAgainst(p), !huge) << size << ": " << VmFlagsOf(p);
