@@ -396,13 +396,7 @@ char* BigCache::MovePieces(const GatherPlan& g, size_t* size, bool* fresh) {
       Extent* next = e->next;
       if (e->moved) {  // its range is released now
         e->moved = false;
-        e->state = kReleased;
-        moved_in_ -= e->moved_in;
-        e->moved_in = 0;
-        if (Region* r = FileReleased(e)) {
-          r->next = dead;
-          dead = r;
-        }
+        FileReleased(e, &dead);
       } else {  // not moved: resident as it was (its record already closed)
         e->state = kResident;
         Link(e);
@@ -427,17 +421,21 @@ char* BigCache::MovePieces(const GatherPlan& g, size_t* size, bool* fresh) {
   return reinterpret_cast<char*>(t->start);
 }
 
-BigCache::Region* BigCache::FileReleased(Extent* e) {
+void BigCache::FileReleased(Extent* e, Region** dead) {
+  e->state = kReleased;
+  moved_in_ -= e->moved_in;  // renewed, or moved out
+  e->moved_in = 0;
   e = Coalesce(e);
   Region* r = e->region;
   if (e->size != r->size) {
     Link(e);
-    return nullptr;
+    return;
   }
   // Every page of the region is free and released: the region goes back.
   Unlist(r);
   FreeExtent(e);
-  return r;
+  r->next = *dead;
+  *dead = r;
 }
 
 BigCache::Region* BigCache::UnlistIfWhole(Region* r) {
@@ -520,13 +518,7 @@ uint64_t BigCache::ReleaseVictims(Extent* victims) {
     while (victims != nullptr) {
       Extent* e = victims;
       victims = e->next;
-      e->state = kReleased;
-      moved_in_ -= e->moved_in;
-      e->moved_in = 0;
-      if (Region* r = FileReleased(e)) {
-        r->next = dead;
-        dead = r;
-      }
+      FileReleased(e, &dead);
     }
   }
   UnmapRegions(dead);

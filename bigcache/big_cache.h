@@ -255,10 +255,10 @@ class BigCache {
   bool PlanGather(size_t need, bool huge, GatherPlan* g) ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_);
   // Moves the pieces' pages into the target and files both; returns the target's start.
   char* MovePieces(const GatherPlan& g, size_t* size, bool* fresh) ABSL_LOCKS_EXCLUDED(lock_);
-  // Files e (released, unlinked; its moved-in mappings renewed) after coalescing; returns
-  // its region, taken off the list, if that is now one free released extent (to unmap),
-  // else nullptr.
-  Region* FileReleased(Extent* e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_);
+  // Files e (in flight, its pages given back: released, renewed or moved out) as released,
+  // after coalescing; if its region is now one free released extent, takes the region off
+  // the list onto *dead (to unmap).
+  void FileReleased(Extent* e, Region** dead) ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_);
   // Takes r off the region list if it is one free released extent (its node freed);
   // returns r then (its map still to unmap), else nullptr.
   Region* UnlistIfWhole(Region* r) ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_);

@@ -109,6 +109,23 @@ class BigCacheTest : public ::testing::Test {
     return reinterpret_cast<uintptr_t>(p);
   }
   static char* P(uintptr_t p) { return reinterpret_cast<char*>(p); }
+  // A fresh huge block with a live one after it, so that, freed, it never coalesces with
+  // the next block taken.
+  uintptr_t TakeApart(BigCache& c, size_t bytes, size_t* size = nullptr) {
+    const uintptr_t p = Take(c, bytes, true, true, size);
+    Take(c, 1 * kMiB, true, true);
+    return p;
+  }
+  // Frees a and d (huge, `s` bytes each, not adjacent) and takes both their sizes: a
+  // block gathered from the two, holding two moved-in mappings. Returns its start.
+  uintptr_t GatherBoth(BigCache& c, uintptr_t a, uintptr_t d, size_t s, size_t* size) {
+    EXPECT_TRUE(c.Put(P(a), s));
+    EXPECT_TRUE(c.Put(P(d), s));
+    const size_t moves = os_.moves.size();
+    const uintptr_t t = Take(c, 2 * s, true, false, size);
+    EXPECT_EQ(os_.moves.size(), moves + 2);
+    return t;
+  }
 
   FakeOs os_;
 };
@@ -343,14 +360,10 @@ TEST_F(BigCacheTest, MovedInPagesAreRenewedNotJustReleasedWhenTheyGoBack) {
   // when it goes back (released, or moved out again), so the mappings merge back.
   BigCache c(kMoveEnv, 64 * kMiB);
   size_t s = 0;
-  const uintptr_t a = Take(c, 4 * kMiB, true, true, &s);
-  Take(c, 1 * kMiB, true, true);
-  const uintptr_t d = Take(c, 4 * kMiB, true, true);
-  Take(c, 1 * kMiB, true, true);
-  ASSERT_TRUE(c.Put(P(a), s));
-  ASSERT_TRUE(c.Put(P(d), s));
+  const uintptr_t a = TakeApart(c, 4 * kMiB, &s);
+  const uintptr_t d = TakeApart(c, 4 * kMiB);
   size_t s8 = 0;
-  const uintptr_t t = Take(c, 8 * kMiB, true, false, &s8);  // a and d moved in
+  const uintptr_t t = GatherBoth(c, a, d, s, &s8);
   ASSERT_EQ(os_.moves.size(), 2u);
   EXPECT_TRUE(os_.renewed.empty());  // a and d were the region's own: nothing to renew
   // Freed and released: renewed, all 8 MiB, and not released (madvise) as well.
@@ -363,16 +376,11 @@ TEST_F(BigCacheTest, MovedInPagesAreRenewedNotJustReleasedWhenTheyGoBack) {
 TEST_F(BigCacheTest, AMovedInPieceGatheredAgainIsRenewedAfterItsMove) {
   BigCache c(kMoveEnv, 64 * kMiB);
   size_t s = 0;
-  const uintptr_t a = Take(c, 4 * kMiB, true, true, &s);
-  Take(c, 1 * kMiB, true, true);
-  const uintptr_t d = Take(c, 4 * kMiB, true, true);
-  Take(c, 1 * kMiB, true, true);
-  const uintptr_t g = Take(c, 4 * kMiB, true, true);
-  Take(c, 1 * kMiB, true, true);
-  ASSERT_TRUE(c.Put(P(a), s));
-  ASSERT_TRUE(c.Put(P(d), s));
+  const uintptr_t a = TakeApart(c, 4 * kMiB, &s);
+  const uintptr_t d = TakeApart(c, 4 * kMiB);
+  const uintptr_t g = TakeApart(c, 4 * kMiB);
   size_t s8 = 0;
-  const uintptr_t t = Take(c, 8 * kMiB, true, false, &s8);  // a and d moved in
+  const uintptr_t t = GatherBoth(c, a, d, s, &s8);
   ASSERT_TRUE(c.Put(P(t), s8));
   ASSERT_TRUE(c.Put(P(g), s));
   // 12 MiB: t (holding moved-in pages) and g (the region's own) move in; t's range is
@@ -407,8 +415,7 @@ TEST_F(BigCacheTest, ARefusedMoveLosesNothingAndEndsGathering) {
   BigCache c(kMoveEnv, 64 * kMiB);
   os_.refuse_moves = true;
   size_t s = 0;
-  const uintptr_t a = Take(c, 4 * kMiB, true, true, &s);
-  Take(c, 1 * kMiB, true, true);
+  const uintptr_t a = TakeApart(c, 4 * kMiB, &s);
   const uintptr_t d = Take(c, 4 * kMiB, true, true);
   ASSERT_TRUE(c.Put(P(a), s));
   ASSERT_TRUE(c.Put(P(d), s));
@@ -436,18 +443,12 @@ TEST_F(BigCacheTest, ARefusedPieceOfSeveralMovedInMappingsEndsOnlyGatheringSuchP
   // freed and offered as a piece, is one. Gathering goes on without such pieces.
   BigCache c(kMoveEnv, 256 * kMiB);
   size_t s = 0, s6 = 0;
-  const uintptr_t a = Take(c, 4 * kMiB, true, true, &s);
-  Take(c, 2 * kMiB, true, true);
-  const uintptr_t d = Take(c, 4 * kMiB, true, true);
-  Take(c, 2 * kMiB, true, true);
-  const uintptr_t x = Take(c, 6 * kMiB, true, true, &s6);
-  Take(c, 2 * kMiB, true, true);
-  const uintptr_t y = Take(c, 6 * kMiB, true, true);
-  Take(c, 2 * kMiB, true, true);
-  ASSERT_TRUE(c.Put(P(a), s));
-  ASSERT_TRUE(c.Put(P(d), s));
+  const uintptr_t a = TakeApart(c, 4 * kMiB, &s);
+  const uintptr_t d = TakeApart(c, 4 * kMiB);
+  const uintptr_t x = TakeApart(c, 6 * kMiB, &s6);
+  const uintptr_t y = TakeApart(c, 6 * kMiB);
   size_t s8 = 0;
-  const uintptr_t t = Take(c, 8 * kMiB, true, false, &s8);  // two moved-in mappings
+  const uintptr_t t = GatherBoth(c, a, d, s, &s8);
   ASSERT_TRUE(c.Put(P(t), s8));
   os_.refuse_from = {t};
   Take(c, 12 * kMiB, true, true);  // t the only piece, refused
