@@ -309,13 +309,14 @@ bool BigCache::PlanGather(size_t need, bool huge, GatherPlan* g) {
   Lists& l = ListsOf(huge, kResident);
   const int top = std::min(BinOf(need), kBins - 1);
   const bool multi = multi_refused_.load(std::memory_order_relaxed);
+  Extent* picked[kMaxPieces];
   size_t have = 0;
   int pieces = 0;
   for (int b = top; b >= 0 && pieces < kMaxPieces && have < need; --b) {
     for (Extent* e = l.bin[b]; e != nullptr && pieces < kMaxPieces && have < need; e = e->next) {
       if (multi && e->moved_in > 1) continue;
+      picked[pieces++] = e;
       have += e->size;
-      ++pieces;
     }
   }
   if (have < need / 2) return false;
@@ -331,32 +332,23 @@ bool BigCache::PlanGather(size_t need, bool huge, GatherPlan* g) {
     }
   }
   t->state = kInFlight;
-  // The same walk again, now taking them; the last is cut to what the request lacks.
+  // Taken in the order picked; the last is cut to what the request lacks.
   Extent** tail = &g->pieces;
   size_t got = 0;
-  for (int b = top; b >= 0 && pieces > 0; --b) {
-    Extent* e = l.bin[b];
-    while (e != nullptr && pieces > 0) {
-      Extent* next = e->next;
-      if (multi && e->moved_in > 1) {
-        e = next;
-        continue;
-      }
-      Unlink(e);
-      // Its block's idle time ends, all of it: the record is of the whole block, and a
-      // cut-off rest carries no record of its own.
-      Retire(e);
-      if (e->size > need - got) {
-        if (Extent* rest = Split(e, need - got)) Link(rest);  // else the target is short
-      }
-      e->state = kInFlight;
-      e->next = nullptr;
-      *tail = e;
-      tail = &e->next;
-      got += e->size;
-      --pieces;
-      e = next;
+  for (int i = 0; i < pieces; ++i) {
+    Extent* e = picked[i];
+    Unlink(e);
+    // Its block's idle time ends, all of it: the record is of the whole block, and a
+    // cut-off rest carries no record of its own.
+    Retire(e);
+    if (e->size > need - got) {
+      if (Extent* rest = Split(e, need - got)) Link(rest);  // else the target is short
     }
+    e->state = kInFlight;
+    e->next = nullptr;
+    *tail = e;
+    tail = &e->next;
+    got += e->size;
   }
   g->target = t;
   return true;
@@ -364,14 +356,14 @@ bool BigCache::PlanGather(size_t need, bool huge, GatherPlan* g) {
 
 char* BigCache::MovePieces(const GatherPlan& g, size_t* size, bool* fresh) {
   Extent* t = g.target;
+  // Bytes moved; the pieces moved, always a prefix of the list, count in t->moved_in (0
+  // before: the target was released).
   size_t moved = 0;
-  bool refused = false;
   for (Extent* e = g.pieces; e != nullptr; e = e->next) {
     // The target may be shorter than the pieces only if a split failed: stop there.
-    if (refused || moved + e->size > t->size) break;
+    if (moved + e->size > t->size) break;
     char* to = reinterpret_cast<char*>(t->start + moved);
     if (!env_.move(reinterpret_cast<char*>(e->start), to, e->size)) {
-      refused = true;
       // A piece of several moved-in mappings can be refused where one mapping is not
       // (kernels before 6.17 move one at a time): only such pieces are given up then.
       (e->moved_in > 1 ? multi_refused_ : move_refused_).store(true, std::memory_order_relaxed);
@@ -379,7 +371,6 @@ char* BigCache::MovePieces(const GatherPlan& g, size_t* size, bool* fresh) {
       if (env_.renew != nullptr) env_.renew(to, t->size - moved, t->region->huge);
       break;
     }
-    e->moved = true;
     moved += e->size;
     ++t->moved_in;
     // A piece that had itself been moved in leaves its mapping behind: renewed, it merges
@@ -392,10 +383,9 @@ char* BigCache::MovePieces(const GatherPlan& g, size_t* size, bool* fresh) {
   {
     SpinLockHolder h(&lock_);
     Extent* e = g.pieces;
-    while (e != nullptr) {
+    for (uint32_t i = 0; e != nullptr; ++i) {
       Extent* next = e->next;
-      if (e->moved) {  // its range is released now
-        e->moved = false;
+      if (i < t->moved_in) {  // moved: its range is released now
         FileReleased(e, &dead);
       } else {  // not moved: resident as it was (its record already closed)
         e->state = kResident;

@@ -196,7 +196,6 @@ class BigCache {
     Extent* lru_next;
     uint64_t freed_ns;
     bool recorded;  // resident: the core's record of the block freed into it is open
-    bool moved;     // a gathered piece whose pages moved (between MovePieces' two steps)
     uint32_t moved_in;  // pieces moved into it whose mappings it holds (0: the region's own)
     State state;
   };

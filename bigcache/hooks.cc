@@ -28,7 +28,9 @@ bool MovePages(char* from, char* to, size_t size) { return os::MovePages(from, t
 
 // As MapRegion advised the region: huge ones as the core's big mappings, plain ones not.
 void RenewPages(char* p, size_t size, bool huge) {
-  os::Renew(p, size, huge ? (LargeHugePages() ? 1 : 2) : 0);
+  using os::Advice;
+  os::Renew(p, size,
+            !huge ? Advice::kNone : LargeHugePages() ? Advice::kHugePages : Advice::kNoHugePages);
 }
 
 // The learner's record of a cached block (large.cc's cache stamp) closes.

@@ -11,6 +11,10 @@
 
 #include "core/base.h"
 
+#ifndef MREMAP_DONTUNMAP
+#define MREMAP_DONTUNMAP 4  // Linux 5.7; older headers lack the name, older kernels say EINVAL
+#endif
+
 extern char** environ;
 
 namespace hakmem {
@@ -92,13 +96,10 @@ void* Remap(void* p, size_t old_size, size_t new_size) {
 
 bool MovePages(void* from, void* to, size_t size) {
   Count(g_mremap);
-#ifndef MREMAP_DONTUNMAP
-#define MREMAP_DONTUNMAP 4  // Linux 5.7; older headers lack the name, older kernels say EINVAL
-#endif
   return mremap(from, size, size, MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, to) == to;
 }
 
-void Renew(void* p, size_t size, int advice) {
+void Renew(void* p, size_t size, Advice advice) {
   Count(g_mmap);
   constexpr int kFlags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE;
   if (mmap(p, size, PROT_READ | PROT_WRITE, kFlags, -1, 0) == MAP_FAILED) {
@@ -109,9 +110,9 @@ void Renew(void* p, size_t size, int advice) {
       return;
     }
   }
-  if (advice != 0) {
+  if (advice != Advice::kNone) {
     Count(g_madvise);
-    madvise(p, size, advice == 1 ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
+    madvise(p, size, advice == Advice::kHugePages ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
   }
 }
 

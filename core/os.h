@@ -39,12 +39,13 @@ void* Remap(void* p, size_t old_size, size_t new_size);
 // 6.17; at the process's mapping-count limit): nothing has moved then, but `to` may be
 // unmapped (MREMAP_FIXED clears it first): Renew it.
 bool MovePages(void* from, void* to, size_t size);
+// How a mapping was advised: Map gives kNone, MapAligned one of the others.
+enum class Advice { kNone, kHugePages, kNoHugePages };
 // Replaces [p, p + size), inside one of our mappings, with fresh zeroed memory (no pages)
-// in place, advised as MapAligned advises (`advice`: 0 none, 1 huge pages, 2 no huge
-// pages), so that it merges back with neighbours mapped the same way: what a move left
-// as a mapping of its own becomes one with the region again. No gap opens: MAP_FIXED
-// replaces atomically.
-void Renew(void* p, size_t size, int advice);
+// in place, advised as that mapping was, so that it merges back with neighbours mapped the
+// same way: what a move left as a mapping of its own becomes one with the region again.
+// No gap opens: MAP_FIXED replaces atomically.
+void Renew(void* p, size_t size, Advice advice);
 // Pages of [p, p + size) that are resident (mincore); 0 if that cannot be told.
 size_t ResidentPages(const void* p, size_t size);
 // Gives the physical pages back; the range stays mapped and reads as zero afterwards.
