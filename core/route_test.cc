@@ -10,6 +10,7 @@
 #include "core/hakmem.h"
 #include "core/bigcache_hooks.h"
 #include "core/large.h"
+#include "core/options.h"
 #include "core/page_map.h"
 #include "core/strategy.h"
 
@@ -153,17 +154,32 @@ TEST(Route, IneligibleDecisionsAreRefused) {
 TEST(Route, BigCacheReusesAFreedBlockOfTheSameSize) {
   const hak_site_t site = hak_site_register("route.reuse");
   if (Expected(2 << 20, Strategy::kNone) != Strategy::kBigCache) GTEST_SKIP() << "forced";
-  free(hak_malloc_at(2 << 20, site));
+  // In learn mode the learner tries the other strategies at this site now and then (a
+  // trial maps directly), so what is expected follows what served each block: every
+  // BigCache request after a BigCache block went back is a hit, with no syscall.
+  void* first = hak_malloc_at(2 << 20, site);
+  bool cached = ServedBy(first) == Strategy::kBigCache;
+  free(first);
   const struct hak_stats before = Stats();
+  uint64_t hits = 0, mapped = 0;
   for (int i = 0; i < 10; ++i) {
     char* p = static_cast<char*>(hak_malloc_at(2 << 20, site));
     p[0] = 1;
+    if (ServedBy(p) == Strategy::kBigCache) {
+      if (cached) ++hits; else ++mapped;
+      cached = true;
+    } else {
+      ++mapped;
+    }
     free(p);
   }
   const struct hak_stats after = Stats();
-  EXPECT_EQ(after.bigcache_hits - before.bigcache_hits, 10u);
-  EXPECT_EQ(after.mmap_calls, before.mmap_calls);  // no syscall at all
-  EXPECT_GE(after.bigcache_faults_saved - before.bigcache_faults_saved, 10u * 512);
+  if (static_cast<LearnMode>(GetOption(Option::kMode)) != LearnMode::kLearn) {
+    EXPECT_EQ(hits, 10u);
+  }
+  EXPECT_EQ(after.bigcache_hits - before.bigcache_hits, hits);
+  EXPECT_LE(after.mmap_calls - before.mmap_calls, mapped);  // a hit makes no syscall
+  EXPECT_GE(after.bigcache_faults_saved - before.bigcache_faults_saved, hits * 512);
 }
 
 TEST(Route, MmapBlocksGoBackToTheOsAtOnce) {

@@ -85,6 +85,10 @@ double MeasuredPoolNs() {
 }
 
 void StartMeasuring(LearnMode mode) {
+  // Once per process: the tournament keeps the prices it started with, and a second
+  // measurement would leave MeasuredOsCosts() (what telemetry reports) disagreeing with
+  // them.
+  if (g_tournament.started()) return;
   g_mode = mode;
   LearnParams params = DefaultParams();
   params.elo_k_factor = static_cast<double>(GetOption(Option::kLearnK));
