@@ -1,11 +1,12 @@
 #include "learner/tournament.h"
 
-#include <math.h>
 #include <string.h>
 
+#include <algorithm>
 #include <atomic>
 #include <initializer_list>
 
+#include "core/fastmath.h"
 #include "learner/elo.h"
 
 namespace hakmem {
@@ -197,7 +198,7 @@ double TimeHistogram::MedianNs() const {
   // Bucket b holds [8 * 2^(b/4) * (1 + (b%4)/4), the next bucket's start).
   const double lo = 8.0 * static_cast<double>(uint64_t{1} << (b / 4)) * (1.0 + (b % 4) / 4.0);
   const double hi = 8.0 * static_cast<double>(uint64_t{1} << ((b + 1) / 4)) * (1.0 + ((b + 1) % 4) / 4.0);
-  return sqrt(lo * hi);
+  return Sqrt(lo * hi);
 }
 
 void TimeHistogram::Clear() {
