@@ -26,7 +26,7 @@ constexpr size_t kHeaderRoom = sizeof(LargeHeader);
 // Counters only (no lock on these paths): relaxed atomics.
 std::atomic<uint64_t> g_frees{0}, g_reuses{0};
 std::atomic<int64_t> g_live{0}, g_peak{0};
-std::atomic<uint64_t> g_by_strategy[kNumStrategies];
+std::atomic<uint64_t> g_by_strategy[kNumStrategies] = {};
 
 inline size_t PageRound(size_t n) { return (n + kPageSize - 1) & ~(kPageSize - 1); }
 

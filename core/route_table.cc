@@ -2,9 +2,11 @@
 
 #include <string.h>
 
+#include "absl/base/attributes.h"
+
 namespace hakmem {
 
-RouteSlot g_route_table[1 << kRouteTableBits];
+ABSL_CONST_INIT RouteSlot g_route_table[1 << kRouteTableBits];
 
 Strategy ParseStrategy(const char* name) {
   if (name == nullptr) return Strategy::kNone;

@@ -19,8 +19,11 @@ namespace hakmem {
 inline constexpr int kRouteTableBits = 12;
 
 struct RouteSlot {
-  std::atomic<uintptr_t> key;
-  std::atomic<uint8_t> decision[kNumBands];
+  // Initialized members make the table constant-initialized (zero bss). Without them the
+  // compiler wrote every slot's lock from a static constructor at start-up: 64 KiB of
+  // resident memory in every process, whether or not a decision was ever made.
+  std::atomic<uintptr_t> key{0};
+  std::atomic<uint8_t> decision[kNumBands] = {};
   // Serializes the slot's writers (a learner's decisions for a site, a frozen table,
   // hak_route_set). Per slot, not global: writers of different sites never wait on each
   // other, and readers never take it.
@@ -29,7 +32,7 @@ struct RouteSlot {
   // the same even version before and after reading key and decision read one site's.
   // (Without it, core:route_table_test read another site's decision thousands of times:
   // the slot was taken between a reader's key check and its load of the decision.)
-  std::atomic<uint32_t> version;
+  std::atomic<uint32_t> version{0};
 };
 static_assert(sizeof(RouteSlot) == 16, "route slots pack four to a cache line");
 

@@ -5,7 +5,8 @@
 #    statically linked library's symbols) could interpose on the program's own symbols
 #    or another library's when the .so is LD_PRELOADed, so it must be hidden;
 #  - it needs no libprotobuf or libabsl shared object: those allocate through malloc
-#    themselves and would load into every process the allocator is preloaded into.
+#    themselves and would load into every process the allocator is preloaded into;
+#  - it needs libc alone and has no static constructors (both cost every process memory).
 # Prints the offending symbols or libraries and exits 1 on failure.
 set -u
 lib="${1:?usage: exports_test.sh LIBRARY.so}"
@@ -59,6 +60,15 @@ fi
 extra=$(grep -Evx 'libc\.so\.6|ld-linux-x86-64\.so\.2' <<<"$needed" || true)
 if [[ -n "$extra" ]]; then
   echo "FAIL: $lib needs more than libc: $(tr '\n' ' ' <<<"$extra")"
+  status=1
+fi
+
+# No static constructors: the preload's globals are constant-initialized. A dynamic
+# initializer runs in every process before main and dirties what it writes (one wrote all
+# 64 KiB of the route table).
+ctors=$(nm "$lib" | awk '$3 ~ /^_GLOBAL__sub_I/ { print $3 }')
+if [[ -n "$ctors" ]]; then
+  echo "FAIL: $lib has static constructors: $(tr '\n' ' ' <<<"$ctors")"
   status=1
 fi
 
