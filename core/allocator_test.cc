@@ -85,7 +85,7 @@ TEST_P(EveryClass, BlocksAreDistinctAlignedUsableAndIntact) {
   // (the default, unless HAKMEM_STRATEGY forces another).
   const char* forced = getenv("HAKMEM_STRATEGY");
   // In learn mode the learner's trials route some of them elsewhere, however many.
-  const bool learning = static_cast<LearnMode>(GetOption(Option::kMode)) == LearnMode::kLearn;
+  const bool learning = ModeOption() == LearnMode::kLearn;
   const bool routed_elsewhere =
       size >= kDecisionThreshold &&
       (learning || (forced != nullptr && *forced != '\0' && strcmp(forced, "pool") != 0));
@@ -172,7 +172,7 @@ TEST(Allocator, LargeBlocksAreUsableAndReused) {
     EXPECT_EQ(after.large_reuses, before.large_reuses);
     EXPECT_EQ(free_munmaps, 10u);
   } else {
-    if (static_cast<LearnMode>(GetOption(Option::kMode)) != LearnMode::kLearn) {
+    if (ModeOption() != LearnMode::kLearn) {
       EXPECT_EQ(owed, 9);
     }
     EXPECT_GE(after.large_reuses - before.large_reuses, static_cast<uint64_t>(owed));

@@ -65,6 +65,8 @@ constexpr int kMaxPathBytes = 4096;
 
 // Constant-initialized to the defaults, so reading an option before LoadOptions is safe.
 int64_t GetOption(Option o);
+// HAKMEM_MODE, typed.
+inline LearnMode ModeOption() { return static_cast<LearnMode>(GetOption(Option::kMode)); }
 // For "path" options: the value, or nullptr when unset. A copy in static storage, made by
 // LoadOptions: valid until the process exits, whatever happens to the environment.
 const char* GetStringOption(Option o);

@@ -174,7 +174,7 @@ TEST(Route, BigCacheReusesAFreedBlockOfTheSameSize) {
     free(p);
   }
   const struct hak_stats after = Stats();
-  if (static_cast<LearnMode>(GetOption(Option::kMode)) != LearnMode::kLearn) {
+  if (ModeOption() != LearnMode::kLearn) {
     EXPECT_EQ(hits, 10u);
   }
   EXPECT_EQ(after.bigcache_hits - before.bigcache_hits, hits);

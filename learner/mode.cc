@@ -19,7 +19,7 @@ namespace hakmem {
 void LearnerInit() {
   learner::StartTelemetry();
   learner::StartTrace();
-  const auto mode = static_cast<LearnMode>(GetOption(Option::kMode));
+  const auto mode = ModeOption();
   switch (mode) {
     case LearnMode::kLearn:
     case LearnMode::kShadow:
