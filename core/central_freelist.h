@@ -137,12 +137,14 @@ class CentralFreeList {
 CentralFreeList& Central(int shard, int size_class);
 
 // The shard for a thread being set up: the one with the fewest live threads, the lowest
-// among equals, of the first NumShards(). Never allocates.
+// among equals, of the first NumShards(). When NumShards() came from the CPU count
+// (HAKMEM_SHARDS=0) and each of those shards has two threads or more, the shards beyond
+// it (up to kMaxShards) are candidates too. Never allocates.
 int AcquireShard();
 // A thread that had `shard` exits.
 void ReleaseShard(int shard);
 // HAKMEM_SHARDS, or when that is 0, one per CPU this process may run on (at most
-// kMaxShards).
+// kMaxShards): the shards threads spread over before any shard has two threads.
 int NumShards();
 // 1 + the highest shard ever handed out: shards beyond it hold nothing.
 int ShardsInUse();

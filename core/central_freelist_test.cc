@@ -284,5 +284,41 @@ TEST(Shards, ManyThreadsFreeEachOthersBlocks) {
   }
 }
 
+// Its own target, with HAKMEM_SHARDS unset: one shard per CPU, and past that a new shard
+// only once every per-CPU shard has two threads. 32 threads alive at once (this one and
+// 31 more, set up one after another) end up two on every one of the 16 shards.
+TEST(AutoShards, MoreThreadsThanCpusOpenMoreShardsTwoThreadsEach) {
+  if (std::getenv("HAKMEM_SHARDS") != nullptr) GTEST_SKIP() << "needs HAKMEM_SHARDS unset";
+  const int cpus = NumShards();
+  constexpr int kThreads = 2 * kMaxShards;
+  std::vector<int> shard_of(kThreads, -1);
+  shard_of[0] = SetUpAndGetShard();
+  std::atomic<int> ready{1};
+  std::atomic<bool> release{false};
+  std::vector<std::thread> threads;
+  for (int t = 1; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      shard_of[static_cast<size_t>(t)] = SetUpAndGetShard();
+      ready.fetch_add(1);
+      while (!release.load()) std::this_thread::yield();
+    });
+    while (ready.load() <= t) std::this_thread::yield();  // one at a time, in order
+  }
+  release.store(true);
+  for (auto& th : threads) th.join();
+  int per_shard[kMaxShards] = {};
+  for (int t = 0; t < kThreads; ++t) {
+    const int s = shard_of[static_cast<size_t>(t)];
+    ASSERT_GE(s, 0);
+    ASSERT_LT(s, kMaxShards);
+    ++per_shard[s];
+    if (t < 2 * cpus) {
+      EXPECT_LT(s, cpus) << "thread " << t << " opened a shard beyond one per CPU (" << cpus
+                         << ") before every per-CPU shard had two threads";
+    }
+  }
+  for (int s = 0; s < kMaxShards; ++s) EXPECT_EQ(per_shard[s], 2) << "shard " << s;
+}
+
 }  // namespace
 }  // namespace hakmem
