@@ -34,7 +34,6 @@ SpinLock g_shard_lock;
 int g_shard_threads[kMaxShards] ABSL_GUARDED_BY(g_shard_lock) = {};
 std::atomic<int> g_shards_in_use{1};
 std::atomic<int> g_num_shards{0};  // 0: not worked out yet
-std::atomic<bool> g_shards_auto{false};  // HAKMEM_SHARDS=0: NumShards() is the CPU count
 // With the shard count worked out from the CPUs, a thread opens a shard beyond one per
 // CPU only when every per-CPU shard already has this many threads.
 constexpr int kThreadsPerShardBeforeMore = 2;
@@ -70,7 +69,6 @@ int NumShards() {
   if (HAK_LIKELY(n != 0)) return n;
   n = static_cast<int>(GetOption(Option::kShards));
   if (n == 0) {
-    g_shards_auto.store(true, std::memory_order_relaxed);
     // One per CPU. Two per CPU measured the same on glibc-thread and xmalloc-test, and
     // cost larson 1.4x the peak RSS (each shard keeps its own partly used spans).
     cpu_set_t cpus;
@@ -98,8 +96,9 @@ int AcquireShard() {
   // sooner: a program that briefly has one thread more than CPUs (larson hands each
   // round to a new thread before the old one exits) would pay a shard's partly used
   // spans for nothing (larson's peak RSS rose 1.4x with two shards per CPU).
-  if (g_shards_auto.load(std::memory_order_relaxed) &&
-      g_shard_threads[best] >= kThreadsPerShardBeforeMore) {
+  // HAKMEM_SHARDS=N fixes the count; 0 (the CPU count) lets it grow.
+  if (g_shard_threads[best] >= kThreadsPerShardBeforeMore &&
+      GetOption(Option::kShards) == 0) {
     for (int i = n; i < kMaxShards; ++i) {
       if (g_shard_threads[i] < g_shard_threads[best]) best = i;
     }

@@ -70,13 +70,17 @@ RUN_TIMEOUT_S = 300
 REDIS_TESTS = "set,get,lpush,lpop"
 
 
+# Named after the script that runs: thread_scaling.py reports through these too.
+PROG = os.path.basename(sys.argv[0]) or "compare.py"
+
+
 def die(msg):
-    print("compare.py: error: " + msg, file=sys.stderr)
+    print(PROG + ": error: " + msg, file=sys.stderr)
     sys.exit(2)
 
 
 def warn(msg):
-    print("compare.py: warning: " + msg, file=sys.stderr)
+    print(PROG + ": warning: " + msg, file=sys.stderr)
 
 
 def find_glibc():

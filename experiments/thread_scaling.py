@@ -85,18 +85,7 @@ WORKLOADS = {
 MAX_THREADS = {"alloc-testN": 31}
 
 
-def die(msg):
-    print("thread_scaling.py: error: " + msg, file=sys.stderr)
-    sys.exit(2)
-
-
-def split_list(value, allowed, flag):
-    items = [s.strip() for s in value.split(",") if s.strip()]
-    bad = [s for s in items if s not in allowed]
-    if bad or not items:
-        die("%s: unknown %s (choose from %s)" % (flag, ",".join(bad) or "(empty)",
-                                                   ",".join(allowed)))
-    return items
+die = compare.die
 
 
 def parse_threads(value):
@@ -114,7 +103,7 @@ def parse_args():
     ap.add_argument("--threads", default="2,8,32", help="thread counts (default 2,8,32)")
     ap.add_argument("--reps", type=int, default=3, help="repeats, interleaved (default 3)")
     ap.add_argument("--only", default=None, help="subset of " + ",".join(WORKLOADS))
-    ap.add_argument("--allocators", default=",".join(ALL_ALLOCATORS),
+    ap.add_argument("--allocators", default=None,
                     help="subset of " + ",".join(ALL_ALLOCATORS))
     ap.add_argument("--hakmem", default=None,
                     help="the preload library (default bazel-bin/core/libhakmem.so)")
@@ -127,8 +116,8 @@ def parse_args():
     if a.reps < 1:
         die("--reps must be at least 1, got %d" % a.reps)
     a.threads = parse_threads(a.threads)
-    a.only = split_list(a.only, list(WORKLOADS), "--only") if a.only else list(WORKLOADS)
-    a.allocators = split_list(a.allocators, ALL_ALLOCATORS, "--allocators")
+    a.only = compare.split_list(a.only, list(WORKLOADS), "--only")
+    a.allocators = compare.split_list(a.allocators, ALL_ALLOCATORS, "--allocators")
     if not os.path.isdir(a.suite_bin):
         die("--suite-bin %s: no such directory (build the suite with ../shared/peer/build.sh)"
             % a.suite_bin)
@@ -238,26 +227,23 @@ def report(records, allocators, threads, workloads):
 
 def run_all(a, allocs, probe, tmp):
     records = []
-    total = a.reps * len(allocs) * sum(1 for w in a.only for n in a.threads
-                                       if n <= MAX_THREADS.get(w, n))
+    cells = [(w, n) for w in a.only for n in a.threads if n <= MAX_THREADS.get(w, n)]
     skipped = ["%s at %d threads (it supports at most %d)" % (w, n, MAX_THREADS[w])
-               for w in a.only for n in a.threads if n > MAX_THREADS.get(w, n)]
+               for w in a.only for n in a.threads if (w, n) not in cells]
     if skipped:
         print("skipped: " + "; ".join(skipped), flush=True)
+    total = a.reps * len(allocs) * len(cells)
     for rep in range(a.reps):
         order = allocs[rep % len(allocs):] + allocs[:rep % len(allocs)]
-        for w in a.only:
-            for n in a.threads:
-                if n > MAX_THREADS.get(w, n):
-                    continue
-                for alloc in order:
-                    r = run_one(a, probe, w, n, alloc, tmp)
-                    r["rep"] = rep
-                    records.append(r)
-                    print("[%d/%d] rep %d %-15s %3d threads %-9s %s" % (
-                        len(records), total, rep, w, n, alloc.name,
-                        fmt(r["value"], "%.4g") if not r["invalid"] else "INVALID: " +
-                        r["invalid"]), flush=True)
+        for w, n in cells:
+            for alloc in order:
+                r = run_one(a, probe, w, n, alloc, tmp)
+                r["rep"] = rep
+                records.append(r)
+                print("[%d/%d] rep %d %-15s %3d threads %-9s %s" % (
+                    len(records), total, rep, w, n, alloc.name,
+                    fmt(r["value"], "%.4g") if not r["invalid"] else "INVALID: " +
+                    r["invalid"]), flush=True)
     return records
 
 
