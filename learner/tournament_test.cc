@@ -481,7 +481,9 @@ TEST(Tournament, ManyThreadsFeedAndReadOneInstance) {
       EXPECT_GE(t.median_hit_ns(), 0);
       EXPECT_GE(t.median_pool_ns(), 0);
       std::this_thread::yield();
-    } while (!stop.load());
+      // Until the feeders are done, and at least one pass saw a site: a reader scheduled
+      // only before the first OnAlloc (seen in CI on 2 cores) would otherwise view nothing.
+    } while (!stop.load() || views.load() == 0);
   });
   std::vector<std::thread> feeders;
   for (int th = 0; th < kThreads; ++th) {
