@@ -371,6 +371,35 @@ TEST(Allocator, ReallocPreservesContentsAndGrowsInPlaceWhereItCan) {
   free(big);
 }
 
+TEST(Allocator, ReallocKeepsASampledBlockWhereThePoolKeepsItsBlocks) {
+  // A sampled block stands for a pool block of its class: realloc within the class keeps
+  // it, as it keeps a pool block, and a realloc the pool would move moves it. (Before, a
+  // sampled block always moved, and the test above failed when its 100 bytes were sampled.)
+  void* s = nullptr;
+  for (int i = 0; i < 20'000'000 && s == nullptr; ++i) {  // ~2000 samples expected at 1 MiB
+    void* p = malloc(100);
+    if (PageClassOf(p) == 0) {
+      s = p;
+    } else {
+      free(p);
+    }
+  }
+  ASSERT_NE(s, nullptr) << "no 100-byte allocation was sampled";
+  const int c = SizeToClass(100);
+  ASSERT_GE(ClassSize(c), 110u) << "the test assumes 100 and 110 bytes share a class";
+  Fill(s, 100, 3);
+  void* t = realloc(s, 110);
+  EXPECT_EQ(t, s);
+  EXPECT_EQ(PageClassOf(t), 0);
+  ASSERT_TRUE(Check(t, 100, 3));
+  Fill(t, 110, 4);
+  void* u = realloc(t, 1000);  // another class: the contents move
+  ASSERT_NE(u, nullptr);
+  EXPECT_NE(u, t);
+  EXPECT_TRUE(Check(u, 110, 4));
+  free(u);
+}
+
 TEST(Allocator, CrossThreadFreesAndThreadExitWithLiveBlocks) {
   constexpr int kThreads = 4, kPerThread = 20000;
   std::vector<std::vector<void*>> made(kThreads);

@@ -22,8 +22,9 @@ namespace hakmem {
 void* RouteAllocate(size_t size, size_t align, bool* zeroed, uintptr_t site);
 void RouteDeallocate(void* p);
 size_t RouteUsableSize(const void* p);
-// realloc of a mapped block within its band, keeping its strategy (mremap). Returns
-// false if the block must move instead (its band changes, or the pool now serves it);
+// realloc of a mapped block within its band, keeping its strategy (mremap), or of a
+// sampled block where the pool would keep a block of its class. Returns false if the
+// block must move instead (its band or class changes, or the pool now serves it);
 // else true with *out the block, or nullptr and errno ENOMEM (the old block intact).
 // REQUIRES: p is a mapped block (RouteUsableSize(p) != 0).
 bool RouteReallocateInPlace(void* p, size_t size, uintptr_t site, void** out);
