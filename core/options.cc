@@ -97,8 +97,9 @@ constexpr OptionInfo kOptions[kNumOptions] = {
     {"HAKMEM_HUGE_PAGES", 2, 0, 2, "choice",
      "mappings of 2 MiB and up (large blocks, BigCache's) start on a 2 MiB boundary; 1: they "
      "ask the kernel for transparent huge pages (MADV_HUGEPAGE), where its THP mode allows; "
-     "0: 4 KiB pages only (MADV_NOHUGEPAGE); 2: 1 if a huge page's first touch measures "
-     "cheaper than its 512 small pages' at the first such mapping, else 0"},
+     "0: 4 KiB pages only (MADV_NOHUGEPAGE); 2: 1 if a huge page's first touch and touch "
+     "after a move measure cheaper than its 512 small pages' at the first such mapping, "
+     "else 0"},
     // bigcache/big_cache.h says why: a fixed cap refaults what a program cycling a few
     // hundred MiB reuses, while a cache that fills only the headroom under the program's
     // own peak never raises its footprint past it.
