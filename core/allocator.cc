@@ -49,9 +49,7 @@ void* Reallocate(void* p, size_t size, uintptr_t site) {
   size_t old_usable;
   if (c != 0) {
     old_usable = ClassSize(c);
-    // In place while the block is big enough and not more than twice too big.
-    if (size <= old_usable && size > old_usable / 2) return p;
-    if (size <= old_usable && old_usable <= 32) return p;
+    if (ReallocStaysInClass(size, old_usable)) return p;
   } else {
     old_usable = RouteUsableSize(p);
     if (old_usable == 0) {  // foreign pointer: reported by the route

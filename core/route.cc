@@ -163,10 +163,9 @@ bool RouteReallocateInPlace(void* p, size_t size, uintptr_t site, void** out) {
   const LargeHeader* h = LargeHeaderOf(p);
   if (h->requested_size < kDecisionThreshold) {
     // A sampled block stands for a pool block of its class: it stays where the pool
-    // would keep that block (Reallocate's rule), so which reallocs move does not depend
-    // on which blocks the sampler picked. Its mapping has room up to the class size.
-    const size_t cs = ClassSize(SizeToClass(h->requested_size));
-    if (size > cs || (size <= cs / 2 && cs > 32)) return false;
+    // would keep that block, so which reallocs move does not depend on which blocks the
+    // sampler picked. Its mapping has room up to the class size.
+    if (!ReallocStaysInClass(size, ClassSize(SizeToClass(h->requested_size)))) return false;
   } else if (size < kDecisionThreshold || BandOf(size) != BandOf(h->requested_size) ||
              RouteChoose(size, SiteKeyOf(site)) == Strategy::kPool) {
     // Same band and still a mapped strategy there: grow or shrink in place (mremap).

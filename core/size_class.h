@@ -78,6 +78,12 @@ HAK_INLINE int SizeToClass(size_t size) {
 
 HAK_INLINE size_t ClassSize(int c) { return size_class_internal::kTables.size[c]; }
 HAK_INLINE int SpanShift(int c) { return size_class_internal::kTables.span_shift[c]; }
+
+// Whether realloc to `size` keeps a block of a class of `class_size` bytes where it is:
+// it still fits, and it is not more than twice too big (below 32 bytes, always).
+HAK_INLINE bool ReallocStaysInClass(size_t size, size_t class_size) {
+  return size <= class_size && (size > class_size / 2 || class_size <= 32);
+}
 HAK_INLINE int BatchSize(int c) { return size_class_internal::kTables.batch[c]; }
 
 // Smallest class that serves `size` bytes at `align` (a power of two, 16 < align <=
