@@ -58,6 +58,11 @@ struct ContextSlot {
 // observing). Set up lock-free by the first thread that needs them, so that no lock can
 // be left held across fork(): a thread that loses the race unmaps its copy.
 struct Tables {
+  // Roots the same way: an index by the address's hash, records in the order they come.
+  // Roots placed by hash put each of a program's first few hundred call sites on a page
+  // of its own (48 bytes a root, 384 KiB of table: espresso had most of it resident).
+  std::atomic<uint32_t> root_index[kMaxRoots];
+  std::atomic<uint32_t> num_roots;  // records handed out (some a race left unused)
   Root roots[kMaxRoots];
   // The open-addressed index of contexts by their addresses' hash: a slot holds the id
   // of a record in `contexts` (0: free). Records are handed out in order, so a program
@@ -131,15 +136,25 @@ Tables* GetTables() {
 
 Root* FindOrInsertRoot(Tables* t, uintptr_t address) {
   const uint64_t h = Mix(address);
+  uint32_t mine = 0;  // a record this thread took (its address set), not yet indexed
   for (int probe = 0; probe < kMaxProbes; ++probe) {
-    Root* r = &t->roots[(h + static_cast<uint64_t>(probe)) & (kMaxRoots - 1)];
-    uintptr_t cur = r->address.load(std::memory_order_acquire);
-    if (cur == address) return r;
-    if (cur == 0) {
-      if (r->address.compare_exchange_strong(cur, address, std::memory_order_acq_rel)) return r;
-      if (cur == address) return r;
+    std::atomic<uint32_t>& slot = t->root_index[(h + static_cast<uint64_t>(probe)) & (kMaxRoots - 1)];
+    uint32_t id = slot.load(std::memory_order_acquire);
+    if (id == 0) {
+      if (mine == 0) {
+        // Taken before the slot, its address set: no slot points at a record whose
+        // address a reader could not compare.
+        mine = t->num_roots.fetch_add(1, std::memory_order_relaxed) + 1;
+        if (mine > kMaxRoots) return nullptr;  // every record is taken
+        t->roots[mine - 1].address.store(address, std::memory_order_relaxed);
+      }
+      if (slot.compare_exchange_strong(id, mine, std::memory_order_acq_rel)) return &t->roots[mine - 1];
+      // Lost the race for this slot: look at what the winner put there.
     }
+    Root* r = &t->roots[id - 1];
+    if (r->address.load(std::memory_order_relaxed) == address) return r;
   }
+  // A record this thread took and did not index is never found again.
   return nullptr;  // full: this address is unwound every time
 }
 

@@ -114,11 +114,11 @@ void Snapshot(uint32_t id, Site* s, SiteSnapshot* out) {
   out->live_bytes = s->live_bytes.load(std::memory_order_relaxed);
   out->peak_live_bytes = s->peak_live_bytes.load(std::memory_order_relaxed);
   for (int b = 0; b < kSizeBuckets; ++b) {
-    out->size_histogram[b] = static_cast<double>(s->size_fx[b].load(std::memory_order_relaxed)) / kOne;
+    out->size_histogram[b] = static_cast<double>(s->size_fx.Get(b)) / kOne;
   }
   for (int b = 0; b < kLifetimeBuckets; ++b) {
     out->lifetime_histogram[b] =
-        static_cast<double>(s->lifetime_fx[b].load(std::memory_order_relaxed)) / kOne;
+        static_cast<double>(s->lifetime_fx.Get(b)) / kOne;
   }
 }
 

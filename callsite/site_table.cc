@@ -41,6 +41,21 @@ void AtomicMax(std::atomic<int64_t>& a, int64_t v) {
 
 SiteTable& Sites() { return g_table; }
 
+template <int kBuckets>
+std::atomic<uint64_t>* LazyHistogram<kBuckets>::NewChunk(int i) {
+  auto* fresh = static_cast<std::atomic<uint64_t>*>(
+      ArenaAllocate(sizeof(std::atomic<uint64_t>) * kBucketsPerChunk));  // zeroed
+  if (fresh == nullptr) return nullptr;
+  std::atomic<uint64_t>* cur = nullptr;
+  if (chunks_[i].compare_exchange_strong(cur, fresh, std::memory_order_acq_rel)) return fresh;
+  // Another thread's chunk came first. The arena never frees, so the loser's 128 bytes
+  // stay unused: at most one per chunk per thread that raced, and races are rare (a
+  // chunk is new once per site and bucket range, on a sampled path).
+  return cur;
+}
+template class LazyHistogram<kSizeBuckets>;
+template class LazyHistogram<kLifetimeBuckets>;
+
 int SizeBucket(size_t size) {
   if (size < kLargeThreshold) return SizeToClass(size);
   const int log2 = 63 - __builtin_clzll(size);  // >= 18
@@ -150,7 +165,7 @@ void SiteTable::RecordAlloc(uint32_t id, size_t size, double weight) {
   }
   const auto bytes = static_cast<int64_t>(static_cast<double>(size) * weight + 0.5);
   s->bytes.fetch_add(static_cast<uint64_t>(bytes), std::memory_order_relaxed);
-  s->size_fx[SizeBucket(size)].fetch_add(fx, std::memory_order_relaxed);
+  s->size_fx.Add(SizeBucket(size), fx);
   const int64_t live = s->live_bytes.fetch_add(bytes, std::memory_order_relaxed) + bytes;
   AtomicMax(s->peak_live_bytes, live);
 }
@@ -164,7 +179,7 @@ void SiteTable::RecordFree(uint32_t id, size_t size, double weight, uint64_t lif
   if (cross_thread) s->cross_thread_frees_fx.fetch_add(fx, std::memory_order_relaxed);
   const auto bytes = static_cast<int64_t>(static_cast<double>(size) * weight + 0.5);
   s->live_bytes.fetch_sub(bytes, std::memory_order_relaxed);
-  s->lifetime_fx[LifetimeBucket(lifetime_ns)].fetch_add(fx, std::memory_order_relaxed);
+  s->lifetime_fx.Add(LifetimeBucket(lifetime_ns), fx);
 }
 
 }  // namespace callsite

@@ -38,6 +38,43 @@ int SizeBucket(size_t size);
 uint64_t SizeBucketLimit(int bucket);
 int LifetimeBucket(uint64_t ns);
 
+// A histogram of fixed-point counts whose buckets come in chunks of kBucketsPerChunk,
+// each allocated from the arena when one of its buckets is first added to.
+//
+// Why: a site's two histograms as plain arrays were 1.4 KiB of its 1.5 KiB record, yet a
+// site sees one size bucket or two and a few neighbouring lifetime buckets. With every
+// record full-size, espresso's 261 sites held 0.4 MiB, the largest part of what profiling
+// added to its peak RSS (0.8 MiB, against glibc's whole 2.3 MiB). Lazily, an unused
+// chunk costs one pointer.
+template <int kBuckets>
+class LazyHistogram {
+ public:
+  static constexpr int kBucketsPerChunk = 16;  // 128 bytes: two cache lines
+  static constexpr int kChunks = (kBuckets + kBucketsPerChunk - 1) / kBucketsPerChunk;
+
+  // Adds `fx` to bucket `b` (0 <= b < kBuckets). Lock-free but for the first add to a
+  // chunk, which takes the arena's lock; if the arena is exhausted the add is dropped.
+  void Add(int b, uint64_t fx) {
+    std::atomic<uint64_t>* c = chunks_[b / kBucketsPerChunk].load(std::memory_order_acquire);
+    if (c == nullptr && (c = NewChunk(b / kBucketsPerChunk)) == nullptr) return;
+    c[b % kBucketsPerChunk].fetch_add(fx, std::memory_order_relaxed);
+  }
+  uint64_t Get(int b) const {
+    const std::atomic<uint64_t>* c = chunks_[b / kBucketsPerChunk].load(std::memory_order_acquire);
+    return c == nullptr ? 0 : c[b % kBucketsPerChunk].load(std::memory_order_relaxed);
+  }
+  // Chunks allocated so far (what the histogram costs beyond its pointers).
+  int chunks_used() const {
+    int n = 0;
+    for (const auto& c : chunks_) n += c.load(std::memory_order_relaxed) != nullptr;
+    return n;
+  }
+
+ private:
+  std::atomic<uint64_t>* NewChunk(int i);
+  std::atomic<std::atomic<uint64_t>*> chunks_[kChunks];  // zeroed: no chunk yet
+};
+
 // Explicit sites (hak_site_register) use keys with the top bit set: never a user-space
 // code address.
 inline constexpr uintptr_t kNamedSiteBit = uintptr_t{1} << 63;
@@ -58,8 +95,8 @@ struct Site {
   std::atomic<uint64_t> bytes;       // weighted, rounded
   std::atomic<int64_t> live_bytes;
   std::atomic<int64_t> peak_live_bytes;
-  std::atomic<uint64_t> size_fx[kSizeBuckets];
-  std::atomic<uint64_t> lifetime_fx[kLifetimeBuckets];
+  LazyHistogram<kSizeBuckets> size_fx;
+  LazyHistogram<kLifetimeBuckets> lifetime_fx;
 };
 
 class SiteTable {

@@ -43,6 +43,61 @@ TEST(SiteTable, SameKeySameSiteAndCountsAccumulate) {
   EXPECT_DOUBLE_EQ(s.lifetime_histogram[LifetimeBucket(1000)], 1.0);
 }
 
+// A site's histograms hold only the chunks its buckets fall in: one size and two nearby
+// lifetimes cost a chunk each, and every other bucket reads as zero.
+TEST(SiteTable, HistogramsAllocateOnlyTheChunksTheirBucketsUse) {
+  SiteTable& t = Sites();
+  const uint32_t id = t.FindOrInsert(kBaseKey + 0x7000);
+  ASSERT_NE(id, 0u);
+  Site* site = t.Get(id);
+  EXPECT_EQ(site->size_fx.chunks_used(), 0);
+  EXPECT_EQ(site->lifetime_fx.chunks_used(), 0);
+  t.RecordAlloc(id, 48, 1.0);
+  t.RecordAlloc(id, 48, 3.0);
+  t.RecordFree(id, 48, 1.0, 2000, false);
+  t.RecordFree(id, 48, 1.0, 5000, false);
+  EXPECT_EQ(site->size_fx.chunks_used(), 1);
+  EXPECT_EQ(site->lifetime_fx.chunks_used(), 1);  // buckets 10 and 12 share a chunk
+  SiteSnapshot s;
+  Snapshot(id, site, &s);
+  for (int b = 0; b < kSizeBuckets; ++b) {
+    EXPECT_DOUBLE_EQ(s.size_histogram[b], b == SizeBucket(48) ? 4.0 : 0.0) << b;
+  }
+  for (int b = 0; b < kLifetimeBuckets; ++b) {
+    const double want = b == LifetimeBucket(2000) || b == LifetimeBucket(5000) ? 1.0 : 0.0;
+    EXPECT_DOUBLE_EQ(s.lifetime_histogram[b], want) << b;
+  }
+  // A size far from the first (a large block) opens a second chunk.
+  t.RecordAlloc(id, size_t{1} << 46, 1.0);
+  EXPECT_EQ(site->size_fx.chunks_used(), 2);
+  EXPECT_EQ(site->size_fx.Get(SizeBucket(size_t{1} << 46)), kFixedOne);
+  // The record itself no longer carries the arrays.
+  EXPECT_LT(sizeof(Site), 256u);
+}
+
+// Threads that race to open the same chunk all land their adds in the one that wins.
+TEST(LazyHistogram, ConcurrentFirstAddsToAChunkAreAllCounted) {
+  for (int round = 0; round < 20; ++round) {
+    static LazyHistogram<kLifetimeBuckets> h[20];  // zeroed, as a site record is
+    constexpr int kThreads = 8, kAdds = 1000;
+    std::vector<std::thread> threads;
+    std::atomic<bool> go{false};
+    for (int i = 0; i < kThreads; ++i) {
+      threads.emplace_back([&, i] {
+        while (!go.load()) {
+        }
+        for (int k = 0; k < kAdds; ++k) h[round].Add((i + k) % kLifetimeBuckets, 1);
+      });
+    }
+    go = true;
+    for (auto& th : threads) th.join();
+    uint64_t total = 0;
+    for (int b = 0; b < kLifetimeBuckets; ++b) total += h[round].Get(b);
+    EXPECT_EQ(total, uint64_t{kThreads} * kAdds);
+    EXPECT_EQ(h[round].chunks_used(), 3);
+  }
+}
+
 TEST(SiteTable, NewSitesTakeTheNextRecordsInOrder) {
   // Records are handed out in order, whatever slots the keys hash to: a program with n
   // sites touches n records, not a page per site.
