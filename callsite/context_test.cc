@@ -31,14 +31,17 @@ __attribute__((noinline)) uintptr_t Wrapper() {
   return key;
 }
 
+// Each counts its own calls: identical bodies would let an optimized build fold the two
+// into one function (identical code folding), and then they would be one caller.
+volatile int g_calls_a, g_calls_b;
 __attribute__((noinline)) uintptr_t CallerA() {
   const uintptr_t k = Wrapper();
-  asm volatile("" ::: "memory");
+  g_calls_a = g_calls_a + 1;
   return k;
 }
 __attribute__((noinline)) uintptr_t CallerB() {
   const uintptr_t k = Wrapper();
-  asm volatile("" ::: "memory");
+  g_calls_b = g_calls_b + 1;
   return k;
 }
 
@@ -115,16 +118,19 @@ TEST(ContextKey, ExplicitAndContextKeysPassUnchanged) {
 
 TEST(ContextKey, CallersOfAWrapperAreApartAndStable) {
   // Every call from one statement: the test's own frames are part of the context too.
-  uintptr_t a1 = 0, b1 = 0;
-  for (int i = 0; i < 100; ++i) {
-    const uintptr_t a = CallerA();
-    const uintptr_t b = CallerB();
-    if (i == 0) {
-      a1 = a;
-      b1 = b;
-    }
-    ASSERT_EQ(a, a1) << i;
-    ASSERT_EQ(b, b1) << i;
+  // No branch on the first iteration and no unrolling: with either, an optimized build
+  // has two call instructions for each caller, so two contexts (`-c opt` saw that).
+  constexpr int kCalls = 100;
+  uintptr_t keys_a[kCalls], keys_b[kCalls];
+#pragma GCC unroll 1
+  for (int i = 0; i < kCalls; ++i) {
+    keys_a[i] = CallerA();
+    keys_b[i] = CallerB();
+  }
+  const uintptr_t a1 = keys_a[0], b1 = keys_b[0];
+  for (int i = 0; i < kCalls; ++i) {
+    ASSERT_EQ(keys_a[i], a1) << i;
+    ASSERT_EQ(keys_b[i], b1) << i;
   }
   EXPECT_NE(a1, b1);
   const Context* a = FindContext(a1);
@@ -143,12 +149,12 @@ TEST(ContextKey, CallersOfAWrapperAreApartAndStable) {
 
 TEST(ContextKey, ASiteWithOneContextStopsUnwinding) {
   const uint64_t before = ContextUnwinds();
-  uintptr_t k = 0;
-  for (int i = 0; i < 10000; ++i) {
-    const uintptr_t key = CallLeaf();
-    if (i == 0) k = key;
-    ASSERT_EQ(key, k) << i;
-  }
+  constexpr int kCalls = 10000;
+  static uintptr_t keys[kCalls];
+#pragma GCC unroll 1
+  for (int i = 0; i < kCalls; ++i) keys[i] = CallLeaf();  // one call instruction (above)
+  const uintptr_t k = keys[0];
+  for (int i = 0; i < kCalls; ++i) ASSERT_EQ(keys[i], k) << i;
   const uint64_t unwinds = ContextUnwinds() - before;
   // A few to observe it, then re-checks at doubling gaps from 64: well under 1%.
   EXPECT_LT(unwinds, 20u);
