@@ -4,6 +4,7 @@
 
 #include <atomic>
 
+#include "callsite/ordered_index.h"
 #include "callsite/unwind.h"
 #include "core/base.h"
 #include "core/options.h"
@@ -135,27 +136,14 @@ Tables* GetTables() {
 }
 
 Root* FindOrInsertRoot(Tables* t, uintptr_t address) {
-  const uint64_t h = Mix(address);
-  uint32_t mine = 0;  // a record this thread took (its address set), not yet indexed
-  for (int probe = 0; probe < kMaxProbes; ++probe) {
-    std::atomic<uint32_t>& slot = t->root_index[(h + static_cast<uint64_t>(probe)) & (kMaxRoots - 1)];
-    uint32_t id = slot.load(std::memory_order_acquire);
-    if (id == 0) {
-      if (mine == 0) {
-        // Taken before the slot, its address set: no slot points at a record whose
-        // address a reader could not compare.
-        mine = t->num_roots.fetch_add(1, std::memory_order_relaxed) + 1;
-        if (mine > kMaxRoots) return nullptr;  // every record is taken
-        t->roots[mine - 1].address.store(address, std::memory_order_relaxed);
-      }
-      if (slot.compare_exchange_strong(id, mine, std::memory_order_acq_rel)) return &t->roots[mine - 1];
-      // Lost the race for this slot: look at what the winner put there.
-    }
-    Root* r = &t->roots[id - 1];
-    if (r->address.load(std::memory_order_relaxed) == address) return r;
-  }
-  // A record this thread took and did not index is never found again.
-  return nullptr;  // full: this address is unwound every time
+  const Found f = FindOrInsertOrdered(
+      t->root_index, kMaxRoots - 1, &t->num_roots, kMaxRoots, Mix(address), kMaxProbes,
+      [&](uint32_t id) { t->roots[id - 1].address.store(address, std::memory_order_relaxed); },
+      [&](uint32_t id) {
+        return t->roots[id - 1].address.load(std::memory_order_relaxed) == address ? Match::kYes
+                                                                                    : Match::kNo;
+      });
+  return f.id != 0 ? &t->roots[f.id - 1] : nullptr;  // full: this address is unwound every time
 }
 
 // Fills `ctx` for the addresses: each frame's module and offset (one dl_iterate_phdr
@@ -186,39 +174,25 @@ bool SameAddresses(const Context& ctx, const uintptr_t* a, int n) {
 // is full or the record is being filled by a thread that a fork() left behind.
 const Context* Intern(Tables* t, const uintptr_t* a, int n) {
   const uint64_t h = HashAddresses(a, n);
-  uint32_t mine = 0;  // a record this thread took (its hash set), not yet indexed
-  const Context* found = nullptr;
-  for (int probe = 0; probe < kMaxProbes && found == nullptr; ++probe) {
-    std::atomic<uint32_t>& slot = t->index[(h + static_cast<uint64_t>(probe)) & (kMaxContexts - 1)];
-    uint32_t id = slot.load(std::memory_order_acquire);
-    if (id == 0) {
-      if (mine == 0) {
-        // Taken before the slot, its hash set: no slot ever points at a record whose
-        // hash a reader could not compare.
-        mine = t->num_filled.fetch_add(1, std::memory_order_relaxed) + 1;
-        if (mine > kMaxContexts) return nullptr;  // every record is taken
-        t->contexts[mine - 1].hash.store(h, std::memory_order_relaxed);
-      }
-      if (slot.compare_exchange_strong(id, mine, std::memory_order_acq_rel)) {
-        ContextSlot& s = t->contexts[mine - 1];
-        ResolveContext(a, n, &s.ctx);
-        s.ready.store(1, std::memory_order_release);
-        return &s.ctx;
-      }
-      // Lost the race for this slot: look at what the winner put there.
-    }
-    const ContextSlot& s = t->contexts[id - 1];
-    if (s.hash.load(std::memory_order_relaxed) == h) {
-      // Another thread may still be filling it: resolution takes microseconds.
-      for (int spin = 0; spin < 1 << 20 && s.ready.load(std::memory_order_acquire) == 0; ++spin) {
-      }
-      if (s.ready.load(std::memory_order_acquire) == 0) break;
-      if (SameAddresses(s.ctx, a, n)) found = &s.ctx;
-    }
+  const Found f = FindOrInsertOrdered(
+      t->index, kMaxContexts - 1, &t->num_filled, kMaxContexts, h, kMaxProbes,
+      [&](uint32_t id) { t->contexts[id - 1].hash.store(h, std::memory_order_relaxed); },
+      [&](uint32_t id) {
+        const ContextSlot& s = t->contexts[id - 1];
+        if (s.hash.load(std::memory_order_relaxed) != h) return Match::kNo;
+        // Another thread may still be filling it: resolution takes microseconds.
+        for (int spin = 0; spin < 1 << 20 && s.ready.load(std::memory_order_acquire) == 0; ++spin) {
+        }
+        if (s.ready.load(std::memory_order_acquire) == 0) return Match::kGiveUp;
+        return SameAddresses(s.ctx, a, n) ? Match::kYes : Match::kNo;
+      });
+  if (f.id == 0) return nullptr;
+  ContextSlot& s = t->contexts[f.id - 1];
+  if (f.inserted) {
+    ResolveContext(a, n, &s.ctx);
+    s.ready.store(1, std::memory_order_release);
   }
-  // A record this thread took and did not index stays unused: no slot points at it and
-  // it is never ready, so readers skip it.
-  return found;
+  return &s.ctx;
 }
 
 // A context that found no slot shares the overflow key; distinct ones are counted.

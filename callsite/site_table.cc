@@ -3,6 +3,7 @@
 #include <pthread.h>
 
 #include "callsite/module_map.h"
+#include "callsite/ordered_index.h"
 #include "core/arena.h"
 #include "core/lock.h"
 #include "core/size_class.h"
@@ -116,28 +117,14 @@ uint32_t SiteTable::FindOrInsert(uintptr_t key) {
   if (key == kOverflowContextKey) return kOverflowSite;
   Site* sites = sites_.load(std::memory_order_acquire);
   const uint64_t h = Hash(key);
-  uint32_t mine = 0;  // a record this thread has filled in with the key, not yet indexed
-  for (int probe = 0; probe < kMaxProbes; ++probe) {
-    std::atomic<uint32_t>& slot = index_[(h + static_cast<uint64_t>(probe)) & (kMaxSites - 1)];
-    uint32_t id = slot.load(std::memory_order_acquire);
-    if (id == 0) {
-      if (mine == 0) {
-        // The next record, taken before the slot: a record is used in id order and is
-        // complete (its key set) before any slot points at it, so no reader ever waits.
-        mine = num_used_.fetch_add(1, std::memory_order_relaxed) + 1;
-        if (mine > kMaxSites) break;  // every record is taken (some lost to races)
-        sites[mine - 1].key.store(key, std::memory_order_relaxed);
-      }
-      if (slot.compare_exchange_strong(id, mine, std::memory_order_acq_rel)) {
-        Resolve(&sites[mine - 1], key);  // off the fast path by construction
-        return mine;
-      }
-    }
-    // Another thread's site, or this key inserted by another thread just now.
-    if (sites[id - 1].key.load(std::memory_order_relaxed) == key) return id;
-  }
-  // A record this thread took and did not index stays unused: no slot points at it and
-  // it is never resolved, so ForEach skips it.
+  const Found f = FindOrInsertOrdered(
+      index_, kMaxSites - 1, &num_used_, kMaxSites, h, kMaxProbes,
+      [&](uint32_t id) { sites[id - 1].key.store(key, std::memory_order_relaxed); },
+      [&](uint32_t id) {
+        return sites[id - 1].key.load(std::memory_order_relaxed) == key ? Match::kYes : Match::kNo;
+      });
+  if (f.inserted) Resolve(&sites[f.id - 1], key);  // off the fast path by construction
+  if (f.id != 0) return f.id;
   // Full (or a long collision chain): count the key once as dropped.
   const uint64_t bit = (h >> 20) & (kDroppedBits - 1);
   const uint64_t mask = uint64_t{1} << (bit & 63);
