@@ -43,16 +43,19 @@ void AtomicMax(std::atomic<int64_t>& a, int64_t v) {
 SiteTable& Sites() { return g_table; }
 
 template <int kBuckets>
-std::atomic<uint64_t>* LazyHistogram<kBuckets>::NewChunk(int i) {
+void LazyHistogram<kBuckets>::AddToNewChunk(unsigned b, uint64_t fx) {
+  std::atomic<std::atomic<uint64_t>*>& slot = chunks_[b / kBucketsPerChunk];
   auto* fresh = static_cast<std::atomic<uint64_t>*>(
       ArenaAllocate(sizeof(std::atomic<uint64_t>) * kBucketsPerChunk));  // zeroed
-  if (fresh == nullptr) return nullptr;
   std::atomic<uint64_t>* cur = nullptr;
-  if (chunks_[i].compare_exchange_strong(cur, fresh, std::memory_order_acq_rel)) return fresh;
-  // Another thread's chunk came first. The arena never frees, so the loser's 128 bytes
-  // stay unused: at most one per chunk per thread that raced, and races are rare (a
-  // chunk is new once per site and bucket range, on a sampled path).
-  return cur;
+  // Another thread's chunk may have come first. The arena never frees, so the loser's
+  // 128 bytes stay unused: at most one per chunk per thread that raced, and races are
+  // rare (a chunk is new once per site and bucket range). If the arena is exhausted the
+  // add is dropped.
+  if (fresh != nullptr && slot.compare_exchange_strong(cur, fresh, std::memory_order_acq_rel)) {
+    cur = fresh;
+  }
+  if (cur != nullptr) cur[b % kBucketsPerChunk].fetch_add(fx, std::memory_order_relaxed);
 }
 template class LazyHistogram<kSizeBuckets>;
 template class LazyHistogram<kLifetimeBuckets>;

@@ -17,6 +17,7 @@
 #include <atomic>
 
 #include "callsite/context.h"
+#include "core/base.h"
 #include "core/types.h"
 
 namespace hakmem {
@@ -54,14 +55,19 @@ class LazyHistogram {
 
   // Adds `fx` to bucket `b` (0 <= b < kBuckets). Lock-free but for the first add to a
   // chunk, which takes the arena's lock; if the arena is exhausted the add is dropped.
+  // Every large block is recorded, so this is on the large path: a load, a test and an
+  // add, with the chunk's allocation out of line (inline, its call and the signed index
+  // arithmetic cost bench_large 47 instructions a cycle, 1.25%).
   void Add(int b, uint64_t fx) {
-    std::atomic<uint64_t>* c = chunks_[b / kBucketsPerChunk].load(std::memory_order_acquire);
-    if (c == nullptr && (c = NewChunk(b / kBucketsPerChunk)) == nullptr) return;
-    c[b % kBucketsPerChunk].fetch_add(fx, std::memory_order_relaxed);
+    const unsigned u = static_cast<unsigned>(b);
+    std::atomic<uint64_t>* c = chunks_[u / kBucketsPerChunk].load(std::memory_order_acquire);
+    if (HAK_UNLIKELY(c == nullptr)) return AddToNewChunk(u, fx);
+    c[u % kBucketsPerChunk].fetch_add(fx, std::memory_order_relaxed);
   }
   uint64_t Get(int b) const {
-    const std::atomic<uint64_t>* c = chunks_[b / kBucketsPerChunk].load(std::memory_order_acquire);
-    return c == nullptr ? 0 : c[b % kBucketsPerChunk].load(std::memory_order_relaxed);
+    const unsigned u = static_cast<unsigned>(b);
+    const std::atomic<uint64_t>* c = chunks_[u / kBucketsPerChunk].load(std::memory_order_acquire);
+    return c == nullptr ? 0 : c[u % kBucketsPerChunk].load(std::memory_order_relaxed);
   }
   // Chunks allocated so far (what the histogram costs beyond its pointers).
   int chunks_used() const {
@@ -71,7 +77,7 @@ class LazyHistogram {
   }
 
  private:
-  std::atomic<uint64_t>* NewChunk(int i);
+  HAK_NOINLINE void AddToNewChunk(unsigned b, uint64_t fx);
   std::atomic<std::atomic<uint64_t>*> chunks_[kChunks];  // zeroed: no chunk yet
 };
 
