@@ -59,9 +59,10 @@ struct ContextSlot {
 // observing). Set up lock-free by the first thread that needs them, so that no lock can
 // be left held across fork(): a thread that loses the race unmaps its copy.
 struct Tables {
-  // Roots the same way: an index by the address's hash, records in the order they come.
-  // Roots placed by hash put each of a program's first few hundred call sites on a page
-  // of its own (48 bytes a root, 384 KiB of table: espresso had most of it resident).
+  // Roots, like the contexts below, sit in the order they come behind an index by the
+  // address's hash (ordered_index.h). Placed by hash, each of a program's first few
+  // hundred call sites had a page of its own (48 bytes a root, 384 KiB of table:
+  // espresso had most of it resident).
   std::atomic<uint32_t> root_index[kMaxRoots];
   std::atomic<uint32_t> num_roots;  // records handed out (some a race left unused)
   Root roots[kMaxRoots];

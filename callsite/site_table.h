@@ -144,10 +144,8 @@ class SiteTable {
   bool EnsureStorage();
   void Resolve(Site* s, uintptr_t key);
 
-  // The open-addressed index: a key's slot holds its site's id (0: free), the key being
-  // the record's. Records sit in id order, handed out as sites come: at about 1.5 KiB a
-  // record, records placed by hash put each new site on a page of its own (espresso:
-  // about 1 MiB of resident table, a quarter of its peak RSS beyond glibc's).
+  // The index over the records, which sit in id order as sites come (ordered_index.h
+  // says why): a key's slot holds its site's id (0: free), the key being the record's.
   std::atomic<uint32_t>* index_ = nullptr;  // kMaxSites slots
   std::atomic<Site*> sites_{nullptr};  // kMaxSites records by id, then the overflow site
   std::atomic<uint64_t> dropped_{0};
