@@ -51,6 +51,7 @@ TournamentConfig ConfigFor(LearnMode mode, const LearnParams& params) {
   c.os = g_os;
   c.schedule_trials = mode == LearnMode::kLearn;
   c.counterfactuals = mode == LearnMode::kShadow;
+  c.model_mmap = mode == LearnMode::kLearn;
   return c;
 }
 
@@ -104,7 +105,8 @@ void StartMeasuring(LearnMode mode) {
   // later, blocks of 2 MiB and up are priced at the small-page rate, 512 faults each.
   g_os = MeasureOsCosts(LargeHugePagesState() == 1);
   params.fault_ns = g_os.fault_ns;
-  g_learner_wants_all_pages = mode == LearnMode::kShadow;
+  // Both model direct mapping from other strategies' blocks, reused ones included.
+  g_learner_wants_all_pages = mode == LearnMode::kShadow || mode == LearnMode::kLearn;
   // The site table's memory now, not on the first routed request: shadow mode must not
   // change what the program sees, not even one mmap in the middle of its run.
   if (!EnsureStarted(mode, params)) return;

@@ -338,6 +338,7 @@ void EncodeLearnerSite(uintptr_t key, const BandView* bands, void* arg) {
       o.band = static_cast<hakmem_table_SizeBand>(b);
       o.strategy = StrategyOf(k);
       o.tries = t.tries;
+      o.modelled = t.modelled;
       o.samples = v.samples[k];
       o.rating_elo = v.rating[k];
       o.time_ns = static_cast<double>(t.time_ns);

@@ -34,6 +34,12 @@ constexpr uint64_t kFollowEvery = 8;
 constexpr double kImplausibleRatio = 64;
 constexpr double kImplausibleFloorNs = 50000;
 
+// Learn mode's screen of direct mapping (tournament.h): the model's matches after which
+// a direct mapping still not ruled out is tried live. Ruling out a strategy that costs
+// 3x the leader takes one match and a 1.5x one about three (K's margin multiplier); one
+// the model rates a little dearer but cannot rule out is measured, not left to the model.
+constexpr uint32_t kModelMatches = 3;
+
 // A cost in its parts (ns-equivalents, weighted; see tournament.h), for the window since
 // a strategy's last match and for all time. Telemetry reports the parts; the tournament
 // plays on their sum.
@@ -52,6 +58,7 @@ struct CostParts {
 struct StrategyStats {
   std::atomic<uint64_t> tries{0};         // allocations served (the trial schedule)
   std::atomic<uint64_t> samples{0};       // allocations whose cost is complete
+  std::atomic<uint64_t> modelled{0};      // of those, priced by the model, not served
   std::atomic<uint64_t> window_n{0};      // samples since this strategy's last match
   std::atomic<uint64_t> window_bytes{0};  // bytes requested by those samples
   std::atomic<uint64_t> total_bytes{0};   // bytes requested by all samples
@@ -79,6 +86,12 @@ struct Tournament::BandState {
   // gathered from other sites' pieces is all resident, whatever the program writes).
   std::atomic<uint64_t> fresh_touched{0};
   std::atomic<uint64_t> fresh_requested{0};
+  // Learn mode: the model could not rule direct mapping out here, so it is tried live
+  // (ScreenMmap). Zeroed: screened.
+  std::atomic<bool> mmap_live{false};
+  // Tries the trial schedule credits direct mapping with once live: the fewest the others
+  // had then, so that its live trials take turns with theirs, not come all at once.
+  std::atomic<uint64_t> mmap_schedule_base{0};
 };
 
 struct Tournament::Site {
@@ -332,6 +345,7 @@ void Tournament::RunMatches(uintptr_t key, BandState& b, int band) {
   TableEntry e{};
   Fill(b, band, &e);
   int chosen = Decide(e, params);
+  if (ModelsMmap(b, band)) ScreenMmap(b, e, b.matches.load(std::memory_order_relaxed) + 1, &chosen);
   const int before = b.chosen_plus1.load(std::memory_order_relaxed) - 1;
   // A commitment stands until another strategy clears the margin: one close window must
   // not send a decided site back to trying everything.
@@ -361,19 +375,53 @@ void Tournament::RunMatches(uintptr_t key, BandState& b, int band) {
   }
 }
 
+// Learn mode: whether direct mapping is still priced by the model at this band.
+bool Tournament::ModelsMmap(const BandState& b, int band) const {
+  return config_.model_mmap && EligibleIndex(kIdxMmap, band) &&
+         !b.mmap_live.load(std::memory_order_relaxed);
+}
+
+// After the `number`th match of a band whose direct mapping the model priced: if the model
+// rates it at least as high as every other strategy, or has played kModelMatches without
+// putting it commit_margin behind the leader, it is tried live from now on. A choice of it
+// waits for a match on live samples.
+void Tournament::ScreenMmap(BandState& b, const TableEntry& e, uint32_t number, int* chosen) {
+  double top = 0;
+  bool any = false;
+  for (int i = 0; i < kNumLearnedStrategies; ++i) {
+    if (i == kIdxMmap || !e.eligible[i]) continue;
+    if (!any || e.rating[i] > top) top = e.rating[i];
+    any = true;
+  }
+  const double behind = top - e.rating[kIdxMmap];
+  if (!any || behind <= 0 || (number >= kModelMatches && behind < config_.params.commit_margin)) {
+    uint64_t fewest = UINT64_MAX;
+    for (int i = 0; i < kNumLearnedStrategies; ++i) {
+      if (i == kIdxMmap || !e.eligible[i]) continue;
+      fewest = std::min(fewest, b.s[i].tries.load(std::memory_order_relaxed));
+    }
+    b.mmap_schedule_base.store(any ? fewest : 0, std::memory_order_relaxed);
+    b.mmap_live.store(true, std::memory_order_relaxed);
+  }
+  if (*chosen == kIdxMmap) *chosen = -1;
+}
+
 // Learn mode: which strategy serves this site's next allocation in `band`.
 int Tournament::NextTrial(uintptr_t key, BandState& b, int band) {
   const int chosen = b.chosen_plus1.load(std::memory_order_relaxed) - 1;
   if (chosen < 0) {
-    // Undecided: the eligible strategy with the fewest tries, so each fills its windows.
+    // Undecided: the eligible strategy with the fewest tries, so each fills its windows;
+    // direct mapping only once the model could not rule it out.
+    const bool screened = ModelsMmap(b, band);
     int best = -1;
     uint64_t fewest = 0;
     for (int i = 0; i < kNumLearnedStrategies; ++i) {
-      if (!EligibleIndex(i, band)) continue;
-      const uint64_t t = b.s[i].tries.load(std::memory_order_relaxed);
+      if (!EligibleIndex(i, band) || (screened && i == kIdxMmap)) continue;
+      uint64_t t = b.s[i].tries.load(std::memory_order_relaxed);
+      if (i == kIdxMmap) t += b.mmap_schedule_base.load(std::memory_order_relaxed);
       if (best < 0 || t < fewest) best = i, fewest = t;
     }
-    return best;
+    return best;  // BigCache is eligible everywhere: never only a screened direct mapping
   }
   // Decided: explore each loser with probability explore_rate, scaled down by how much
   // costlier it is (a strategy 1000x dearer is tried 1000x less often), so exploring
@@ -418,8 +466,9 @@ void Tournament::AfterSample(uintptr_t key, BandState& b, int band) {
   b.busy.store(false, std::memory_order_release);
 }
 
-// Shadow mode: charges the strategies that did not run with what this allocation would
-// have cost under them, from the unit costs measured at start-up and as the process
+// Shadow mode, and learn mode's screen of direct mapping (which charges that one only):
+// charges the strategies that did not run with what this allocation would have cost under
+// them, from the unit costs measured at start-up and as the process
 // runs. The model: direct mapping maps and unmaps once and faults on every touched page;
 // a BigCache hit costs what measured hits cost (idle time unknown: not charged); the
 // pool costs what measured pool allocations cost.
@@ -429,6 +478,7 @@ void Tournament::ChargeCounterfactuals(uintptr_t key, BandState& b, int band, in
   const OsCosts& os = config_.os;
   for (int i = 0; i < kNumLearnedStrategies; ++i) {
     if (i == real || !EligibleIndex(i, band)) continue;
+    if (!config_.counterfactuals && i != kIdxMmap) continue;  // learn mode's screen
     Cost cost;
     switch (i) {
       case kIdxMmap:
@@ -447,7 +497,7 @@ void Tournament::ChargeCounterfactuals(uintptr_t key, BandState& b, int band, in
         break;
     }
     StrategyStats& st = b.s[i];
-    st.tries.fetch_add(1, std::memory_order_relaxed);
+    st.modelled.fetch_add(1, std::memory_order_relaxed);
     Charge(st, cost);
     Complete(st, bytes);
   }
@@ -492,9 +542,11 @@ uint32_t Tournament::OnAlloc(uintptr_t site, int band, Strategy s, size_t size, 
     pool_times_.Add(ns);
     Complete(ss, size);
     AfterSample(site, b, band);
-    // Its touched pages are unknown: a fresh mapping of it would fault on all of them.
-    if (config_.counterfactuals) {
-      ChargeCounterfactuals(site, b, band, idx, size, (size + 4095) / 4096);
+    // Its touched pages are unknown. Shadow mode charges a fresh mapping of it all of
+    // them; learn mode's screen none, a lower bound (see OnFree).
+    if (config_.counterfactuals || ModelsMmap(b, band)) {
+      ChargeCounterfactuals(site, b, band, idx, size,
+                            config_.counterfactuals ? (size + 4095) / 4096 : 0);
     }
   }
   ScheduleNextTrial(site, b, band);
@@ -527,13 +579,20 @@ void Tournament::OnFree(uint32_t handle, Strategy s, size_t requested, double ns
     b.fresh_touched.fetch_add(touched_pages, std::memory_order_relaxed);
     b.fresh_requested.fetch_add(requested, std::memory_order_relaxed);
   }
-  if (!config_.counterfactuals) return;
+  if (!config_.counterfactuals && (idx == kIdxMmap || !ModelsMmap(b, band))) return;
   uint64_t touched = touched_pages;
   const uint64_t seen = b.fresh_requested.load(std::memory_order_relaxed);
   if (!fresh && seen != 0) {  // resident pages are an upper bound here, the band's rate a guess
     const double rate = static_cast<double>(b.fresh_touched.load(std::memory_order_relaxed)) /
                         static_cast<double>(seen);
     touched = std::min(touched, SaturatingU64(rate * static_cast<double>(requested)));
+  } else if (!fresh && !config_.counterfactuals) {
+    // Learn mode's screen, with no fresh block of the band seen: the upper bound would rule
+    // direct mapping out on pages earlier owners touched (a site whose blocks all come
+    // from BigCache, filled by a site that wrote every page, was priced 8 ms a block
+    // instead of the 0.1 ms it measures live). The screen takes the lower bound, none: it
+    // rules direct mapping out only where even that loses.
+    touched = 0;
   }
   ChargeCounterfactuals(key, b, band, idx, requested, touched);
 }
@@ -595,6 +654,7 @@ bool Tournament::ViewSite(uintptr_t key, BandView out[kNumBands]) const {
         const StrategyStats& st = b.s[k];
         StrategyTotals& t = v.totals[k];
         t.tries = st.tries.load(std::memory_order_relaxed);
+        t.modelled = st.modelled.load(std::memory_order_relaxed);
         t.sample_bytes = st.total_bytes.load(std::memory_order_relaxed);
         t.time_ns = st.total.time_ns.load(std::memory_order_relaxed);
         t.fault_ns = st.total.fault_ns.load(std::memory_order_relaxed);

@@ -19,6 +19,16 @@
 // once Decide() commits, a loser is still tried, at most explore_rate of the time and
 // less the costlier it is, so a change in the program's behaviour can still show.
 //
+// Learn mode screens direct mapping by a model before it tries it (model_mmap). A live
+// trial of it maps, faults in and unmaps a block, and in a band it loses that is the
+// dearest allocation the learner makes: eight trials at each of mstress's nine (context,
+// band) pairs cost it 0.1 s of its 0.16 s run. Its cost is the one that a model prices
+// well from what the other strategies' blocks show (their sizes and touched pages), so
+// until the model has played a match and failed to rule it out by the commit margin, it
+// is charged the model's cost for the other strategies' samples and not tried. Once the
+// model cannot rule it out, it is measured live from then on, and no choice of it ever
+// rests on the model alone.
+//
 // What the tournament tells the outside (a decision for the route, a decision or match
 // for the curves, the time) goes through TournamentEvents. No lock is taken: counters are
 // atomic and a match runs under a per-band try-lock that a busy thread skips. The site
@@ -55,6 +65,7 @@ inline constexpr uint64_t kWindow = 8;
 // (ns-equivalents, weighted as LearnParams says).
 struct StrategyTotals {
   uint64_t tries;         // allocations served
+  uint64_t modelled;      // samples priced by the model for allocations others served
   uint64_t sample_bytes;  // bytes requested by the samples (completed allocations)
   uint64_t time_ns, fault_ns, idle_ns;
   uint64_t faults;        // first-touch pages charged
@@ -104,6 +115,9 @@ struct TournamentConfig {
   bool schedule_trials = false;
   // Shadow mode: charge the strategies that did not run with what they would have cost.
   bool counterfactuals = false;
+  // Learn mode: direct mapping is priced by shadow mode's model (below) at every band
+  // until the model fails to rule it out; only then is it tried live (tournament.cc).
+  bool model_mmap = false;
   // Mixed into the exploration coin; 0 is the preloaded learner's.
   uint64_t seed = 0;
 };
@@ -197,6 +211,8 @@ class Tournament {
   void AfterSample(uintptr_t key, BandState& b, int band);
   void ChargeCounterfactuals(uintptr_t key, BandState& b, int band, int real, size_t bytes,
                              uint64_t touched);
+  bool ModelsMmap(const BandState& b, int band) const;
+  void ScreenMmap(BandState& b, const TableEntry& e, uint32_t number, int* chosen);
   void Fill(const BandState& b, int band, TableEntry* e) const;
 
   std::atomic<Site*> sites_{nullptr};

@@ -67,7 +67,7 @@ class Recorder final : public TournamentEvents {
 
 struct Instance {
   explicit Instance(uint64_t seed, double explore_rate = 1.0 / 64, bool learn = true,
-                    double huge_fault_ns = 0) {
+                    double huge_fault_ns = 0, bool model_mmap = true) {
     memory.reset(static_cast<char*>(calloc(1, Tournament::MemoryBytes())));
     TournamentConfig c;
     c.params = DefaultParams();
@@ -76,6 +76,7 @@ struct Instance {
     c.os = OsCosts{1000, 2000, 2000, 100, huge_fault_ns};
     c.schedule_trials = learn;
     c.counterfactuals = !learn;  // shadow mode
+    c.model_mmap = learn && model_mmap;  // as the preloaded learner does
     c.seed = seed;
     t.Start(memory.get(), c, &events);
   }
@@ -161,8 +162,12 @@ TEST(Tournament, InstancesAreIndependentAndReportThroughTheirEvents) {
   EXPECT_EQ(a.events.decisions[0].kind, DecisionKind::kTrialsBegin);
   EXPECT_FALSE(a.events.matches.empty());
   EXPECT_EQ(a.events.matches[0], 1u);
-  // Trials alternate before the commitment: every strategy was published.
-  EXPECT_NE(std::find(a.events.published.begin(), a.events.published.end(), Strategy::kMmap),
+  // Trials alternate before the commitment: both strategies tried live were published.
+  // Direct mapping was not: the model (4000 ns a block) ruled it out against the pool.
+  EXPECT_NE(std::find(a.events.published.begin(), a.events.published.end(),
+                      Strategy::kBigCache),
+            a.events.published.end());
+  EXPECT_EQ(std::find(a.events.published.begin(), a.events.published.end(), Strategy::kMmap),
             a.events.published.end());
 }
 
@@ -204,7 +209,9 @@ TEST(Tournament, LearnModeFindsTheCheapestStrategyAtEachSiteAndPublishesIt) {
 }
 
 TEST(Tournament, EqualCostsNeverCommit) {
-  Instance a(0);
+  // The Elo rule alone: direct mapping measured live from the start (the model would
+  // price it at 4000 ns, not the 1020 it costs here).
+  Instance a(0, 1.0 / 64, /*learn=*/true, 0, /*model_mmap=*/false);
   const double cost[] = {0, 1000, 1020};
   const std::vector<int> served = a.Serve(0x4000, kBandLarge, cost, 1000);
   EXPECT_EQ(a.Chosen(0x4000, kBandLarge), -1);  // every match a draw: no rating lead
@@ -268,6 +275,108 @@ TEST(Tournament, ShadowModeChargesWhatTheOthersWouldHaveCostAndNeverPublishes) {
   ASSERT_GT(v[kBandLarge].samples[kIdxMmap], 0u);
   EXPECT_NEAR(v[kBandLarge].mean_cost_ns[kIdxMmap], 2000 + 2000 + 256 * (100 + 1000), 2);
   EXPECT_EQ(v[kBandLarge].totals[kIdxMmap].faults / v[kBandLarge].samples[kIdxMmap], 256u);
+  // Modelled samples, not tries: it served nothing.
+  EXPECT_EQ(v[kBandLarge].totals[kIdxMmap].tries, 0u);
+  EXPECT_EQ(v[kBandLarge].totals[kIdxMmap].modelled, v[kBandLarge].samples[kIdxMmap]);
+  EXPECT_EQ(v[kBandLarge].totals[kIdxBigCache].modelled, 0u);
+}
+
+// Learn mode's screen of direct mapping (tournament.h). Blocks of 1 MiB whose program
+// touches 256 pages (the first one fresh, so the band's touch rate is known): the model
+// prices a direct mapping of each at 2000 + 2000 + 256 x (100 + 1000) ns, 285x what
+// BigCache costs here, so one match rules it out and it is never mapped live before the
+// commitment.
+TEST(Tournament, LearnModeNeverTriesLiveADirectMappingTheModelRulesOut) {
+  Instance a(0, /*explore_rate=*/0);
+  const uintptr_t site = 0x5200;
+  std::vector<Strategy> served;
+  for (int i = 0; i < 64; ++i) {
+    const Strategy s = a.Next(site, kBandLarge);
+    served.push_back(s);
+    const uint32_t h = a.t.OnAlloc(site, kBandLarge, s, 1 << 20, 500, i == 0);
+    a.t.OnFree(h, s, 1 << 20, 500, 256, i == 0, false);
+    for (const auto& [key, strategy] : a.events.published_to) a.route[key] = strategy;
+    a.events.published_to.clear();
+  }
+  EXPECT_EQ(std::count(served.begin(), served.end(), Strategy::kMmap), 0);
+  EXPECT_EQ(a.Chosen(site, kBandLarge), kIdxBigCache);
+  BandView v[kNumBands];
+  ASSERT_TRUE(a.t.ViewSite(site, v));
+  const StrategyTotals& mmap = v[kBandLarge].totals[kIdxMmap];
+  EXPECT_EQ(mmap.tries, 0u);
+  EXPECT_EQ(mmap.modelled, 64u);  // one per BigCache sample
+  EXPECT_EQ(v[kBandLarge].samples[kIdxMmap], 64u);
+  EXPECT_EQ(mmap.faults, 64u * 256);
+  EXPECT_EQ(v[kBandLarge].totals[kIdxBigCache].tries, 64u);
+  EXPECT_EQ(v[kBandLarge].totals[kIdxBigCache].modelled, 0u);
+}
+
+// With no fresh block of the band seen, a reused block's resident pages say nothing of
+// what the program touches (earlier owners' pages are resident too): the screen prices
+// its direct mapping at none touched, the lower bound, and so cannot rule out a strategy
+// that may be far cheaper (here BigCache costs 400 us a block; mapping, 5 us live).
+TEST(Tournament, LearnModesScreenTakesTheLowerBoundWhereNoFreshPagesWereSeen) {
+  Instance a(0, /*explore_rate=*/0);
+  const uintptr_t site = 0x5250;
+  const double cost[] = {0, 400000, 5000};
+  int mapped = 0;
+  for (int i = 0; i < 100; ++i) {
+    const Strategy s = a.Next(site, kBandLarge);
+    mapped += s == Strategy::kMmap;
+    const double ns = cost[static_cast<int>(s) - 1];
+    const bool fresh = s == Strategy::kMmap;
+    const uint32_t h = a.t.OnAlloc(site, kBandLarge, s, 1 << 20, ns / 2, fresh);
+    a.t.OnFree(h, s, 1 << 20, ns / 2, fresh ? 1 : 256, fresh, false);
+    for (const auto& [key, strategy] : a.events.published_to) a.route[key] = strategy;
+    a.events.published_to.clear();
+  }
+  EXPECT_GT(mapped, 8);
+  EXPECT_EQ(a.Chosen(site, kBandLarge), kIdxMmap);
+  BandView v[kNumBands];
+  ASSERT_TRUE(a.t.ViewSite(site, v));
+  EXPECT_EQ(v[kBandLarge].totals[kIdxMmap].modelled, 8u);
+  // The modelled samples were charged no faults; the live ones one each.
+  EXPECT_EQ(v[kBandLarge].totals[kIdxMmap].faults, v[kBandLarge].samples[kIdxMmap] - 8);
+}
+
+// Where the model flatters direct mapping (it sees no touched pages here, so prices a
+// block at 4000 ns; live, each costs 30000 against BigCache's 5000), the model cannot
+// rule it out: it goes live, its trials take turns with BigCache's rather than come in a
+// run, and what is committed rests on the live samples.
+TEST(Tournament, LearnModeChecksLiveWhatTheModelCannotRuleOut) {
+  Instance a(0, /*explore_rate=*/0);
+  const uintptr_t site = 0x5300;
+  const double cost[] = {0, 5000, 30000};
+  std::vector<Strategy> served;
+  for (int i = 0; i < 200; ++i) {
+    const Strategy s = a.Next(site, kBandLarge);
+    served.push_back(s);
+    const double ns = cost[static_cast<int>(s) - 1];
+    const uint32_t h = a.t.OnAlloc(site, kBandLarge, s, 1 << 20, ns / 2, false);
+    a.t.OnFree(h, s, 1 << 20, ns / 2, 0, false, false);
+    for (const auto& [key, strategy] : a.events.published_to) a.route[key] = strategy;
+    a.events.published_to.clear();
+  }
+  EXPECT_EQ(a.Chosen(site, kBandLarge), kIdxBigCache);
+  for (const Recorder::Made& m : a.events.decisions) {
+    if (m.kind == DecisionKind::kCommit || m.kind == DecisionKind::kSwitch) {
+      EXPECT_NE(m.to, kIdxMmap);  // never chosen on the model's word
+    }
+  }
+  // The first 8 allocations filled BigCache's window (and the model's): no live mapping.
+  EXPECT_EQ(std::count(served.begin(), served.begin() + 8, Strategy::kMmap), 0);
+  // Then a live window of direct mappings, alternating with BigCache's trials.
+  EXPECT_GE(std::count(served.begin(), served.end(), Strategy::kMmap), 8);
+  int run = 0, longest = 0;
+  for (const Strategy s : served) {
+    run = s == Strategy::kMmap ? run + 1 : 0;
+    longest = std::max(longest, run);
+  }
+  EXPECT_LE(longest, 2);
+  BandView v[kNumBands];
+  ASSERT_TRUE(a.t.ViewSite(site, v));
+  EXPECT_GE(v[kBandLarge].totals[kIdxMmap].tries, 8u);
+  EXPECT_EQ(v[kBandLarge].totals[kIdxMmap].modelled, 8u);  // the first window's, then none
 }
 
 TEST(Tournament, ShadowModePricesAReusedBlocksMappingAtTheBandsFreshTouchRate) {

@@ -345,6 +345,7 @@ void TelemetryOutcomes(const telemetry::Telemetry& t, const SiteSymbols& sym,
   auto strategy = b.Cat("strategy");
   auto* tries = b.Int("tries");
   auto* samples = b.Int("samples");
+  auto* modelled = b.Int("modelled");
   auto* rating = b.Float("rating");
   CostColumns cost(&b);
   auto* mean = b.Float("mean_cost_ns");
@@ -359,6 +360,7 @@ void TelemetryOutcomes(const telemetry::Telemetry& t, const SiteSymbols& sym,
     strategy->PushCode(Code(o.strategy(), kStrategies));
     tries->push_back(static_cast<int64_t>(o.tries()));
     samples->push_back(static_cast<int64_t>(o.samples()));
+    modelled->push_back(static_cast<int64_t>(o.modelled()));
     rating->push_back(o.rating_elo());
     cost.Push(o);
     mean->push_back(o.samples() > 0 ? o.cost_ns() / static_cast<double>(o.samples()) : 0.0);

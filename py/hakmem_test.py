@@ -83,6 +83,11 @@ def test_telemetry_tables_and_dtypes(files):
     assert r.runs["mode"].iloc[0] == "learn" and bool(r.runs["complete"].iloc[0])
     o = r.outcomes
     assert (o.groupby(["site", "band"], observed=True)["tries"].sum() > 0).all()
+    # Learn mode prices direct mapping by the model before it maps a block live: the first
+    # window's samples of it at CycleFrames are modelled ones, counted apart from tries.
+    assert o["modelled"].dtype == np.int64 and (o["modelled"] <= o["samples"]).all()
+    cycle_mmap = o[o["symbol"].astype(str).str.contains("CycleFrames") & (o["strategy"] == "mmap")]
+    assert len(cycle_mmap) == 1 and cycle_mmap["modelled"].iloc[0] >= 8
 
 
 def test_arrays_are_numpy_without_python_objects(files):

@@ -687,6 +687,7 @@ telemetry::Telemetry ReplayImpl::Result() const {
         o->set_band(static_cast<table::SizeBand>(b));
         o->set_strategy(ProtoStrategy(k));
         o->set_tries(st.tries);
+        o->set_modelled(st.modelled);
         o->set_samples(v.samples[k]);
         o->set_rating_elo(v.rating[k]);
         o->set_time_ns(static_cast<double>(st.time_ns));
@@ -880,6 +881,7 @@ absl::StatusOr<std::unique_ptr<Replay>> Replay::Create(const std::string& trace_
   tc.pool_ns = pool_ns;
   tc.schedule_trials = config.mode == ReplayConfig::Mode::kLearn;
   tc.counterfactuals = config.mode == ReplayConfig::Mode::kShadow;
+  tc.model_mmap = config.mode == ReplayConfig::Mode::kLearn;  // as the live learner does
   tc.seed = config.seed;
   return std::unique_ptr<Replay>(new ReplayImpl(std::move(*trace), std::move(recorded),
                                                 has_recorded, tc, config, bigcache_bytes,

@@ -141,6 +141,7 @@ Telemetry Full() {
   o->set_strategy(table::STRATEGY_MMAP);
   o->set_tries(11);
   o->set_samples(10);
+  o->set_modelled(3);
   o->set_rating_elo(1520.5);
   o->set_cost_ns(1000.25);
   o->set_time_ns(500.5);
