@@ -388,19 +388,17 @@ bool Tournament::ModelsMmap(const BandState& b, int band) const {
 void Tournament::ScreenMmap(BandState& b, const TableEntry& e, uint32_t number, int* chosen) {
   double top = 0;
   bool any = false;
+  uint64_t fewest = 0;  // the others' fewest tries: where its live trials join the schedule
   for (int i = 0; i < kNumLearnedStrategies; ++i) {
     if (i == kIdxMmap || !e.eligible[i]) continue;
+    const uint64_t t = b.s[i].tries.load(std::memory_order_relaxed);
     if (!any || e.rating[i] > top) top = e.rating[i];
+    if (!any || t < fewest) fewest = t;
     any = true;
   }
   const double behind = top - e.rating[kIdxMmap];
   if (!any || behind <= 0 || (number >= kModelMatches && behind < config_.params.commit_margin)) {
-    uint64_t fewest = UINT64_MAX;
-    for (int i = 0; i < kNumLearnedStrategies; ++i) {
-      if (i == kIdxMmap || !e.eligible[i]) continue;
-      fewest = std::min(fewest, b.s[i].tries.load(std::memory_order_relaxed));
-    }
-    b.mmap_schedule_base.store(any ? fewest : 0, std::memory_order_relaxed);
+    b.mmap_schedule_base.store(fewest, std::memory_order_relaxed);
     b.mmap_live.store(true, std::memory_order_relaxed);
   }
   if (*chosen == kIdxMmap) *chosen = -1;
