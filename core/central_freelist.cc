@@ -5,6 +5,7 @@
 #include <atomic>
 
 #include "core/options.h"
+#include "core/os.h"
 #include "core/page_heap.h"
 #include "core/page_map.h"
 #include "core/size_class.h"
@@ -37,6 +38,9 @@ std::atomic<int> g_num_shards{0};  // 0: not worked out yet
 // With the shard count worked out from the CPUs, a thread opens a shard beyond one per
 // CPU only when every per-CPU shard already has this many threads.
 constexpr int kThreadsPerShardBeforeMore = 2;
+
+// The transfer cache's arrays are mapped and given back in pages.
+constexpr size_t kSlotsPage = 4096;
 
 inline void* NextOf(void* p) { return *static_cast<void**>(p); }
 inline void SetNext(void* p, void* n) { *static_cast<void**>(p) = n; }
@@ -122,9 +126,14 @@ size_t CentralFreeList::Index() const {
   return static_cast<size_t>(this - &g_central[0][0]);
 }
 
-CentralFreeList::Slots& CentralFreeList::slots() const {
-  static Slots g_slots[kMaxShards * kNumClasses];
-  return g_slots[Index()];
+void** CentralFreeList::Slots(int c) {
+  if (slots_ == nullptr && !slots_refused_) {
+    const size_t bytes = static_cast<size_t>(MaxBatches(c)) * static_cast<size_t>(BatchSize(c)) *
+                         sizeof(void*);
+    slots_ = static_cast<void**>(os::Map((bytes + kSlotsPage - 1) & ~(kSlotsPage - 1)));
+    slots_refused_ = slots_ == nullptr;
+  }
+  return slots_;
 }
 
 int CentralFreeList::Shard() const { return static_cast<int>(Index() / kNumClasses); }
@@ -195,9 +204,8 @@ void CentralFreeList::ReturnToSpan(int c, void* obj) {
   }
 }
 
-int CentralFreeList::FillFromSpans(int c, void** head, int n) {
+int CentralFreeList::FillFromSpans(int c, void** out, int n) {
   const size_t size = ClassSize(c);
-  void* list = nullptr;
   int got = 0;
   while (got < n) {
     Span* s = partial_.empty() ? NewSpan(c) : partial_.head;
@@ -205,17 +213,12 @@ int CentralFreeList::FillFromSpans(int c, void** head, int n) {
     while (got < n && s->free_list != nullptr) {
       void* obj = s->free_list;
       s->free_list = NextOf(obj);
-      SetNext(obj, list);
-      list = obj;
-      ++got;
+      out[got++] = obj;
       ++s->used;
     }
     while (got < n && s->bump < s->end) {
-      void* obj = s->bump;
+      out[got++] = s->bump;
       s->bump += size;
-      SetNext(obj, list);
-      list = obj;
-      ++got;
       ++s->used;
     }
     if (s->free_list == nullptr && s->bump == s->end) {
@@ -223,61 +226,50 @@ int CentralFreeList::FillFromSpans(int c, void** head, int n) {
       s->list = kSpanFull;
     }
   }
-  *head = list;
   return got;
 }
 
-int CentralFreeList::RemoveRange(int c, void** head, int n) {
+int CentralFreeList::RemoveRange(int c, void** out, int n) {
+  HAK_ASSERT(n >= 1 && n <= kMaxBatch);
   SpinLockHolder h(&lock_);
   last_remove_ns_ = 0;  // marks the class as in use; Release() stamps the time lazily
-  if (n == BatchSize(c)) {
-    if (num_batches_ > 0) {
-      --num_batches_;
-      Slots& s = slots();
-      *head = s.batches[num_batches_];
-      const int got = s.counts[num_batches_];
-      objects_out_ += static_cast<uint64_t>(got);
-      return got;
-    }
-    if (overflowed_by_ != 0 && overflowed_by_ != CurrentThreadTag()) {
-      // Batches flow from one thread's frees to another's allocations, more than the
-      // transfer cache held: hold twice as many before they go back to the spans.
-      const int cap = Capacity(c);
-      capacity_ = cap * 2 < MaxBatches(c) ? cap * 2 : MaxBatches(c);
-      overflowed_by_ = 0;
-    }
+  if (num_objects_ == 0 && n == BatchSize(c) && overflowed_by_ != 0 &&
+      overflowed_by_ != CurrentThreadTag()) {
+    // Batches flow from one thread's frees to another's allocations, more than the
+    // transfer cache held: hold twice as many before they go back to the spans.
+    const int cap = Capacity(c);
+    capacity_ = cap * 2 < MaxBatches(c) ? cap * 2 : MaxBatches(c);
+    overflowed_by_ = 0;
   }
-  const int got = FillFromSpans(c, head, n);
+  // The most recently inserted first: their lines are the likeliest still cached.
+  int got = 0;
+  while (got < n && num_objects_ > 0) out[got++] = slots_[--num_objects_];
+  if (got < n) got += FillFromSpans(c, out + got, n - got);
   objects_out_ += static_cast<uint64_t>(got);
   return got;
 }
 
-void CentralFreeList::InsertRange(int c, void* head, int n) {
+void CentralFreeList::InsertRange(int c, void* const* objs, int n) {
+  HAK_ASSERT(n >= 1 && n <= kMaxBatch);
   SpinLockHolder h(&lock_);
   objects_out_ -= static_cast<uint64_t>(n);
-  // At least half a batch: what a flush split by shard leaves is worth keeping whole.
-  if (2 * n >= BatchSize(c)) {
-    if (num_batches_ < Capacity(c)) {
-      Slots& s = slots();
-      s.batches[num_batches_] = head;  // nullptr-terminated: handed out as is
-      s.counts[num_batches_] = static_cast<uint16_t>(n);
-      ++num_batches_;
-      return;
-    }
-    if (n == BatchSize(c)) overflowed_by_ = CurrentThreadTag();
-  }
-  void* obj = head;
-  for (int i = 0; i < n; ++i) {
-    void* next = NextOf(obj);
-    ReturnToSpan(c, obj);
-    obj = next;
-  }
+  const int room = Capacity(c) * BatchSize(c) - num_objects_;
+  int kept = n < room ? n : room;
+  void** slots = kept > 0 ? Slots(c) : nullptr;
+  if (slots == nullptr) kept = 0;
+  // objs[0] was freed last: it goes on top, so that it is the first handed out again.
+  for (int i = kept - 1; i >= 0; --i) slots[num_objects_++] = objs[i];
+  if (num_objects_ > touched_) touched_ = num_objects_;
+  if (kept == n) return;
+  if (n == BatchSize(c)) overflowed_by_ = CurrentThreadTag();
+  for (int i = kept; i < n; ++i) ReturnToSpan(c, objs[i]);
 }
 
 CentralFreeList::ClassStats CentralFreeList::GetClassStats(int c) {
   SpinLockHolder h(&lock_);
+  const int batch = BatchSize(c);
   return {spans_, spans_ * (static_cast<uint64_t>(SpanGranules(c)) << kGranuleShift), objects_out_,
-          num_batches_, Capacity(c)};
+          (num_objects_ + batch - 1) / batch, Capacity(c)};
 }
 
 void CentralFreeList::Release(int c, uint64_t now_ns, uint64_t decay_ns) {
@@ -291,13 +283,15 @@ void CentralFreeList::Release(int c, uint64_t now_ns, uint64_t decay_ns) {
   if (now_ns < last_remove_ns_ || now_ns - last_remove_ns_ < decay_ns) return;
   capacity_ = 0;  // idle: back to the base capacity until batches flow again
   overflowed_by_ = 0;
-  while (num_batches_ > 0) {
-    void* obj = slots().batches[--num_batches_];
-    while (obj != nullptr) {
-      void* next = NextOf(obj);
-      ReturnToSpan(c, obj);
-      obj = next;
-    }
+  while (num_objects_ > 0) ReturnToSpan(c, slots_[--num_objects_]);
+  // The array's pages beyond the first go back too: a class that once flowed between
+  // threads may have filled 512 KiB of pointers.
+  constexpr int kPerPage = static_cast<int>(kSlotsPage / sizeof(void*));
+  if (touched_ > kPerPage) {
+    const size_t end = (static_cast<size_t>(touched_) * sizeof(void*) + kSlotsPage - 1) &
+                       ~(kSlotsPage - 1);
+    os::Decommit(reinterpret_cast<char*>(slots_) + kSlotsPage, end - kSlotsPage);
+    touched_ = kPerPage;
   }
 }
 

@@ -1,15 +1,24 @@
 // The per-class central free list, shared by all threads. Thread caches move objects in
 // and out of it a batch at a time, so its lock is taken once per batch, never per object.
 //
-// Two levels, as in tcmalloc: a transfer cache of whole batches (moving a batch is O(1)),
-// and behind it the class's spans, where objects go when the transfer cache is full and
-// come from when it is empty. A span whose objects have all come back goes to the page
-// heap at once, where any class can reuse it.
+// Two levels, as in tcmalloc: a transfer cache, and behind it the class's spans, where
+// objects go when the transfer cache is full and come from when it is empty. A span whose
+// objects have all come back goes to the page heap at once, where any class can reuse it.
+//
+// The transfer cache is an array of object pointers, not of linked batches: a flush copies
+// the pointers in, a refill copies them out, and the refilling thread links the objects
+// into its own list itself. Why: a list linked by the thread that freed the objects is
+// linked through lines that thread's core last wrote. The next thread to pop it loads each
+// object's link to find the next one, so each pop waits for a line to come from the other
+// core, one after another, and nothing overlaps them. On xmalloc-test (producer threads
+// allocate, consumer threads free), 89% of malloc's samples sat on that one load. Linking
+// at refill turns those loads into stores, which the core issues without waiting for each
+// other, and the pops that follow hit the cache.
 //
 // Cross-thread frees. A block freed by a thread other than its allocator's goes into the
 // freeing thread's cache like any other (no owner is told), and reaches the allocating
-// thread as whole batches through the transfer cache: one lock and O(1) work per batch
-// each way. What made that path slow was its size: a producer/consumer pair moves more
+// thread a batch at a time through the transfer cache: one lock and one copy of a batch's
+// pointers each way. What made that path slow was its size: a producer/consumer pair moves more
 // than the transfer cache holds between two refills, so the excess went object by object
 // back to the spans and came back object by object (xmalloc-test under callgrind: 30%
 // of all instructions in ReturnToSpan and FillFromSpans). A class whose batches flow
@@ -27,10 +36,9 @@
 // one set and at its time with shards. A span stays in the shard that carved it;
 // a flush sorts objects by shard (ShardOf: one load from a byte map per object, skipped
 // while one shard is in use), so a block freed by another thread still goes back
-// whole batches at a time, to its own shard's transfer cache. A flush that mixes shards
-// is split, and a part of half a batch or more still goes into the transfer cache as it
-// is (rptest frees its own and other threads' blocks side by side, so most of its
-// batches mix). Single-threaded programs use one shard and see no change.
+// a batch at a time, to its own shard's transfer cache. A flush that mixes shards is
+// split, and each part goes into its shard's transfer cache (rptest frees its own and
+// other threads' blocks side by side, so most of its batches mix). Single-threaded programs use one shard and see no change.
 #ifndef HAKMEM_CORE_CENTRAL_FREELIST_H_
 #define HAKMEM_CORE_CENTRAL_FREELIST_H_
 
@@ -54,15 +62,14 @@ class CentralFreeList {
  public:
   constexpr CentralFreeList() = default;
 
-  // Fetches up to `n` objects as a nullptr-terminated list in *head. Returns how many
-  // (0 only when the heap is exhausted; fewer than a batch when the transfer cache's top
-  // entry is a partial one).
-  int RemoveRange(int size_class, void** head, int n);
+  // Fetches up to `n` objects (at most kMaxBatch) into out[0..n), the most recently
+  // cached first. Returns how many: fewer than `n` only when the heap is exhausted. The
+  // objects' contents are left as they are: they are not linked.
+  int RemoveRange(int size_class, void** out, int n);
 
-  // Takes back `n` objects (at most a batch) linked from `head`, nullptr-terminated (the
-  // caller has found the last one already: the central lock is not held across a second
-  // walk).
-  void InsertRange(int size_class, void* head, int n);
+  // Takes back objs[0..n) (n at most kMaxBatch), the most recently freed first: those
+  // stay in the transfer cache while it has room, the rest go back to their spans.
+  void InsertRange(int size_class, void* const* objs, int n);
 
   // Batches untouched for `decay_ns` go back to their spans (and emptied spans to the
   // page heap, which returns their pages to the OS after its own decay).
@@ -74,7 +81,7 @@ class CentralFreeList {
     uint64_t spans;
     uint64_t span_bytes;
     uint64_t objects_out;
-    int transfer_batches;   // whole batches held now
+    int transfer_batches;   // batches' worth held now, a part counting as one
     int transfer_capacity;  // and how many it holds before objects go back to spans
   };
   ClassStats GetClassStats(int size_class);
@@ -97,30 +104,26 @@ class CentralFreeList {
   int Capacity(int size_class) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_) {
     return capacity_ != 0 ? capacity_ : BaseBatches(size_class);
   }
+  // The transfer cache's array, mapped on first use; nullptr if the OS refused it (then
+  // every object goes back to its span).
+  void** Slots(int size_class) ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_);
   void ReturnToSpan(int size_class, void* obj) ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_);
-  int FillFromSpans(int size_class, void** head, int n) ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_);
+  int FillFromSpans(int size_class, void** out, int n) ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_);
   Span* NewSpan(int size_class) ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_);
-  // Where this list sits in g_central (shard-major): its shard and its transfer cache's
-  // entries both follow from it.
+  // Where this list sits in g_central (shard-major): its shard follows from it.
   size_t Index() const;
   int Shard() const;  // which shard this list belongs to
 
-  // The transfer cache's entries, guarded by lock_: batches, each nullptr-terminated, of
-  // counts[i] objects (BatchSize(class) but for what a flush split by shard leaves, at
-  // least half a batch; less goes to the spans). They live outside the list, in an array
-  // of their own: at 10 KiB a list, a list holding them would put every class a program
-  // uses on a page of its own, 360 KiB of resident memory for a small program (RssAnon of
-  // `sleep` 308 KiB before the transfer cache could grow, 672 KiB after). So the lists
-  // sit side by side, and only classes whose batches go through the cache touch a page
-  // of entries.
-  struct Slots {
-    uint16_t counts[kMaxBatches];  // first: entry 0's count and batch share a page
-    void* batches[kMaxBatches];
-  };
-  Slots& slots() const;
-
   SpinLock lock_;
-  int num_batches_ ABSL_GUARDED_BY(lock_) = 0;
+  // The transfer cache: objects slots_[0..num_objects_), the most recently inserted last.
+  // The array has room for MaxBatches() batches and lives in a mapping of its own, made
+  // when the class first caches an object: only the pages the class has filled are
+  // resident (a small program touches one page a class it uses), and decay gives back
+  // all but the first (touched_ says how far it reached).
+  void** slots_ ABSL_GUARDED_BY(lock_) = nullptr;
+  bool slots_refused_ ABSL_GUARDED_BY(lock_) = false;
+  int num_objects_ ABSL_GUARDED_BY(lock_) = 0;
+  int touched_ ABSL_GUARDED_BY(lock_) = 0;
   int capacity_ ABSL_GUARDED_BY(lock_) = 0;  // in batches; 0: BaseBatches, not set yet
   // The thread whose flush last found the transfer cache full (0: none since the last
   // growth). A refill by another thread that finds it empty grows the capacity.

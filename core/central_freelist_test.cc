@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/os.h"
 #include "core/page_map.h"
 #include "core/size_class.h"
 #include "core/thread_cache.h"
@@ -30,18 +31,26 @@ int TestClass() {
   return c;
 }
 
-std::vector<void*> TakeBatches(int c, int k) {
-  std::vector<void*> out;
-  for (int i = 0; i < k; ++i) {
-    void* head = nullptr;
-    EXPECT_EQ(Central(0, c).RemoveRange(c, &head, BatchSize(c)), BatchSize(c));
-    out.push_back(head);
-  }
+using Batch = std::vector<void*>;
+
+Batch Take(int c, int n) {
+  Batch b(static_cast<size_t>(n));
+  EXPECT_EQ(Central(0, c).RemoveRange(c, b.data(), n), n);
+  return b;
+}
+
+std::vector<Batch> TakeBatches(int c, int k) {
+  std::vector<Batch> out;
+  for (int i = 0; i < k; ++i) out.push_back(Take(c, BatchSize(c)));
   return out;
 }
 
-void GiveBatches(int c, const std::vector<void*>& batches) {
-  for (void* b : batches) Central(0, c).InsertRange(c, b, BatchSize(c));
+void Give(int c, const Batch& b) {
+  Central(0, c).InsertRange(c, b.data(), static_cast<int>(b.size()));
+}
+
+void GiveBatches(int c, const std::vector<Batch>& batches) {
+  for (const Batch& b : batches) Give(c, b);
 }
 
 void Drain(int c) {  // empties the transfer cache, then decays the class's capacity
@@ -67,42 +76,74 @@ TEST_F(TransferCache, OneThreadsOverflowAndRefillDoNotGrowIt) {
   // Full, one more batch back to the spans, then emptied and refilled: all one thread.
   GiveBatches(c_, TakeBatches(c_, base_ + 1));
   EXPECT_EQ(Central(0, c_).GetClassStats(c_).transfer_batches, base_);
-  const std::vector<void*> again = TakeBatches(c_, base_ + 1);
+  const std::vector<Batch> again = TakeBatches(c_, base_ + 1);
   EXPECT_EQ(Central(0, c_).GetClassStats(c_).transfer_capacity, base_);
   GiveBatches(c_, again);
 }
 
-// What a flush split by shard leaves: half a batch or more is kept whole in the transfer
-// cache and handed out as it is; less goes back to the spans.
-TEST_F(TransferCache, KeepsAPartOfABatchOfHalfOrMore) {
+// What a flush split by shard leaves, or a slow-starting thread's short flush: any part
+// of a batch stays in the transfer cache, and a refill takes it first, the object freed
+// last on top, then tops the batch up from the spans.
+TEST_F(TransferCache, KeepsAPartOfABatchAndHandsItOutFirst) {
   const int batch = BatchSize(c_);
   ASSERT_GE(batch, 4);
-  std::vector<void*> taken = TakeBatches(c_, 2);
-  // Cut each batch to its first k objects, giving the rest back one by one.
-  auto cut = [&](void* head, int k) {
-    void* last = head;
-    for (int i = 1; i < k; ++i) last = *static_cast<void**>(last);
-    void* rest = *static_cast<void**>(last);
-    *static_cast<void**>(last) = nullptr;
-    while (rest != nullptr) {
-      void* next = *static_cast<void**>(rest);
-      *static_cast<void**>(rest) = nullptr;
-      Central(0, c_).InsertRange(c_, rest, 1);
-      rest = next;
-    }
-    return head;
-  };
-  const int half = (batch + 1) / 2;
-  Central(0, c_).InsertRange(c_, cut(taken[0], half), half);
+  Batch taken = Take(c_, batch);
+  const Batch part(taken.begin(), taken.begin() + 3);
+  const Batch rest(taken.begin() + 3, taken.end());
+  Give(c_, rest);
+  Drain(c_);  // the rest back to its spans: only `part` will be cached
+  Give(c_, part);
   EXPECT_EQ(Central(0, c_).GetClassStats(c_).transfer_batches, 1);
-  Central(0, c_).InsertRange(c_, cut(taken[1], half - 1), half - 1);
-  EXPECT_EQ(Central(0, c_).GetClassStats(c_).transfer_batches, 1) << "less than half a batch";
-  void* head = nullptr;
-  EXPECT_EQ(Central(0, c_).RemoveRange(c_, &head, batch), half);
-  int n = 0;
-  for (void* p = head; p != nullptr; p = *static_cast<void**>(p)) ++n;
-  EXPECT_EQ(n, half);
-  Central(0, c_).InsertRange(c_, head, n);
+  Batch again = Take(c_, batch);
+  EXPECT_EQ(again[0], part[0]) << "the object freed last comes out first";
+  EXPECT_EQ(again[1], part[1]);
+  EXPECT_EQ(again[2], part[2]);
+  EXPECT_EQ(Central(0, c_).GetClassStats(c_).transfer_batches, 0);
+  Give(c_, again);
+}
+
+// The transfer cache keeps pointers, not lists: it never writes into the objects, so the
+// thread that refills links them itself (central_freelist.h says why). A cache that
+// linked its batches through the objects would overwrite their first words.
+TEST_F(TransferCache, LeavesTheObjectsUntouched) {
+  const int batch = BatchSize(c_);
+  Batch b = Take(c_, batch);
+  for (int i = 0; i < batch; ++i) {
+    memset(b[static_cast<size_t>(i)], 0x5a, ClassSize(c_));
+  }
+  Give(c_, b);
+  Batch again = Take(c_, batch);
+  for (int i = 0; i < batch; ++i) {
+    const unsigned char* p = static_cast<const unsigned char*>(again[static_cast<size_t>(i)]);
+    for (size_t j = 0; j < ClassSize(c_); ++j) {
+      ASSERT_EQ(p[j], 0x5a) << "object " << i << " byte " << j;
+    }
+  }
+  Give(c_, again);
+}
+
+// A full cache keeps what fits of a flush and sends the rest, the objects freed first,
+// back to their spans; the books balance either way.
+TEST_F(TransferCache, KeepsWhatFitsOfAFlushAndSendsTheRestToTheSpans) {
+  const int batch = BatchSize(c_);
+  const uint64_t out_before = Central(0, c_).GetClassStats(c_).objects_out;
+  std::vector<Batch> held = TakeBatches(c_, base_);
+  Batch extra = Take(c_, batch);
+  Batch part(extra.begin(), extra.begin() + batch / 2);
+  Give(c_, part);
+  const Batch rest(extra.begin() + batch / 2, extra.end());
+  for (const Batch& b : held) Give(c_, b);  // fills it: the last batch only partly fits
+  EXPECT_EQ(Central(0, c_).GetClassStats(c_).transfer_batches, base_);
+  Give(c_, rest);  // full: all to the spans
+  EXPECT_EQ(Central(0, c_).GetClassStats(c_).objects_out, out_before);
+  // What it holds comes out newest first: the last batch given, minus the part of it that
+  // did not fit (its last objects, the first freed).
+  Batch again = Take(c_, batch);
+  const Batch& last = held.back();
+  for (int i = 0; i < batch - batch / 2; ++i) {
+    EXPECT_EQ(again[static_cast<size_t>(i)], last[static_cast<size_t>(i)]) << i;
+  }
+  Give(c_, again);
 }
 
 TEST_F(TransferCache, BatchesFlowingBetweenThreadsDoubleItUpToItsLimit) {
@@ -110,7 +151,7 @@ TEST_F(TransferCache, BatchesFlowingBetweenThreadsDoubleItUpToItsLimit) {
   const size_t batch_bytes = ClassSize(c_) * static_cast<size_t>(BatchSize(c_));
   const int limit = static_cast<int>((size_t{4} << 20) / batch_bytes);
   ASSERT_GT(limit, 2 * base_);
-  std::vector<void*> held = TakeBatches(c_, base_ + 1);
+  std::vector<Batch> held = TakeBatches(c_, base_ + 1);
   int expected = base_;
   for (int round = 0; round < 20 && expected < limit; ++round) {
     // This thread frees more than the cache holds; another thread then allocates it all
@@ -130,11 +171,14 @@ TEST_F(TransferCache, BatchesFlowingBetweenThreadsDoubleItUpToItsLimit) {
   }
   EXPECT_EQ(expected, limit);
   GiveBatches(c_, held);
-  // Idle for the decay period: its batches go back to the spans and it shrinks back.
+  // Idle for the decay period: its batches go back to the spans, it shrinks back, and the
+  // pages its array filled beyond the first go back to the OS (one madvise).
+  const uint64_t madvise_before = os::GetCounters().madvise_calls;
   Drain(c_);
   const CentralFreeList::ClassStats s = Central(0, c_).GetClassStats(c_);
   EXPECT_EQ(s.transfer_batches, 0);
   EXPECT_EQ(s.transfer_capacity, base_);
+  EXPECT_EQ(os::GetCounters().madvise_calls, madvise_before + 1);
 }
 
 int ClassOf(size_t size) {

@@ -40,9 +40,9 @@ constexpr Tables MakeTables() {
     while ((size_t{1} << shift) < 8 * s) ++shift;
     t.span_shift[c] = static_cast<uint8_t>(shift);
     // Objects moved between a thread cache and the central list at once: 64 KiB worth,
-    // at most 64 objects (long lists cost a walk under the central lock), at least 1.
+    // at most kMaxBatch, at least 1.
     size_t b = s == 0 ? 1 : (64 * 1024) / s;
-    if (b > 64) b = 64;
+    if (b > kMaxBatch) b = kMaxBatch;
     if (b < 1) b = 1;
     t.batch[c] = static_cast<uint16_t>(b);
   }

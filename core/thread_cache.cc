@@ -50,21 +50,25 @@ HAK_NOINLINE void* HeapExhausted(int c) {
   return RouteAllocate(size, align, nullptr, 0);  // sets ENOMEM if that fails too
 }
 
-// A batch whose objects belong to more than one shard: each shard gets its own, as a
-// nullptr-terminated list.
-HAK_NOINLINE void InsertByShard(int c, void* head) {
-  void* heads[kMaxShards] = {};
-  int counts[kMaxShards] = {};
-  while (head != nullptr) {
-    void* next = *static_cast<void**>(head);
-    const int s = ShardOf(head);
-    *static_cast<void**>(head) = heads[s];
-    heads[s] = head;
-    ++counts[s];
-    head = next;
+inline void* NextOf(void* p) { return *static_cast<void**>(p); }
+
+// A batch whose objects belong to more than one shard: each shard gets its own part, in
+// the batch's order.
+HAK_NOINLINE void InsertByShard(int c, void* const* objs, int n) {
+  uint8_t shard_of[kMaxBatch];
+  int start[kMaxShards + 1] = {};
+  for (int i = 0; i < n; ++i) {
+    shard_of[i] = static_cast<uint8_t>(ShardOf(objs[i]));
+    ++start[shard_of[i] + 1];
   }
+  for (int s = 0; s < kMaxShards; ++s) start[s + 1] += start[s];
+  void* sorted[kMaxBatch];
+  int at[kMaxShards];
+  for (int s = 0; s < kMaxShards; ++s) at[s] = start[s];
+  for (int i = 0; i < n; ++i) sorted[at[shard_of[i]]++] = objs[i];
   for (int s = 0; s < kMaxShards; ++s) {
-    if (counts[s] != 0) Central(s, c).InsertRange(c, heads[s], counts[s]);
+    const int k = start[s + 1] - start[s];
+    if (k != 0) Central(s, c).InsertRange(c, sorted + start[s], k);
   }
 }
 
@@ -74,24 +78,24 @@ void FlushObjects(int c, uint32_t n) {
   const int batch = BatchSize(c);
   // While one shard is in use every object is shard 0's: no lookups.
   const bool sharded = ShardsInUse() > 1;
+  void* objs[kMaxBatch];
   while (n > 0) {
     const int k = n < static_cast<uint32_t>(batch) ? static_cast<int>(n) : batch;
-    void* head = l.head;
-    void* last = head;
-    const int shard = sharded ? ShardOf(head) : 0;
+    void* p = l.head;
+    const int shard = sharded ? ShardOf(p) : 0;
     bool mixed = false;
-    for (int i = 1; i < k; ++i) {
-      last = *static_cast<void**>(last);
-      if (sharded) mixed |= ShardOf(last) != shard;
+    for (int i = 0; i < k; ++i) {
+      objs[i] = p;
+      if (sharded) mixed |= ShardOf(p) != shard;
+      p = NextOf(p);
     }
-    l.head = *static_cast<void**>(last);
-    *static_cast<void**>(last) = nullptr;  // InsertRange takes the batch terminated
+    l.head = p;
     l.length -= static_cast<uint32_t>(k);
     n -= static_cast<uint32_t>(k);
     if (HAK_LIKELY(!mixed)) {
-      Central(shard, c).InsertRange(c, head, k);
+      Central(shard, c).InsertRange(c, objs, k);
     } else {
-      InsertByShard(c, head);
+      InsertByShard(c, objs, k);
     }
   }
 }
@@ -117,15 +121,23 @@ void* AllocateSmallSlow(int c) {
     return p;
   }
   MaybeReleaseIdleMemory();
-  void* head = nullptr;
   const int want = static_cast<int>(l.max_length) < BatchSize(c) ? static_cast<int>(l.max_length)
                                                                  : BatchSize(c);
   Grow(l, c);
-  const int n = Central(tc.shard, c).RemoveRange(c, &head, want);
+  void* objs[kMaxBatch];
+  const int n = Central(tc.shard, c).RemoveRange(c, objs, want);
   if (n == 0) return HeapExhausted(c);
-  l.head = *static_cast<void**>(head);
+  // This thread links the objects, not the one that freed them (central_freelist.h says
+  // why): these stores go out without waiting on each other, and the pops that follow
+  // read lines this core now holds.
+  void* next = nullptr;
+  for (int i = n - 1; i >= 1; --i) {
+    *static_cast<void**>(objs[i]) = next;
+    next = objs[i];
+  }
+  l.head = next;
   l.length = static_cast<uint32_t>(n - 1);
-  return head;
+  return objs[0];
 }
 
 void DeallocateSmallSlow(int c) {

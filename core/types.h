@@ -17,7 +17,7 @@
 // Where a free object can be (the invariant that keeps the books):
 //   span.capacity == span.used + |span.free_list| + (span.end - span.bump) / object_size
 // and every "used" object is either live in the program, in a thread cache list, or in a
-// central transfer-cache batch.
+// central transfer cache.
 //
 // Shards: the central lists come in up to kMaxShards copies, and each thread allocates
 // from one shard's spans (central_freelist.h says why). A span belongs to the shard that
@@ -51,6 +51,9 @@ inline constexpr size_t kMaxSmallSize = 256 * 1024;
 inline constexpr size_t kLargeThreshold = kMaxSmallSize;
 inline constexpr int kClassesPerDoubling = 8;
 inline constexpr int kNumClasses = 1 + 8 + kClassesPerDoubling * 11;  // 97 incl. class 0
+// The most objects moved between a thread cache and the central lists at once: long
+// batches cost a copy under the central lock, and callers hold one on the stack.
+inline constexpr int kMaxBatch = 64;
 // Alignments up to this are served by size classes whose objects are naturally aligned
 // (spans start granule-aligned); larger ones go to the large route.
 inline constexpr size_t kMaxClassAlign = kGranuleSize;
