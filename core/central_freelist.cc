@@ -39,9 +39,6 @@ std::atomic<int> g_num_shards{0};  // 0: not worked out yet
 // CPU only when every per-CPU shard already has this many threads.
 constexpr int kThreadsPerShardBeforeMore = 2;
 
-// The transfer cache's arrays are mapped and given back in pages.
-constexpr size_t kSlotsPage = 4096;
-
 inline void* NextOf(void* p) { return *static_cast<void**>(p); }
 inline void SetNext(void* p, void* n) { *static_cast<void**>(p) = n; }
 
@@ -130,7 +127,7 @@ void** CentralFreeList::Slots(int c) {
   if (slots_ == nullptr && !slots_refused_) {
     const size_t bytes = static_cast<size_t>(MaxBatches(c)) * static_cast<size_t>(BatchSize(c)) *
                          sizeof(void*);
-    slots_ = static_cast<void**>(os::Map((bytes + kSlotsPage - 1) & ~(kSlotsPage - 1)));
+    slots_ = static_cast<void**>(os::Map(PageRound(bytes)));
     slots_refused_ = slots_ == nullptr;
   }
   return slots_;
@@ -286,11 +283,10 @@ void CentralFreeList::Release(int c, uint64_t now_ns, uint64_t decay_ns) {
   while (num_objects_ > 0) ReturnToSpan(c, slots_[--num_objects_]);
   // The array's pages beyond the first go back too: a class that once flowed between
   // threads may have filled 512 KiB of pointers.
-  constexpr int kPerPage = static_cast<int>(kSlotsPage / sizeof(void*));
+  constexpr int kPerPage = static_cast<int>(kPageSize / sizeof(void*));
   if (touched_ > kPerPage) {
-    const size_t end = (static_cast<size_t>(touched_) * sizeof(void*) + kSlotsPage - 1) &
-                       ~(kSlotsPage - 1);
-    os::Decommit(reinterpret_cast<char*>(slots_) + kSlotsPage, end - kSlotsPage);
+    const size_t end = PageRound(static_cast<size_t>(touched_) * sizeof(void*));
+    os::Decommit(reinterpret_cast<char*>(slots_) + kPageSize, end - kPageSize);
     touched_ = kPerPage;
   }
 }

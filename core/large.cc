@@ -28,8 +28,6 @@ std::atomic<uint64_t> g_frees{0}, g_reuses{0};
 std::atomic<int64_t> g_live{0}, g_peak{0};
 std::atomic<uint64_t> g_by_strategy[kNumStrategies] = {};
 
-inline size_t PageRound(size_t n) { return (n + kPageSize - 1) & ~(kPageSize - 1); }
-
 void NoteLive(int64_t delta) {
   const int64_t live = g_live.fetch_add(delta, std::memory_order_relaxed) + delta;
   int64_t peak = g_peak.load(std::memory_order_relaxed);

@@ -32,6 +32,7 @@
 namespace hakmem {
 
 inline constexpr size_t kPageSize = 4096;
+inline constexpr size_t PageRound(size_t n) { return (n + kPageSize - 1) & ~(kPageSize - 1); }
 inline constexpr int kGranuleShift = 16;
 inline constexpr size_t kGranuleSize = size_t{1} << kGranuleShift;  // 64 KiB
 inline constexpr int kChunkShift = 22;
