@@ -16,7 +16,7 @@ namespace {
 constexpr int kSiteBits = 12;
 static_assert(Tournament::kMaxSites == 1u << kSiteBits, "the hash's range");
 
-// Once a strategy has kFollowAll samples at a band, one mapped block in kFollowEvery is
+// Once a strategy has kFollowAll live samples at a band, one mapped block in kFollowEvery is
 // followed: the free of a followed block may count its pages (mincore, a syscall), which
 // a site churning big blocks should not pay every time.
 constexpr uint64_t kFollowAll = 64;
@@ -513,9 +513,15 @@ uint32_t Tournament::OnAlloc(uintptr_t site, int band, Strategy s, size_t size, 
   const uint64_t n = b.allocs.fetch_add(1, std::memory_order_relaxed);
   if (n == 0) events_->Decision(site, band, DecisionKind::kTrialsBegin, -1, idx, 1);
   StrategyStats& ss = b.s[idx];
-  ss.tries.fetch_add(1, std::memory_order_relaxed);
-  if (s != Strategy::kPool && ss.samples.load(std::memory_order_relaxed) >= kFollowAll &&
-      n % kFollowEvery != 0) {
+  // One in kFollowEvery of this strategy's own tries, not of the band's allocations:
+  // strategies that take turns (an undecided band's trials alternate) would otherwise
+  // fall on fixed residues of the band's count, and one of them would never be followed
+  // again, its window never fill, and the band never play another match.
+  const uint64_t tried = ss.tries.fetch_add(1, std::memory_order_relaxed);
+  if (s != Strategy::kPool &&
+      ss.samples.load(std::memory_order_relaxed) - ss.modelled.load(std::memory_order_relaxed) >=
+          kFollowAll &&
+      tried % kFollowEvery != 0) {
     ScheduleNextTrial(site, b, band);
     return 0;
   }

@@ -236,6 +236,27 @@ TEST(Tournament, OnceWellMeasuredOnlyOneMappedBlockInEightIsFollowed) {
   EXPECT_EQ(v[kBandLarge].samples[kIdxMmap], 164u);       // samples only followed ones
 }
 
+// An undecided band's trials alternate between its strategies, so each strategy's
+// allocations fall on every other count of the band's. The one in eight followed must be
+// of each strategy's own allocations: counted on the band's, one of the two was never
+// followed again once well measured, and the band never played another match.
+TEST(Tournament, StrategiesTakingTurnsAreEachStillFollowed) {
+  Instance a(0);
+  const uintptr_t site = 0x4200;
+  for (int i = 0; i < 2 * (64 + 800); ++i) {
+    const Strategy s = i % 2 ? Strategy::kMmap : Strategy::kBigCache;
+    const uint32_t h = a.t.OnAlloc(site, kBandLarge, s, 1 << 20, 100, false);
+    if (h != 0) a.t.OnFree(h, s, 1 << 20, 100, 0, false, false);
+  }
+  BandView v[kNumBands];
+  ASSERT_TRUE(a.t.ViewSite(site, v));
+  // 64 followed, then every 8th of the 800 after: live samples only (the BigCache
+  // frees' modelled samples of direct mapping are not its tries).
+  EXPECT_EQ(v[kBandLarge].samples[kIdxBigCache], 164u);
+  EXPECT_EQ(v[kBandLarge].samples[kIdxMmap] - v[kBandLarge].totals[kIdxMmap].modelled, 164u);
+  EXPECT_GT(v[kBandLarge].matches, 10u);
+}
+
 TEST(Tournament, IdleTimeInBigCacheIsChargedToTheSiteThatFreedTheBlock) {
   // BigCache is cheaper in time, but each block waits 0.1 s holding 8 MiB: 0.8 MiB-s,
   // 800 us at the default weight, against mmap's 20 us.
@@ -493,8 +514,21 @@ TEST(Tournament, ManyThreadsAndSitesAtOnce) {
     });
   }
   for (std::thread& th : threads) th.join();
+  // A thread preempted while it holds a band's try-lock holds back that band's matches
+  // (the others skip, never wait) until it runs again: four threads on two cores can see
+  // a site's first match come only with its last few allocations. The learning goes on
+  // with the next ones, so each site gets up to 50 more windows, from one thread, to
+  // commit; a band the threads left corrupt or stuck still fails here.
   for (int s = 0; s < 50; ++s) {
-    EXPECT_EQ(a.Chosen(0x10000 + 0x100 * s, kBandLarge), (s % 2) ? kIdxBigCache : kIdxMmap) << s;
+    const uintptr_t site = 0x10000 + 0x100 * s;
+    const double big = (s % 2) ? 5e3 : 5e6, map = (s % 2) ? 5e6 : 5e3;
+    for (int i = 0; i < 50 * 2 * static_cast<int>(kWindow) && a.Chosen(site, kBandLarge) < 0; ++i) {
+      const Strategy st = i % 2 ? Strategy::kMmap : Strategy::kBigCache;
+      const double ns = st == Strategy::kMmap ? map : big;
+      const uint32_t h = a.t.OnAlloc(site, kBandLarge, st, 1 << 20, ns / 2, false);
+      a.t.OnFree(h, st, 1 << 20, ns / 2, 0, false, false);
+    }
+    EXPECT_EQ(a.Chosen(site, kBandLarge), (s % 2) ? kIdxBigCache : kIdxMmap) << s;
   }
 }
 
