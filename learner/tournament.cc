@@ -382,9 +382,13 @@ bool Tournament::ModelsMmap(const BandState& b, int band) const {
 }
 
 // After the `number`th match of a band whose direct mapping the model priced: if the model
-// rates it at least as high as every other strategy, or has played kModelMatches without
-// putting it commit_margin behind the leader, it is tried live from now on. A choice of it
-// waits for a match on live samples.
+// rates it above every other strategy, or has played kModelMatches without putting it
+// commit_margin behind the leader, it is tried live from now on. A choice of it waits for
+// a match on live samples. A tie is not enough: a band's first BigCache window is mostly
+// misses into a cold cache, fresh mappings that cost what a direct mapping does, so the
+// first match drew, and malloc-large's 5-25 MiB band then paid 30 live trials of about
+// 3800 faults each (266k minor faults against mode off's 126k) before BigCache, warm,
+// committed; two more modelled matches rule direct mapping out.
 void Tournament::ScreenMmap(BandState& b, const TableEntry& e, uint32_t number, int* chosen) {
   double top = 0;
   bool any = false;
@@ -397,7 +401,7 @@ void Tournament::ScreenMmap(BandState& b, const TableEntry& e, uint32_t number, 
     any = true;
   }
   const double behind = top - e.rating[kIdxMmap];
-  if (!any || behind <= 0 || (number >= kModelMatches && behind < config_.params.commit_margin)) {
+  if (!any || behind < 0 || (number >= kModelMatches && behind < config_.params.commit_margin)) {
     b.mmap_schedule_base.store(fewest, std::memory_order_relaxed);
     b.mmap_live.store(true, std::memory_order_relaxed);
   }

@@ -24,10 +24,10 @@
 // dearest allocation the learner makes: eight trials at each of mstress's nine (context,
 // band) pairs cost it 0.1 s of its 0.16 s run. Its cost is the one that a model prices
 // well from what the other strategies' blocks show (their sizes and touched pages), so
-// until the model has played a match and failed to rule it out by the commit margin, it
-// is charged the model's cost for the other strategies' samples and not tried. Once the
-// model cannot rule it out, it is measured live from then on, and no choice of it ever
-// rests on the model alone.
+// until the model rates it ahead of the others, or has played three matches without
+// putting it the commit margin behind, it is charged the model's cost for the other
+// strategies' samples and not tried. Once the model cannot rule it out, it is measured
+// live from then on, and no choice of it ever rests on the model alone.
 //
 // What the tournament tells the outside (a decision for the route, a decision or match
 // for the curves, the time) goes through TournamentEvents. No lock is taken: counters are

@@ -364,6 +364,36 @@ TEST(Tournament, LearnModesScreenTakesTheLowerBoundWhereNoFreshPagesWereSeen) {
 // block at 4000 ns; live, each costs 30000 against BigCache's 5000), the model cannot
 // rule it out: it goes live, its trials take turns with BigCache's rather than come in a
 // run, and what is committed rests on the live samples.
+// A band's first BigCache window is misses into a cold cache: fresh mappings that cost
+// what the model prices a direct mapping at, so the first match draws. A draw is not the
+// model failing to rule direct mapping out: once BigCache's blocks are reused it is far
+// ahead, and no live mapping (each a whole block's faults) is tried.
+TEST(Tournament, LearnModesScreenWaitsOutADrawWithAColdBigCache) {
+  Instance a(0, /*explore_rate=*/0);
+  const uintptr_t site = 0x5400;
+  // The model's direct mapping of a 1 MiB block with all 256 pages touched: map 2000 +
+  // unmap 2000 + 256 pages x 100 of time, 256 faults x 1000. A miss costs the same.
+  const double miss_time = 2000 + 2000 + 256 * 100;
+  int bigcache = 0;
+  std::vector<Strategy> served;
+  for (int i = 0; i < 64; ++i) {
+    const Strategy s = a.Next(site, kBandLarge);
+    served.push_back(s);
+    const bool fresh = s == Strategy::kBigCache && bigcache++ < static_cast<int>(kWindow);
+    const double ns = fresh ? miss_time : 3000;
+    const uint32_t h = a.t.OnAlloc(site, kBandLarge, s, 1 << 20, ns / 2, fresh);
+    a.t.OnFree(h, s, 1 << 20, ns / 2, 256, fresh, false);
+    for (const auto& [key, strategy] : a.events.published_to) a.route[key] = strategy;
+    a.events.published_to.clear();
+  }
+  BandView v[kNumBands];
+  ASSERT_TRUE(a.t.ViewSite(site, v));
+  ASSERT_GE(v[kBandLarge].matches, 3u);
+  EXPECT_EQ(std::count(served.begin(), served.end(), Strategy::kMmap), 0);
+  EXPECT_EQ(v[kBandLarge].totals[kIdxMmap].tries, 0u);
+  EXPECT_EQ(a.Chosen(site, kBandLarge), kIdxBigCache);
+}
+
 TEST(Tournament, LearnModeChecksLiveWhatTheModelCannotRuleOut) {
   Instance a(0, /*explore_rate=*/0);
   const uintptr_t site = 0x5300;
