@@ -4,12 +4,13 @@
 
 #include "core/arena.h"
 #include "core/os.h"
+#include "core/types.h"
 
 namespace hakmem {
 namespace bigcache {
 namespace {
 
-inline size_t PageRound(size_t n) { return (n + kPage - 1) & ~(kPage - 1); }
+static_assert(kPage == kPageSize, "BigCache's page is the core's (PageRound, types.h)");
 
 // Extents in a huge region are whole huge pages: a release (madvise) then never cuts a
 // huge page, which would leave its other 511 pages as small ones, each faulting on its

@@ -360,10 +360,6 @@ TEST(Tournament, LearnModesScreenTakesTheLowerBoundWhereNoFreshPagesWereSeen) {
   EXPECT_EQ(v[kBandLarge].totals[kIdxMmap].faults, v[kBandLarge].samples[kIdxMmap] - 8);
 }
 
-// Where the model flatters direct mapping (it sees no touched pages here, so prices a
-// block at 4000 ns; live, each costs 30000 against BigCache's 5000), the model cannot
-// rule it out: it goes live, its trials take turns with BigCache's rather than come in a
-// run, and what is committed rests on the live samples.
 // A band's first BigCache window is misses into a cold cache: fresh mappings that cost
 // what the model prices a direct mapping at, so the first match draws. A draw is not the
 // model failing to rule direct mapping out: once BigCache's blocks are reused it is far
@@ -394,6 +390,10 @@ TEST(Tournament, LearnModesScreenWaitsOutADrawWithAColdBigCache) {
   EXPECT_EQ(a.Chosen(site, kBandLarge), kIdxBigCache);
 }
 
+// Where the model flatters direct mapping (it sees no touched pages here, so prices a
+// block at 4000 ns; live, each costs 30000 against BigCache's 5000), the model cannot
+// rule it out: it goes live, its trials take turns with BigCache's rather than come in a
+// run, and what is committed rests on the live samples.
 TEST(Tournament, LearnModeChecksLiveWhatTheModelCannotRuleOut) {
   Instance a(0, /*explore_rate=*/0);
   const uintptr_t site = 0x5300;
@@ -522,23 +522,25 @@ TEST(Tournament, BlocksInHugePageMappingsPayTheHugePagePricePerPage) {
 
 TEST(Tournament, ManyThreadsAndSitesAtOnce) {
   Instance a(0);
+  // Odd sites: BigCache costs 5 us and a direct mapping 5 ms; even sites the reverse.
+  auto serve = [&a](int s, Strategy st) {
+    const uintptr_t site = 0x10000 + 0x100 * s;
+    const double ns = (st == Strategy::kMmap) == (s % 2 == 1) ? 5e6 : 5e3;
+    const uint32_t h = a.t.OnAlloc(site, kBandLarge, st, 1 << 20, ns / 2, false);
+    a.t.OnFree(h, st, 1 << 20, ns / 2, 0, false, false);
+  };
   // Trials follow the tournament's own publications (a shared map would need a lock:
   // each thread reads the band's decision from the tournament instead).
   std::vector<std::thread> threads;
   for (int t = 0; t < 4; ++t) {
-    threads.emplace_back([&a, t] {
+    threads.emplace_back([&a, &serve, t] {
       for (int s = 0; s < 50; ++s) {
-        const uintptr_t site = 0x10000 + 0x100 * s;
-        const double big = (s % 2) ? 5e3 : 5e6, map = (s % 2) ? 5e6 : 5e3;
         for (int i = 0; i < 100 + t; ++i) {
           BandView v[kNumBands];
-          const bool known = a.t.ViewSite(site, v);
-          const Strategy st = known && v[kBandLarge].chosen >= 0
-                                  ? static_cast<Strategy>(v[kBandLarge].chosen + 1)
-                                  : (i % 2 ? Strategy::kMmap : Strategy::kBigCache);
-          const double ns = st == Strategy::kMmap ? map : big;
-          const uint32_t h = a.t.OnAlloc(site, kBandLarge, st, 1 << 20, ns / 2, false);
-          a.t.OnFree(h, st, 1 << 20, ns / 2, 0, false, false);
+          const bool known = a.t.ViewSite(0x10000 + 0x100 * s, v);
+          serve(s, known && v[kBandLarge].chosen >= 0
+                       ? static_cast<Strategy>(v[kBandLarge].chosen + 1)
+                       : (i % 2 ? Strategy::kMmap : Strategy::kBigCache));
         }
       }
     });
@@ -551,12 +553,8 @@ TEST(Tournament, ManyThreadsAndSitesAtOnce) {
   // commit; a band the threads left corrupt or stuck still fails here.
   for (int s = 0; s < 50; ++s) {
     const uintptr_t site = 0x10000 + 0x100 * s;
-    const double big = (s % 2) ? 5e3 : 5e6, map = (s % 2) ? 5e6 : 5e3;
     for (int i = 0; i < 50 * 2 * static_cast<int>(kWindow) && a.Chosen(site, kBandLarge) < 0; ++i) {
-      const Strategy st = i % 2 ? Strategy::kMmap : Strategy::kBigCache;
-      const double ns = st == Strategy::kMmap ? map : big;
-      const uint32_t h = a.t.OnAlloc(site, kBandLarge, st, 1 << 20, ns / 2, false);
-      a.t.OnFree(h, st, 1 << 20, ns / 2, 0, false, false);
+      serve(s, i % 2 ? Strategy::kMmap : Strategy::kBigCache);
     }
     EXPECT_EQ(a.Chosen(site, kBandLarge), (s % 2) ? kIdxBigCache : kIdxMmap) << s;
   }

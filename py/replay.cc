@@ -128,7 +128,7 @@ uint64_t Pages(size_t bytes) { return (bytes + kPageSize - 1) / kPageSize; }
 
 // As LargeAlloc sizes a mapping for an alignment of at most 16.
 size_t MappingBytes(size_t size) {
-  return (size + sizeof(LargeHeader) + kPageSize - 1) & ~(kPageSize - 1);
+  return PageRound(size + sizeof(LargeHeader));
 }
 
 table::Strategy ProtoStrategy(int index) {
