@@ -7,12 +7,13 @@
 #include <unistd.h>
 
 #include "core/format.h"
+#include "core/os.h"
 
 namespace hakmem {
 
 AtomicFile::AtomicFile(const char* path) : path_(path) {
   Formatter f(tmp_, sizeof(tmp_));
-  f.Str(path).Str(".tmp.").Int(getpid());
+  f.Str(path).Str(".tmp.").Int(os::Pid());
   fd_ = open(tmp_, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd_ < 0) why_ = strerror(errno);
 }
@@ -70,7 +71,7 @@ void ExpandPid(const char* p, char* out, size_t cap) {
   Formatter f(out, cap);
   for (; *p != '\0'; ++p) {
     if (p[0] == '%' && p[1] == 'p') {
-      f.Int(getpid());
+      f.Int(os::Pid());
       ++p;
     } else if (p[0] == '%' && p[1] == '%') {
       f.Str("%");

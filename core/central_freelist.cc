@@ -1,7 +1,5 @@
 #include "core/central_freelist.h"
 
-#include <sched.h>
-
 #include <atomic>
 
 #include "core/options.h"
@@ -72,8 +70,7 @@ int NumShards() {
   if (n == 0) {
     // One per CPU. Two per CPU measured the same on glibc-thread and xmalloc-test, and
     // cost larson 1.4x the peak RSS (each shard keeps its own partly used spans).
-    cpu_set_t cpus;
-    n = sched_getaffinity(0, sizeof(cpus), &cpus) == 0 ? CPU_COUNT(&cpus) : 1;
+    n = os::AllowedCpus();
   }
   if (n < 1) n = 1;
   if (n > kMaxShards) n = kMaxShards;

@@ -63,7 +63,7 @@ void InitializeSlow() {
   if (!g_init_state.compare_exchange_strong(expected, 1, std::memory_order_acq_rel)) {
     // Another thread is initializing: wait. (The same thread cannot get here twice: the
     // steps below do not allocate before g_initialized is set.)
-    while (g_init_state.load(std::memory_order_acquire) != 2) sched_yield();
+    while (g_init_state.load(std::memory_order_acquire) != 2) os::Yield();
     return;
   }
   LoadOptions();
@@ -79,7 +79,7 @@ void InitializeSlow() {
   if (GetOption(Option::kVerbose) >= 1) {
     char buf[160];
     Formatter f(buf, sizeof(buf));
-    f.Str("hakmem: start pid=").Int(getpid()).Str(" version=").Str(kVersion).Str("\n");
+    f.Str("hakmem: start pid=").Int(os::Pid()).Str(" version=").Str(kVersion).Str("\n");
     PrintLine(buf, f.size());
     if (GetOption(Option::kVerbose) >= 2) PrintOptions();
   }
@@ -98,7 +98,7 @@ __attribute__((destructor)) void ExitReport() {
   const Stats s = GetStats();
   char buf[512];
   Formatter f(buf, sizeof(buf));
-  f.Str("hakmem: exit pid=").Int(getpid());
+  f.Str("hakmem: exit pid=").Int(os::Pid());
   f.Str(" bytes_from_os=").Uint(s.bytes_from_os);
   f.Str(" heap_span_bytes=").Uint(s.heap_span_bytes);
   f.Str(" large_allocs=").Uint(s.large_allocs);

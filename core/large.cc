@@ -1,6 +1,5 @@
 #include "core/large.h"
 
-#include <sched.h>
 #include <stdint.h>
 
 #include <atomic>
@@ -199,7 +198,7 @@ __attribute__((noinline)) bool DecideHugePages() {
   const uint64_t give_up = os::NowNs() + 100 * 1000 * 1000;
   while ((v = g_huge_pages.load(std::memory_order_acquire)) < 0) {
     if (os::NowNs() > give_up) return false;
-    sched_yield();
+    os::Yield();
   }
   return v != 0;
 }

@@ -4,11 +4,10 @@
 #ifndef HAKMEM_CORE_LOCK_H_
 #define HAKMEM_CORE_LOCK_H_
 
-#include <sched.h>
-
 #include <atomic>
 
 #include "absl/base/thread_annotations.h"
+#include "core/os.h"
 
 namespace hakmem {
 
@@ -36,7 +35,7 @@ class ABSL_LOCKABLE SpinLock {
       if (spins < 64) {
         __builtin_ia32_pause();
       } else {
-        sched_yield();
+        os::Yield();
       }
     }
   }

@@ -2,14 +2,17 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
-#include <unistd.h>
+#include <unistd.h>  // syscall(2), where syscall.h has no instruction of its own
 
 #include <atomic>
 
 #include "core/base.h"
+#include "core/syscall.h"
+#include "core/vdso.h"
 
 #ifndef MREMAP_DONTUNMAP
 #define MREMAP_DONTUNMAP 4  // Linux 5.7; older headers lack the name, older kernels say EINVAL
@@ -19,11 +22,72 @@ extern char** environ;
 
 namespace hakmem {
 namespace os {
+
+#if !defined(__x86_64__)
+long sys::Call6(long nr, long a, long b, long c, long d, long e, long f) {
+  const long r = syscall(nr, a, b, c, d, e, f);
+  return r == -1 ? -errno : r;
+}
+#endif
+
 namespace {
 
 std::atomic<uint64_t> g_mmap{0}, g_munmap{0}, g_madvise{0}, g_mremap{0};
 
 void Count(std::atomic<uint64_t>& c) { c.fetch_add(1, std::memory_order_relaxed); }
+
+// The kernel's calls, made directly (syscall.h says why). nullptr on failure.
+void* SysMmap(void* addr, size_t size, int prot, int flags) {
+  const long r = sys::Call(SYS_mmap, reinterpret_cast<long>(addr), static_cast<long>(size), prot,
+                           flags, -1, 0);
+  return sys::Failed(r) ? nullptr : reinterpret_cast<void*>(r);
+}
+
+long SysMadvise(void* p, size_t size, int advice) {
+  return sys::Call(SYS_madvise, reinterpret_cast<long>(p), static_cast<long>(size), advice);
+}
+
+long SysMremap(void* p, size_t old_size, size_t new_size, int flags, void* to) {
+  return sys::Call(SYS_mremap, reinterpret_cast<long>(p), static_cast<long>(old_size),
+                   static_cast<long>(new_size), flags, reinterpret_cast<long>(to));
+}
+
+// Reads up to `cap` bytes of the file at `path` (whole, retrying interrupted reads);
+// -1 if it cannot be opened.
+long ReadFile(const char* path, char* buf, size_t cap) {
+  const long fd = sys::Call(SYS_openat, AT_FDCWD, reinterpret_cast<long>(path), O_RDONLY | O_CLOEXEC);
+  if (sys::Failed(fd)) return -1;
+  size_t len = 0;
+  while (len < cap) {
+    const long r = sys::Call(SYS_read, fd, reinterpret_cast<long>(buf + len),
+                             static_cast<long>(cap - len));
+    if (r == -EINTR) continue;
+    if (r <= 0) break;
+    len += static_cast<size_t>(r);
+  }
+  sys::Call(SYS_close, fd);
+  return static_cast<long>(len);
+}
+
+// strstr's multiarch variants sit in yet another part of libc; the file is one line.
+bool Contains(const char* s, const char* needle) {
+  for (; *s != 0; ++s) {
+    size_t i = 0;
+    while (needle[i] != 0 && s[i] == needle[i]) ++i;
+    if (needle[i] == 0) return true;
+  }
+  return false;
+}
+
+uint64_t ClockNs(clockid_t clock) {
+  struct timespec ts;
+  if (ClockGettimeFn f = VdsoClockGettime(); HAK_LIKELY(f != nullptr)) {
+    f(clock, &ts);
+  } else {
+    sys::Call(SYS_clock_gettime, clock, reinterpret_cast<long>(&ts));
+  }
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
+}
 
 // Keeps the `size` bytes of the fresh mapping [raw, raw + total) that start where
 // start + offset falls on an `align` boundary, and unmaps the rest. Over-mapping by
@@ -45,9 +109,8 @@ char* TrimToAligned(char* raw, size_t total, size_t size, size_t align, size_t o
 void* Map(size_t size) {
   Count(g_mmap);
   // MAP_NORESERVE: untouched address space is not charged against overcommit.
-  void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  return p == MAP_FAILED ? nullptr : p;
+  return SysMmap(nullptr, size, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE);
 }
 
 void* MapAligned(size_t size, size_t offset, bool huge_pages) {
@@ -58,61 +121,64 @@ void* MapAligned(size_t size, size_t offset, bool huge_pages) {
   char* aligned = TrimToAligned(raw, total, size, kHugePageBytes, offset);
   Count(g_madvise);
   // Advice: a kernel without THP ignores it.
-  madvise(aligned, size, huge_pages ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
+  SysMadvise(aligned, size, huge_pages ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
   return aligned;
 }
 
 bool HugePagesAvailable() {
-  const int fd = open("/sys/kernel/mm/transparent_hugepage/enabled", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
   char buf[128];
-  const ssize_t n = read(fd, buf, sizeof(buf) - 1);
-  close(fd);
+  const long n = ReadFile("/sys/kernel/mm/transparent_hugepage/enabled", buf, sizeof(buf) - 1);
   if (n <= 0) return false;
   buf[n] = 0;
   // The selected mode is bracketed: "always [madvise] never".
-  return strstr(buf, "[always]") != nullptr || strstr(buf, "[madvise]") != nullptr;
+  return Contains(buf, "[always]") || Contains(buf, "[madvise]");
 }
 
 void* ReserveAligned(size_t size, size_t align) {
   const size_t total = size + align;
   if (total < size) return nullptr;
   Count(g_mmap);
-  void* m = mmap(nullptr, total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (m == MAP_FAILED) return nullptr;
+  void* m = SysMmap(nullptr, total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE);
+  if (m == nullptr) return nullptr;
   return TrimToAligned(static_cast<char*>(m), total, size, align, 0);
 }
 
 void Unmap(void* p, size_t size) {
   Count(g_munmap);
-  munmap(p, size);
+  sys::Call(SYS_munmap, reinterpret_cast<long>(p), static_cast<long>(size));
+}
+
+bool Commit(void* p, size_t size) {
+  return sys::Call(SYS_mprotect, reinterpret_cast<long>(p), static_cast<long>(size),
+                   PROT_READ | PROT_WRITE) == 0;
 }
 
 void* Remap(void* p, size_t old_size, size_t new_size) {
   Count(g_mremap);
-  void* q = mremap(p, old_size, new_size, MREMAP_MAYMOVE);
-  return q == MAP_FAILED ? nullptr : q;
+  const long q = SysMremap(p, old_size, new_size, MREMAP_MAYMOVE, nullptr);
+  return sys::Failed(q) ? nullptr : reinterpret_cast<void*>(q);
 }
 
 bool MovePages(void* from, void* to, size_t size) {
   Count(g_mremap);
-  return mremap(from, size, size, MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, to) == to;
+  return SysMremap(from, size, size, MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, to) ==
+         reinterpret_cast<long>(to);
 }
 
 void Renew(void* p, size_t size, Advice advice) {
   Count(g_mmap);
   constexpr int kFlags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE;
-  if (mmap(p, size, PROT_READ | PROT_WRITE, kFlags, -1, 0) == MAP_FAILED) {
+  if (SysMmap(p, size, PROT_READ | PROT_WRITE, kFlags) == nullptr) {
     // Only out of kernel memory, where the range may be gone: one more try is all there is.
     Count(g_mmap);
-    if (mmap(p, size, PROT_READ | PROT_WRITE, kFlags, -1, 0) == MAP_FAILED) {
+    if (SysMmap(p, size, PROT_READ | PROT_WRITE, kFlags) == nullptr) {
       Decommit(p, size);  // if it is still there: at least its pages go back
       return;
     }
   }
   if (advice != Advice::kNone) {
     Count(g_madvise);
-    madvise(p, size, advice == Advice::kHugePages ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
+    SysMadvise(p, size, advice == Advice::kHugePages ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
   }
 }
 
@@ -120,7 +186,7 @@ void Decommit(void* p, size_t size) {
   Count(g_madvise);
   // MADV_DONTNEED, not MADV_FREE: RSS falls at once, which is what users of a decay
   // setting expect to see, and reuse after decay is rare by construction.
-  madvise(p, size, MADV_DONTNEED);
+  SysMadvise(p, size, MADV_DONTNEED);
 }
 
 size_t ResidentPages(const void* p, size_t size) {
@@ -132,29 +198,40 @@ size_t ResidentPages(const void* p, size_t size) {
   for (uintptr_t a = start; a < end;) {
     size_t pages = (end - a + kPage - 1) / kPage;
     if (pages > sizeof(vec)) pages = sizeof(vec);
-    if (mincore(reinterpret_cast<void*>(a), pages * kPage, vec) != 0) return resident;
+    if (sys::Call(SYS_mincore, static_cast<long>(a), static_cast<long>(pages * kPage),
+                  reinterpret_cast<long>(vec)) != 0) {
+      return resident;
+    }
     for (size_t i = 0; i < pages; ++i) resident += vec[i] & 1;
     a += pages * kPage;
   }
   return resident;
 }
 
-uint64_t NowNs() {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
-}
+uint64_t NowNs() { return ClockNs(CLOCK_MONOTONIC); }
 
-uint64_t NowCoarseNs() {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
+uint64_t NowCoarseNs() { return ClockNs(CLOCK_MONOTONIC_COARSE); }
+
+uint64_t UnixNs() { return ClockNs(CLOCK_REALTIME); }
+
+void Yield() { sys::Call(SYS_sched_yield); }
+
+int Pid() { return static_cast<int>(sys::Call(SYS_getpid)); }
+
+int AllowedCpus() {
+  cpu_set_t cpus;
+  const long n = sys::Call(SYS_sched_getaffinity, 0, sizeof(cpus), reinterpret_cast<long>(&cpus));
+  if (sys::Failed(n)) return 1;
+  int count = 0;  // the kernel wrote n bytes of mask; the rest of `cpus` is garbage
+  const auto* bytes = reinterpret_cast<const unsigned char*>(&cpus);
+  for (long i = 0; i < n; ++i) count += __builtin_popcount(bytes[i]);
+  return count > 0 ? count : 1;
 }
 
 void WriteStderr(const char* s, size_t n) {
   while (n > 0) {
-    ssize_t w = write(2, s, n);
-    if (w < 0 && errno == EINTR) continue;
+    const long w = sys::Call(SYS_write, 2, reinterpret_cast<long>(s), static_cast<long>(n));
+    if (w == -EINTR) continue;
     if (w <= 0) return;
     s += w;
     n -= static_cast<size_t>(w);
@@ -170,17 +247,8 @@ std::atomic<bool> g_environ_loaded{false};
 
 const char* GetEnvFromProc(const char* name) {
   if (!g_environ_loaded.load(std::memory_order_acquire)) {
-    int fd = open("/proc/self/environ", O_RDONLY | O_CLOEXEC);
-    size_t len = 0;
-    if (fd >= 0) {
-      while (len < sizeof(g_environ_copy) - 1) {
-        ssize_t r = read(fd, g_environ_copy + len, sizeof(g_environ_copy) - 1 - len);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) break;
-        len += static_cast<size_t>(r);
-      }
-      close(fd);
-    }
+    const long r = ReadFile("/proc/self/environ", g_environ_copy, sizeof(g_environ_copy) - 1);
+    const size_t len = r > 0 ? static_cast<size_t>(r) : 0;
     g_environ_copy[len] = '\0';
     g_environ_len = len;
     g_environ_loaded.store(true, std::memory_order_release);

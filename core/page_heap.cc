@@ -1,7 +1,5 @@
 #include "core/page_heap.h"
 
-#include <sched.h>
-#include <sys/mman.h>
 
 #include <atomic>
 
@@ -77,7 +75,7 @@ int FindRun(const ChunkMeta* m, int granules) {
 ChunkMeta* NewChunk() ABSL_EXCLUSIVE_LOCKS_REQUIRED(g_lock) {
   if (g_committed + kChunkSize > g_heap_size) return nullptr;
   char* addr = reinterpret_cast<char*>(g_heap_base) + g_committed;
-  if (mprotect(addr, kChunkSize, PROT_READ | PROT_WRITE) != 0) return nullptr;
+  if (!os::Commit(addr, kChunkSize)) return nullptr;
   ChunkMeta* m = &g_chunks[g_committed >> kChunkShift];
   g_committed += kChunkSize;
   m->used = 0;
@@ -95,7 +93,7 @@ bool InHeap(const void* p) {
 bool PageHeapInit() {
   int expected = 0;
   if (!g_init_state.compare_exchange_strong(expected, 1, std::memory_order_acq_rel)) {
-    while (g_init_state.load(std::memory_order_acquire) == 1) sched_yield();
+    while (g_init_state.load(std::memory_order_acquire) == 1) os::Yield();
     return g_heap_size != 0;
   }
   // Address space only (PROT_NONE): costs no memory and no commit charge. Smaller sizes

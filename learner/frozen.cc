@@ -29,11 +29,7 @@ namespace {
 // A table bigger than this is not one hakmem wrote (4096 sites x 3 bands is ~2 MiB).
 constexpr size_t kMaxFileBytes = size_t{64} << 20;
 
-uint64_t UnixMs() {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
-}
+uint64_t UnixMs() { return os::UnixNs() / 1000000; }
 
 // Realtime and monotonic clocks at start-up, for the run record (set by MarkRunStart;
 // constant-initialized, see elo.h).

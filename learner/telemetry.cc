@@ -51,12 +51,6 @@ pthread_cond_t g_thread_cv;
 bool g_stop = false;      // under g_thread_mu
 bool g_thread_running = false;
 
-uint64_t UnixNs() {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
-}
-
 // HAKMEM_TELEMETRY with %p replaced by the pid. False if unset.
 bool ExpandPath(char* out, size_t cap) {
   const char* p = GetStringOption(Option::kTelemetry);
@@ -172,7 +166,7 @@ bool EncodeRun(pb_ostream_t* os, const Gathered& g, bool complete) {
   run.pid = static_cast<uint64_t>(getpid());
   run.host_str = g.host_str;
   run.start_unix_ns = g_start_unix_ns;
-  run.end_unix_ns = UnixNs();
+  run.end_unix_ns = os::UnixNs();
   run.complete = complete;
   strncpy(run.hakmem_version, kVersion, sizeof(run.hakmem_version) - 1);
   run.mode = static_cast<hakmem_telemetry_Mode>(GetOption(Option::kMode));
@@ -596,7 +590,7 @@ __attribute__((destructor)) void WriteTelemetryAtExit() {
 }  // namespace
 
 void StartTelemetry() {
-  g_start_unix_ns = UnixNs();
+  g_start_unix_ns = os::UnixNs();
   g_start_ns = os::NowNs();
 }
 

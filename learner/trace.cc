@@ -39,10 +39,7 @@ void StartTrace() {
     os::WriteStderr(kMsg, sizeof(kMsg) - 1);
     return;
   }
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  g_start_unix_ns = static_cast<uint64_t>(ts.tv_sec) * 1000000000ull +
-                    static_cast<uint64_t>(ts.tv_nsec);
+  g_start_unix_ns = os::UnixNs();
   g_start_ns = os::NowNs();
   g_tracing = true;
 }
