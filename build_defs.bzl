@@ -8,6 +8,7 @@ ALLOCATOR_COPTS = [
     "-fvisibility=hidden",
     "-fvisibility-inlines-hidden",
     "-ftls-model=initial-exec",
+    "-ffunction-sections",  # lets the preload's link order its hot functions (core/BUILD.bazel)
     "-fno-exceptions",
     "-fno-rtti",
 ]

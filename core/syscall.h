@@ -9,7 +9,8 @@
 // sched_getaffinity calls sat in windows of libc that a small program using glibc's
 // malloc does not touch: made directly, libc's resident pages in a program making 1000
 // mallocs fell from 1464 to 1336 KiB (/proc/self/pagemap; 1224 under glibc's malloc),
-// and peak RSS fell 116-224 KiB on the suite's small programs (cfrac 3300 -> 3076 KiB).
+// and peak RSS fell 120-260 KiB on the suite's small programs (medians of 5-7 runs: cfrac
+// 3356 -> 3224 KiB, espresso 4396 -> 4204; README.md, "What the preload costs a process").
 // The wrappers do nothing else for us: these calls need no cancellation points, and
 // failures come back as -errno here rather than through errno.
 #ifndef HAKMEM_CORE_SYSCALL_H_

@@ -6,6 +6,7 @@ set -euo pipefail
 
 build_pkgs=(
   bazel-bootstrap g++ binutils        # Bazel 4.2.3, the compiler, nm/readelf for tests
+  lld                                 # links the preload with its hot code first (core/BUILD.bazel)
   libabsl-dev libgtest-dev            # Abseil headers (core), GoogleTest
   nlohmann-json3-dev                  # the tools' JSON writer (`hakmem report --json`)
   libdw-dev                           # elfutils headers: site reports dlopen libdw to symbolize
