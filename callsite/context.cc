@@ -34,6 +34,7 @@ constexpr int kRootBits = 13;
 constexpr uint32_t kMaxRoots = 1u << kRootBits;
 constexpr int kContextBits = 13;
 constexpr uint32_t kMaxContexts = 1u << kContextBits;
+static_assert(kMaxRoots <= 0xffff && kMaxContexts <= 0xffff, "the indexes hold 16-bit ids");
 constexpr int kMaxProbes = 64;
 constexpr int kDroppedBits = 1 << 16;
 
@@ -63,7 +64,7 @@ struct Tables {
   // address's hash (ordered_index.h). Placed by hash, each of a program's first few
   // hundred call sites had a page of its own (48 bytes a root, 384 KiB of table:
   // espresso had most of it resident).
-  std::atomic<uint32_t> root_index[kMaxRoots];
+  std::atomic<uint16_t> root_index[kMaxRoots];
   std::atomic<uint32_t> num_roots;  // records handed out (some a race left unused)
   Root roots[kMaxRoots];
   // The open-addressed index of contexts by their addresses' hash: a slot holds the id
@@ -73,7 +74,7 @@ struct Tables {
   // records 1..num_filled, never 8192 slots of mostly untouched memory: a scan of the
   // whole table costs a page fault per 4 KiB the first time (measured at a telemetry
   // write: most of its time).
-  std::atomic<uint32_t> index[kMaxContexts];
+  std::atomic<uint16_t> index[kMaxContexts];
   std::atomic<uint32_t> num_filled;  // records handed out (some a race left unused)
   ContextSlot contexts[kMaxContexts];
   std::atomic<uint64_t> dropped_seen[kDroppedBits / 64];

@@ -10,9 +10,10 @@ namespace hakmem {
 namespace callsite {
 namespace {
 
-// A table of 64 slots and at most 16 records keyed by a number.
+// A table of 64 slots and at most 16 records keyed by a number, its slots 16-bit as the
+// profiler's are.
 struct Table {
-  std::atomic<uint32_t> index[64] = {};
+  std::atomic<uint16_t> index[64] = {};
   std::atomic<uint32_t> used{0};
   std::atomic<uint64_t> keys[16] = {};
   Found Find(uint64_t key, uint64_t hash) {

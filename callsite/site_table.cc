@@ -83,8 +83,9 @@ bool SiteTable::EnsureStorage() {
   SpinLockHolder h(&g_storage_lock);
   if (sites_.load(std::memory_order_relaxed) != nullptr) return true;
   auto* bits = static_cast<std::atomic<uint64_t>*>(ArenaAllocate(kDroppedBits / 8));
+  static_assert(kMaxSites <= 0xffff, "the index holds 16-bit ids");
   auto* index =
-      static_cast<std::atomic<uint32_t>*>(ArenaAllocate(sizeof(std::atomic<uint32_t>) * kMaxSites));
+      static_cast<std::atomic<uint16_t>*>(ArenaAllocate(sizeof(std::atomic<uint16_t>) * kMaxSites));
   auto* sites = static_cast<Site*>(ArenaAllocate(sizeof(Site) * (kMaxSites + 1)));
   if (bits == nullptr || index == nullptr || sites == nullptr) return false;
   index_ = index;

@@ -146,7 +146,7 @@ class SiteTable {
 
   // The index over the records, which sit in id order as sites come (ordered_index.h
   // says why): a key's slot holds its site's id (0: free), the key being the record's.
-  std::atomic<uint32_t>* index_ = nullptr;  // kMaxSites slots
+  std::atomic<uint16_t>* index_ = nullptr;  // kMaxSites slots (ordered_index.h)
   std::atomic<Site*> sites_{nullptr};  // kMaxSites records by id, then the overflow site
   std::atomic<uint64_t> dropped_{0};
   std::atomic<uint64_t>* dropped_seen_ = nullptr;  // a bitmap over key hashes
