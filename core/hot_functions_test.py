@@ -38,7 +38,7 @@ def main():
         return 1
     fields = text[0][text[0].index(".text") + 1:]  # type, address, offset, size, ...
     text_start = int(fields[1], 16)
-    hot_set = set(hot)
+    hot_bases = {name.split(".")[0] for name in hot}
     placed = [name for name in hot if name in functions]
     end = max(functions[name][0] + functions[name][1] for name in placed)
     # hakmem's own functions are compiled one section each, so the linker can put every
@@ -46,8 +46,8 @@ def main():
     # hot functions bring their neighbours along, which is why this compares order, not
     # the span's size.)
     cold_below = sorted((a, n) for n, (a, size) in functions.items()
-                        if n.startswith("_ZN6hakmem") and n not in hot_set and a < end
-                        and n.split(".")[0] not in {h.split(".")[0] for h in hot_set})
+                        if n.startswith("_ZN6hakmem") and a < end
+                        and n.split(".")[0] not in hot_bases)
     if cold_below:
         print("FAIL: the hot functions are not together at the start of .text (0x%x, they end "
               "at 0x%x): %d other hakmem functions lie among them, e.g. %s"

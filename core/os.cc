@@ -52,8 +52,8 @@ long SysMremap(void* p, size_t old_size, size_t new_size, int flags, void* to) {
                    static_cast<long>(new_size), flags, reinterpret_cast<long>(to));
 }
 
-// Reads up to `cap` bytes of the file at `path` (whole, retrying interrupted reads);
-// -1 if it cannot be opened.
+}  // namespace
+
 long ReadFile(const char* path, char* buf, size_t cap) {
   const long fd = sys::Call(SYS_openat, AT_FDCWD, reinterpret_cast<long>(path), O_RDONLY | O_CLOEXEC);
   if (sys::Failed(fd)) return -1;
@@ -68,6 +68,8 @@ long ReadFile(const char* path, char* buf, size_t cap) {
   sys::Call(SYS_close, fd);
   return static_cast<long>(len);
 }
+
+namespace {
 
 // strstr's multiarch variants sit in yet another part of libc; the file is one line.
 bool Contains(const char* s, const char* needle) {

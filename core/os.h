@@ -69,6 +69,10 @@ int Pid();
 // CPUs this thread may run on (sched_getaffinity(2)); 1 if that cannot be told.
 int AllowedCpus();
 
+// Reads up to `cap` bytes of the file at `path` into `buf` (to its end or `cap`, retrying
+// interrupted reads); the bytes read, or -1 if it cannot be opened. Never allocates.
+long ReadFile(const char* path, char* buf, size_t cap);
+
 // Writes to stderr with write(2): never allocates, safe inside malloc.
 void WriteStderr(const char* s, size_t n);
 

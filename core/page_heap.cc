@@ -1,6 +1,5 @@
 #include "core/page_heap.h"
 
-
 #include <atomic>
 
 #include "core/lock.h"

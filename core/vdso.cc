@@ -1,14 +1,12 @@
 #include "core/vdso.h"
 
 #include <elf.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <stdint.h>
 
 #include <atomic>
 
 #include "core/base.h"
-#include "core/syscall.h"
+#include "core/os.h"
 
 namespace hakmem {
 namespace os {
@@ -33,22 +31,12 @@ bool SameName(const char* a, const char* b) {
 // The vDSO's address from the auxiliary vector (AT_SYSINFO_EHDR). Read from /proc, not
 // with getauxval, which sits in libc beside the mmap wrapper this layer no longer calls.
 const void* VdsoImage() {
-  const long fd = sys::Call(SYS_openat, AT_FDCWD, reinterpret_cast<long>("/proc/self/auxv"),
-                            O_RDONLY | O_CLOEXEC);
-  if (sys::Failed(fd)) return nullptr;
-  uint64_t pair[2];
-  const void* image = nullptr;
-  for (;;) {
-    const long n = sys::Call(SYS_read, fd, reinterpret_cast<long>(pair), sizeof(pair));
-    if (n == -EINTR) continue;
-    if (n != static_cast<long>(sizeof(pair)) || pair[0] == AT_NULL) break;
-    if (pair[0] == AT_SYSINFO_EHDR) {
-      image = reinterpret_cast<const void*>(pair[1]);
-      break;
-    }
+  uint64_t auxv[128];  // (type, value) pairs; Linux passes a few dozen
+  const long n = ReadFile("/proc/self/auxv", reinterpret_cast<char*>(auxv), sizeof(auxv));
+  for (long i = 0; i + 1 < n / static_cast<long>(sizeof(uint64_t)) && auxv[i] != AT_NULL; i += 2) {
+    if (auxv[i] == AT_SYSINFO_EHDR) return reinterpret_cast<const void*>(auxv[i + 1]);
   }
-  sys::Call(SYS_close, fd);
-  return image;
+  return nullptr;
 }
 
 // Symbols in a table that has only a GNU hash: one past the highest index any chain

@@ -30,7 +30,7 @@ RUNS = [
     (["bench_random_mixed", "--slots", "8192", "--steps", "100000"], {"HAKMEM_SAMPLE_BYTES": "4096"}),
     (["bench_larson", "--threads", "4", "--rounds", "4", "--ops-per-round", "5000"], {}),
     (["bench_large", "--cycles", "300"], {}),
-    (["bench_large", "--cycles", "300"], {"HAKMEM_DECAY_MS": "1"}),  # decay's release paths
+    (["bench_large", "--cycles", "3000"], {"HAKMEM_DECAY_MS": "1"}),  # decay's release paths
     # realloc (Lua allocates through it alone), usable size, a real program's start and exit
     (["/usr/bin/lua5.4", "-e", "local t = {} for i = 1, 20000 do t[i] = string.rep('x', i % 300) end "
       "for i = 1, 20000, 2 do t[i] = nil end collectgarbage()"], {}),
@@ -76,10 +76,13 @@ def defined_functions(so):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--lib", default="bazel-bin/core/libhakmem.so")
-    ap.add_argument("--bench-dir", default="bazel-bin/experiments")
+    # The optimized build's outputs, whatever was built last (bazel-bin follows the last
+    # build's mode, and a fastbuild library has other functions).
+    ap.add_argument("--lib", default="bazel-out/k8-opt/bin/core/libhakmem.so")
+    ap.add_argument("--bench-dir", default="bazel-out/k8-opt/bin/experiments")
     a = ap.parse_args()
-    for path in [a.lib] + [os.path.join(a.bench_dir, r[0][0]) for r in RUNS]:  # (abs stays abs)
+    # (os.path.join keeps an absolute program path, such as Lua's, as it is.)
+    for path in [a.lib] + [os.path.join(a.bench_dir, r[0][0]) for r in RUNS]:
         if not os.access(path, os.R_OK):
             die("%s not found; build with: bazel build -c opt //core:libhakmem.so //experiments/..."
                 % path)
