@@ -35,6 +35,31 @@ namespace callsite {
 int CaptureContext(uintptr_t return_address, uintptr_t* frames, int max,
                    uintptr_t* slots = nullptr);
 
+namespace unwind_internal {
+// The address ranges of glibc and its loader ([start, start + size)), found once through
+// _dl_find_object (which takes no lock) before the first capture; module_map.cc names the
+// same modules "runtime". Written before any capture reads them, never after.
+extern uintptr_t g_runtime_start[2];
+extern uintptr_t g_runtime_size[2];
+// Set while this thread's capture has stored a frame outside the C runtime.
+extern __thread bool tl_left_runtime __attribute__((tls_model("initial-exec")));
+}  // namespace unwind_internal
+
+// Whether `pc` is in the C runtime (glibc or its dynamic loader): where a context that
+// has left it ends (callsite/context.h, entry points). False for every address until the
+// first CaptureContext has looked the runtime up.
+inline bool InRuntime(uintptr_t pc) {
+  using unwind_internal::g_runtime_size;
+  using unwind_internal::g_runtime_start;
+  return pc - g_runtime_start[0] < g_runtime_size[0] ||
+         pc - g_runtime_start[1] < g_runtime_size[1];
+}
+
+// Whether the capture this thread is running has stored a frame outside the C runtime:
+// the next runtime frame is then an entry point, which ends the context. The preload's
+// unwinder stops there before it reads that frame's unwind tables (unwind_stop.cc).
+inline bool CaptureLeftRuntime() { return unwind_internal::tl_left_runtime; }
+
 }  // namespace callsite
 }  // namespace hakmem
 
