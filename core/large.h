@@ -30,7 +30,8 @@ struct LargeHeader {
   BlockTag tag;
   Strategy strategy;     // kBigCache or kMmap
   bool fresh;            // the mapping came straight from the OS (its pages fault on touch)
-  uint8_t reserved[2];
+  bool small_tail;       // its last huge-page unit is advised for small pages (large.cc)
+  uint8_t reserved;
   uint32_t learn_handle; // the learner's handle for the block (core/learner_hooks.h); 0: none
 };
 static_assert(sizeof(LargeHeader) == 64, "large header layout");

@@ -184,6 +184,12 @@ void Renew(void* p, size_t size, Advice advice) {
   }
 }
 
+void Advise(void* p, size_t size, Advice advice) {
+  if (advice == Advice::kNone) return;
+  Count(g_madvise);
+  SysMadvise(p, size, advice == Advice::kHugePages ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
+}
+
 void Decommit(void* p, size_t size) {
   Count(g_madvise);
   // MADV_DONTNEED, not MADV_FREE: RSS falls at once, which is what users of a decay

@@ -51,6 +51,10 @@ enum class Advice { kNone, kHugePages, kNoHugePages };
 // same way: what a move left as a mapping of its own becomes one with the region again.
 // No gap opens: MAP_FIXED replaces atomically.
 void Renew(void* p, size_t size, Advice advice);
+// Advises [p, p + size), inside one of our mappings, for transparent huge pages or
+// against them (madvise; the kernel splits and merges mappings to match). Pages already
+// there stay as they are: the advice is for the faults to come.
+void Advise(void* p, size_t size, Advice advice);
 // Pages of [p, p + size) that are resident (mincore); 0 if that cannot be told.
 size_t ResidentPages(const void* p, size_t size);
 // Gives the physical pages back; the range stays mapped and reads as zero afterwards.
