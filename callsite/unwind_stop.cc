@@ -12,7 +12,7 @@
 // than off, about half of what profiling costs it. An FDE of "none" ends the walk there
 // (_URC_END_OF_STACK), with every frame that makes the key already stored.
 //
-// Walks that start inside glibc (malloc called by strdup, qsort's comparator) still read
+// Walks that start inside glibc (malloc called by strdup or fopen) still read
 // glibc's tables until they reach the program: only frames past the program's are cut.
 
 #include <stdint.h>
