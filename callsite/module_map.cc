@@ -187,11 +187,15 @@ CodeKey ResolveAddress(uintptr_t address) {
   memcpy(m.path, s.path, sizeof(m.path));
   memcpy(m.build_id, s.build_id, sizeof(m.build_id));
   m.load_base = s.base;
-  const char* slash = strrchr(m.path, '/');
-  const char* base = slash != nullptr ? slash + 1 : m.path;
-  m.runtime = strncmp(base, "libc.so", 7) == 0 || strncmp(base, "ld-linux", 8) == 0;
+  m.runtime = IsRuntimePath(m.path);
   g_count.store(n + 1, std::memory_order_release);
   return CodeKey{n, key.offset};
+}
+
+bool IsRuntimePath(const char* path) {
+  const char* slash = strrchr(path, '/');
+  const char* base = slash != nullptr ? slash + 1 : path;
+  return strncmp(base, "libc.so", 7) == 0 || strncmp(base, "ld-linux", 8) == 0;
 }
 
 const Module* GetModule(int index) {

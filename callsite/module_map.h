@@ -31,6 +31,10 @@ struct CodeKey {
 CodeKey ResolveAddress(uintptr_t address);
 const Module* GetModule(int index);
 
+// Whether the module at `path` is glibc or its dynamic loader (libc.so.*, ld-linux*):
+// Module::runtime, and the ranges callsite/unwind.cc stops at.
+bool IsRuntimePath(const char* path);
+
 // dl_iterate_phdr for hakmem's own walks of the loaded modules (resolving, matching a
 // frozen table's modules, telemetry's build-id): one at a time, and never across a fork.
 // dl_iterate_phdr holds the loader's dl_load_write_lock, which glibc's fork() does not

@@ -2,11 +2,12 @@
 
 #include <dlfcn.h>
 #include <link.h>
-#include <string.h>
 #include <unistd.h>
 #include <unwind.h>
 
 #include <atomic>
+
+#include "callsite/module_map.h"
 
 namespace hakmem {
 namespace callsite {
@@ -33,14 +34,11 @@ struct Walk {
 
 std::atomic<bool> g_runtime_ready{false};
 
-void FindRange(const void* in, const char* base_prefix, int i) {
+void FindRange(const void* in, int i) {
   struct dl_find_object d;
   if (_dl_find_object(const_cast<void*>(in), &d) != 0 || d.dlfo_link_map == nullptr) return;
   const char* name = d.dlfo_link_map->l_name;
-  if (name == nullptr) return;
-  const char* slash = strrchr(name, '/');
-  const char* base = slash != nullptr ? slash + 1 : name;
-  if (strncmp(base, base_prefix, strlen(base_prefix)) != 0) return;
+  if (name == nullptr || !IsRuntimePath(name)) return;
   unwind_internal::g_runtime_start[i] = reinterpret_cast<uintptr_t>(d.dlfo_map_start);
   unwind_internal::g_runtime_size[i] =
       reinterpret_cast<uintptr_t>(d.dlfo_map_end) - unwind_internal::g_runtime_start[i];
@@ -51,8 +49,8 @@ void FindRange(const void* in, const char* base_prefix, int i) {
 // stop. Two threads may both get here; they write the same values. Out of line, so the
 // capture's frame stays small: every unwind runs its frame's CFA program.
 __attribute__((noinline, cold)) void FindRuntimeRanges() {
-  FindRange(reinterpret_cast<const void*>(&getpid), "libc.so", 0);
-  FindRange(reinterpret_cast<const void*>(&_dl_find_object), "ld-linux", 1);
+  FindRange(reinterpret_cast<const void*>(&getpid), 0);
+  FindRange(reinterpret_cast<const void*>(&_dl_find_object), 1);
   g_runtime_ready.store(true, std::memory_order_release);
 }
 

@@ -37,8 +37,8 @@ int CaptureContext(uintptr_t return_address, uintptr_t* frames, int max,
 
 namespace unwind_internal {
 // The address ranges of glibc and its loader ([start, start + size)), found once through
-// _dl_find_object (which takes no lock) before the first capture; module_map.cc names the
-// same modules "runtime". Written before any capture reads them, never after.
+// _dl_find_object (which takes no lock) before the first capture; the modules that
+// IsRuntimePath (module_map.h) names. Written before any capture reads them, never after.
 extern uintptr_t g_runtime_start[2];
 extern uintptr_t g_runtime_size[2];
 // Set while this thread's capture has stored a frame outside the C runtime.

@@ -178,10 +178,7 @@ void Renew(void* p, size_t size, Advice advice) {
       return;
     }
   }
-  if (advice != Advice::kNone) {
-    Count(g_madvise);
-    SysMadvise(p, size, advice == Advice::kHugePages ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
-  }
+  Advise(p, size, advice);
 }
 
 void Advise(void* p, size_t size, Advice advice) {
